@@ -1,0 +1,157 @@
+"""Episode graders. ``classic`` reproduces Queue Doctor's three formulas and dicts
+exactly (quirks included, SPEC §2.1); see ``docs/classic.md`` for the quirks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from envs.dynamics import ClassicState
+from envs.types import Grader
+
+SCORE_MIN, SCORE_MAX = 0.001, 0.999
+SCORE_DECIMALS = 4
+MEDIUM_THROUGHPUT_WEIGHT, MEDIUM_FAIRNESS_WEIGHT = 0.60, 0.40
+HARD_WEIGHTS = (0.35, 0.25, 0.20, 0.20)  # survival, time, fairness, resources
+MISSED_EMERGENCY_PENALTY, MISSED_PENALTY_CAP = 0.03, 0.55
+
+
+def jains_fairness_index(values: Sequence[float]) -> float:
+    """JFI(x) = (Σx)² / (n·Σx²); 1.0 when n ≤ 1 or Σx² = 0."""
+    if not values or len(values) == 1:
+        return 1.0
+    n = len(values)
+    sum_x = sum(values)
+    sum_x2 = sum(x * x for x in values)
+    if sum_x2 == 0:
+        return 1.0
+    return (sum_x**2) / (n * sum_x2)
+
+
+def _clamp_score(x: float) -> float:
+    return min(SCORE_MAX, max(SCORE_MIN, x))
+
+
+def grade_easy(state: ClassicState) -> dict:
+    task = state.scenario.task
+    optimal = task.optimal_reward
+    total = sum(s.reward for s in state.served)
+    score = _clamp_score(total / optimal)
+    n_served, n_total = len(state.served), task.num_patients
+    return {
+        "score": round(score, SCORE_DECIMALS),
+        "cumulative_reward": round(total, 4),
+        "optimal_reward": optimal,
+        "patients_served": n_served,
+        "patients_total": n_total,
+        "emergencies_served": sum(1 for s in state.served if s.true_severity == 1),
+        "feedback": (
+            f"Served {n_served}/{n_total} patients. "
+            f"Cumulative reward: {total:.3f} / {optimal:.3f} optimal. "
+            f"Score: {score:.4f}."
+        ),
+    }
+
+
+def grade_medium(state: ClassicState) -> dict:
+    if not state.served:
+        return {
+            "score": SCORE_MIN,
+            "throughput_score": 0.0,
+            "fairness_score": 0.0,
+            "patients_served": 0,
+            "feedback": "No patients served.",
+        }
+    task = state.scenario.task
+    total_patients = task.num_patients
+    optimal = task.optimal_reward
+    total = sum(s.reward for s in state.served)
+    throughput = min(1.0, total / optimal)
+    served_fraction = len(state.served) / total_patients
+    effective = throughput * served_fraction
+    fairness = jains_fairness_index([s.wait_time for s in state.served])
+    score = _clamp_score(MEDIUM_THROUGHPUT_WEIGHT * effective + MEDIUM_FAIRNESS_WEIGHT * fairness)
+    return {
+        "score": round(score, SCORE_DECIMALS),
+        "effective_throughput": round(effective, 4),
+        "throughput_score": round(throughput, 4),
+        "served_fraction": round(served_fraction, 4),
+        "fairness_score": round(fairness, 4),
+        "cumulative_reward": round(total, 4),
+        "optimal_reward": optimal,
+        "patients_served": len(state.served),
+        "patients_total": total_patients,
+        "missed_emergencies": state.missed_emergencies,
+        "feedback": (
+            f"Effective throughput: {effective:.4f} "
+            f"({throughput:.4f} per-patient x {served_fraction:.4f} coverage), "
+            f"Fairness (JFI): {fairness:.4f}. "
+            f"Composite (60/40): {score:.4f}."
+        ),
+    }
+
+
+def grade_hard(state: ClassicState) -> dict:
+    if not state.served:
+        return {
+            "score": SCORE_MIN,
+            "survival_score": 0.0,
+            "time_score": 0.0,
+            "fairness_score": 0.0,
+            "resource_score": 0.0,
+            "patients_served": 0,
+            "feedback": "No patients served.",
+        }
+    task = state.scenario.task
+    # Quirk kept: the denominator counts the schedule as written, the numerator the
+    # (perturbed, possibly deteriorated) true severity at service, so it can exceed 1.
+    critical_total = task.critical_total
+    critical_served = sum(1 for s in state.served if s.true_severity <= 2)
+    survival = critical_served / critical_total if critical_total else 1.0
+    optimal = task.optimal_reward
+    total = sum(s.reward for s in state.served)
+    time_score = min(1.0, total / optimal)
+    fairness = jains_fairness_index([s.wait_time for s in state.served])
+    served_ids = {s.patient_id for s in state.served}
+    resource_ids = [a.patient_id for a in task.arrivals if a.requires_icu or a.requires_specialist]
+    resource_served = sum(1 for pid in resource_ids if pid in served_ids)
+    resource = resource_served / len(resource_ids) if resource_ids else 1.0
+    w_s, w_t, w_f, w_r = HARD_WEIGHTS
+    # Quirk kept: the clamp comes before the penalty, so a score can be 0.0.
+    base = _clamp_score(w_s * survival + w_t * time_score + w_f * fairness + w_r * resource)
+    missed_penalty = min(MISSED_PENALTY_CAP, state.missed_emergencies * MISSED_EMERGENCY_PENALTY)
+    score = max(0.0, base - missed_penalty)
+    return {
+        "score": round(score, SCORE_DECIMALS),
+        "base_score": round(base, 4),
+        "survival_score": round(survival, 4),
+        "time_score": round(time_score, 4),
+        "fairness_score": round(fairness, 4),
+        "resource_score": round(resource, 4),
+        "missed_penalty": round(missed_penalty, 4),
+        "missed_emergencies": state.missed_emergencies,
+        "patients_served": len(state.served),
+        "patients_total": task.num_patients,
+        "critical_patients_served": critical_served,
+        "critical_patients_total": critical_total,
+        "feedback": (
+            f"Survival: {survival:.4f} | "
+            f"Time: {time_score:.4f} | "
+            f"Fairness: {fairness:.4f} | "
+            f"Resources: {resource:.4f} | "
+            f"Base: {base:.4f} | "
+            f"Missed penalty: -{missed_penalty:.4f} | "
+            f"Final: {score:.4f}."
+        ),
+    }
+
+
+CLASSIC_GRADERS: dict[Grader, Callable[[ClassicState], dict]] = {
+    Grader.EASY: grade_easy,
+    Grader.MEDIUM: grade_medium,
+    Grader.HARD: grade_hard,
+}
+
+
+def grade(state: ClassicState) -> dict:
+    """Grader dict of the episode so far (``score`` in [0, 1])."""
+    return CLASSIC_GRADERS[state.scenario.task.grader](state)
