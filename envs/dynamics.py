@@ -178,8 +178,7 @@ def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transitio
     if p.requires_icu and state.icu_available < 1:
         if log:
             events.append(
-                f"Cannot admit {p.patient_id}: no ICU beds available. "
-                "Choose a non-ICU patient."
+                f"Cannot admit {p.patient_id}: no ICU beds available. Choose a non-ICU patient."
             )
         return Transition(0.0, Outcome.BLOCKED, slot, events)
 
@@ -245,9 +244,7 @@ def wait(state: ClassicState, log: bool = False) -> Transition:
                     f"Penalty: {penalty:.2f}"
                 )
             elif urgent:
-                events.append(
-                    f"Waited with {urgent} urgent servable patient(s). Penalty: -0.10"
-                )
+                events.append(f"Waited with {urgent} urgent servable patient(s). Penalty: -0.10")
             else:
                 events.append("Waited with non-urgent servable patients. Penalty: -0.05")
         elif state.queue:
@@ -275,9 +272,7 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
             names = ", ".join(f"{pats[s].patient_id}(reported={state.reported[s]})" for s in new)
             events.append(f"Step {state.step}: New arrivals -- {names}")
             if len(new) >= MASS_CASUALTY_EVENT_SIZE:
-                events.append(
-                    f"MASS CASUALTY EVENT: {len(new)} patients arrived simultaneously!"
-                )
+                events.append(f"MASS CASUALTY EVENT: {len(new)} patients arrived simultaneously!")
     countdown, severity, wait_ = state.countdown, state.severity, state.wait
     missed = 0
     for s in queue:
@@ -287,9 +282,7 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                 old = severity[s]
                 severity[s] = max(1, old - 1)
                 state.reported[s] = severity[s]
-                state.condition[s] = (
-                    Condition.CRITICAL if severity[s] == 1 else Condition.AT_RISK
-                )
+                state.condition[s] = Condition.CRITICAL if severity[s] == 1 else Condition.AT_RISK
                 countdown[s] = NO_COUNTDOWN
                 if events is not None:
                     events.append(

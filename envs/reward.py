@@ -31,8 +31,7 @@ def serve_reward(severity: int, wait: int) -> float:
 
 _TABLE_WAITS = 64
 SERVE_REWARD_TABLE: tuple[tuple[float, ...], ...] = tuple(
-    tuple(serve_reward(s, w) for w in range(_TABLE_WAITS)) if s else ()
-    for s in range(6)
+    tuple(serve_reward(s, w) for w in range(_TABLE_WAITS)) if s else () for s in range(6)
 )
 """``SERVE_REWARD_TABLE[s][w]`` = :func:`serve_reward` for w < 64 (hot-path lookup)."""
 

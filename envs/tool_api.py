@@ -263,9 +263,7 @@ class ToolSession:
     # -- helpers -------------------------------------------------------------------------
     def _active(self) -> dynamics.ClassicState:
         if self.state is None:
-            raise ToolError(
-                "no_active_task", "No active task. Call start_task(task_id) first."
-            )
+            raise ToolError("no_active_task", "No active task. Call start_task(task_id) first.")
         return self.state
 
     def _acting(self) -> dynamics.ClassicState:

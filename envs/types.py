@@ -105,9 +105,7 @@ class TaskSpec:
     resource_total: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "critical_total", sum(1 for a in self.arrivals if a.severity <= 2)
-        )
+        object.__setattr__(self, "critical_total", sum(1 for a in self.arrivals if a.severity <= 2))
         object.__setattr__(
             self,
             "resource_total",

@@ -33,7 +33,9 @@ def load_original(path: Path) -> tuple[dict, type, dict]:
     """Import Queue Doctor's engine modules (stdlib only) without its server package."""
     server = path / "server"
     if not (server / "queue_engine.py").is_file():
-        raise SystemExit(f"{server}/queue_engine.py not found: pass --original <queue-doctor checkout>")
+        raise SystemExit(
+            f"{server}/queue_engine.py not found: pass --original <queue-doctor checkout>"
+        )
     pkg = types.ModuleType("qd_server")
     pkg.__path__ = [str(server)]
     sys.modules["qd_server"] = pkg
@@ -51,8 +53,15 @@ def _strip_true(events: list[str]) -> list[str]:
 
 def _visible(state: dict) -> list[tuple]:
     return [
-        (p["patient_id"], p["severity"], p["wait_time"], p["condition"], p["can_serve_now"],
-         p.get("deterioration_countdown"), p.get("cannot_serve_reason"))
+        (
+            p["patient_id"],
+            p["severity"],
+            p["wait_time"],
+            p["condition"],
+            p["can_serve_now"],
+            p.get("deterioration_countdown"),
+            p.get("cannot_serve_reason"),
+        )
         for p in state["queue"]
     ]
 
@@ -85,8 +94,15 @@ def run_episode(orig, rng: random.Random, task_name: str, seed: int | None) -> l
             problems.append(f"{where}: events {e0} vs {res['events']}")
         if _visible(s0) != _visible(res["state"]):
             problems.append(f"{where}: queue {_visible(s0)} vs {_visible(res['state'])}")
-        for k in ("step", "done", "queue_length", "patients_served", "cumulative_reward",
-                  "triage_advisory", "available_doctors"):
+        for k in (
+            "step",
+            "done",
+            "queue_length",
+            "patients_served",
+            "cumulative_reward",
+            "triage_advisory",
+            "available_doctors",
+        ):
             if s0[k] != res["state"][k]:
                 problems.append(f"{where}: state[{k}] {s0[k]!r} vs {res['state'][k]!r}")
         if eng.step_rewards != ses.state.step_rewards:  # exact floats, every advance
@@ -120,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         seed = None if i % 10 == 0 else rng.randrange(1_000_000)
         mismatches += run_episode(orig, rng, task_name, seed)
         per_task[task_name] += 1
-    report = {"episodes": args.episodes, "per_task": per_task,
-              "mismatches": len(mismatches), "first_mismatches": mismatches[:20]}
+    report = {
+        "episodes": args.episodes,
+        "per_task": per_task,
+        "mismatches": len(mismatches),
+        "first_mismatches": mismatches[:20],
+    }
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

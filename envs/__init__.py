@@ -1,0 +1,32 @@
+"""edmarl environments: one engine (``envs.dynamics``) behind thin adapters.
+
+Importing ``envs`` registers the Gymnasium ids::
+
+    edmarl/BasicTriage-v0, edmarl/DynamicQueue-v0, edmarl/MassCasualty-v0
+    NurseSim-Triage-v0 (also edmarl/NurseSim-Triage-v0)
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.gym_queue import GYM_IDS, QueueEnv
+from envs.tasks import TASKS, get_task
+from envs.tool_api import ToolError, ToolSession
+
+NURSESIM_IDS = ("NurseSim-Triage-v0", "edmarl/NurseSim-Triage-v0")
+NURSESIM_ENTRY_POINT = "envs.nursesim:NurseSimTriageEnv"
+
+
+def _register() -> None:
+    for env_id, task in GYM_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="envs.gym_queue:QueueEnv", kwargs={"task": task})
+    for env_id in NURSESIM_IDS:
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=NURSESIM_ENTRY_POINT)
+
+
+_register()
+
+__all__ = ["GYM_IDS", "TASKS", "QueueEnv", "ToolError", "ToolSession", "get_task"]

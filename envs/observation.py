@@ -1,0 +1,210 @@
+"""Numeric observation encoding of the queue (no true severity anywhere).
+
+Layout of ``observation`` (float32, shape ``(N * F + G,)``, N = patient slots):
+
+* ``N`` rows of ``F = 8`` patient features, slot = arrival order; a row is all zeros
+  when the slot is empty (not arrived yet, or served):
+
+  ====  ====================  ==========================================================
+  col   name                  value
+  ====  ====================  ==========================================================
+  0     present               1 if the patient is waiting now
+  1     reported_severity     1..5 (what the patient reports; the truth once deteriorated)
+  2     wait                  steps waited so far
+  3     condition             0 stable, 1 at_risk, 2 critical
+  4     countdown             visible steps until deterioration; 0 = none pending
+  5     requires_icu          0/1
+  6     requires_specialist   0/1
+  7     can_serve             1 if resources allow serving now
+  ====  ====================  ==========================================================
+
+* then ``G = 7`` context features: step, steps_remaining, doctors_available,
+  icu_available, icu_total, queue_length, patients_served.
+
+``action_mask`` (int8, ``N + 1``): 1 for slots that can be served now; the last entry
+(wait) is always 1.
+
+:func:`encode` builds both from a :class:`~envs.dynamics.ClassicState` (the reference);
+:class:`EpisodeEncoder` builds the same arrays from per-episode tables in a few
+vectorised operations (the hot path); tests check they agree on every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.dynamics import ClassicState, can_serve
+from envs.types import Condition, Scenario, TaskSpec
+
+PATIENT_FEATURES = (
+    "present",
+    "reported_severity",
+    "wait",
+    "condition",
+    "countdown",
+    "requires_icu",
+    "requires_specialist",
+    "can_serve",
+)
+CONTEXT_FEATURES = (
+    "step",
+    "steps_remaining",
+    "doctors_available",
+    "icu_available",
+    "icu_total",
+    "queue_length",
+    "patients_served",
+)
+F = len(PATIENT_FEATURES)
+G = len(CONTEXT_FEATURES)
+PRESENT, REPORTED, WAIT, CONDITION, COUNTDOWN, ICU, SPECIALIST, CAN_SERVE = range(F)
+STEP, STEPS_REMAINING, DOCTORS, ICU_AVAILABLE, ICU_TOTAL, QUEUE_LENGTH, SERVED = range(G)
+OBS_DTYPE = np.float32
+MASK_DTYPE = np.int8
+
+
+def obs_size(n_slots: int) -> int:
+    return n_slots * F + G
+
+
+def feature_highs(task: TaskSpec, n_slots: int) -> np.ndarray:
+    """Upper bounds of every observation entry (all lower bounds are 0)."""
+    max_countdown = max((a.deterioration_countdown for a in task.arrivals), default=0)
+    row = [1, 5, task.max_steps, int(Condition.CRITICAL), max(0, max_countdown), 1, 1, 1]
+    ctx = [
+        task.max_steps,
+        task.max_steps,
+        task.num_doctors,
+        task.icu_beds,
+        task.icu_beds,
+        n_slots,
+        n_slots,
+    ]
+    # A bound of 0 (no ICU in the task, no countdowns) is widened to 1 so that no Box
+    # entry has low == high, which Gymnasium's checker warns about.
+    return np.maximum(np.array(row * n_slots + ctx, dtype=OBS_DTYPE), 1)
+
+
+def patients(observation: np.ndarray, n_slots: int) -> np.ndarray:
+    """View of the ``(N, F)`` patient block of a flat observation."""
+    return observation[: n_slots * F].reshape(n_slots, F)
+
+
+def context(observation: np.ndarray, n_slots: int) -> np.ndarray:
+    return observation[n_slots * F :]
+
+
+def encode(state: ClassicState, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference encoder: observation and action mask of ``state``."""
+    obs = np.zeros(obs_size(n_slots), dtype=OBS_DTYPE)
+    mask = np.zeros(n_slots + 1, dtype=MASK_DTYPE)
+    rows = patients(obs, n_slots)
+    pats = state.scenario.patients
+    for s in state.queue:
+        p = pats[s]
+        ok = can_serve(state, s)
+        rows[s] = (
+            1,
+            state.reported[s],
+            state.wait[s],
+            int(state.condition[s]),
+            max(0, state.countdown[s]),
+            p.requires_icu,
+            p.requires_specialist,
+            ok,
+        )
+        mask[s] = ok
+    mask[n_slots] = 1
+    task = state.scenario.task
+    context(obs, n_slots)[:] = (
+        state.step,
+        task.max_steps - state.step,
+        state.doctors_available,
+        state.icu_available,
+        task.icu_beds,
+        len(state.queue),
+        len(state.served),
+    )
+    return obs, mask
+
+
+class EpisodeEncoder:
+    """Fast encoder for one episode: every step's rows precomputed as if nobody were
+    served; at each step served slots are zeroed and ICU patients masked once the
+    beds are gone.
+
+    A waiting patient's visible features depend only on the step (arrival, wait ticks,
+    the deterioration countdown), which is what makes the table exact. Wait ticks:
+    a patient arriving at step ``a > 0`` has waited ``t - a + 1`` steps at step ``t``
+    (Queue Doctor ticks arrivals in their first step), one at step 0 has waited ``t``.
+    The countdown drops by one per tick and deterioration happens when it reaches 0.
+    """
+
+    def __init__(self, scenario: Scenario, n_slots: int) -> None:
+        task = scenario.task
+        pats = scenario.patients
+        n = len(pats)
+        if n > n_slots:
+            raise ValueError(f"scenario has {n} patients but only {n_slots} slots")
+        self.n_slots = n_slots
+        self.max_steps = task.max_steps
+        self.num_doctors = task.num_doctors
+        self.icu_total = task.icu_beds
+        a = np.array([p.arrival_step for p in pats], dtype=np.int64)
+        c = np.array([p.deterioration_countdown for p in pats], dtype=np.int64)
+        sev = np.array([p.severity for p in pats], dtype=np.int64)
+        rep = np.array([p.reported_severity for p in pats], dtype=np.int64)
+        icu = np.array([p.requires_icu for p in pats], dtype=bool)
+        spec = np.array([p.requires_specialist for p in pats], dtype=bool)
+        t = np.arange(task.max_steps + 1)[:, None]
+        arrived = a[None, :] <= t
+        ticks = np.where(arrived, t - a[None, :] + (a[None, :] > 0), 0)
+        det = (c[None, :] > 0) & (ticks >= c[None, :])
+        worse = np.maximum(1, sev - 1)[None, :]
+        can = (self.num_doctors >= np.where(spec, 2, 1)) & (~icu | (task.icu_beds >= 1))
+        table = np.zeros((task.max_steps + 1, n_slots, F), dtype=OBS_DTYPE)
+        tab = table[:, :n]
+        tab[..., PRESENT] = arrived
+        tab[..., REPORTED] = np.where(det, worse, rep[None, :])
+        tab[..., WAIT] = ticks
+        tab[..., CONDITION] = np.where(
+            det, np.where(worse == 1, int(Condition.CRITICAL), int(Condition.AT_RISK)), 0
+        )
+        tab[..., COUNTDOWN] = np.where((c[None, :] > 0) & ~det, c[None, :] - ticks, 0)
+        tab[..., ICU] = icu
+        tab[..., SPECIALIST] = spec
+        tab[..., CAN_SERVE] = can
+        table *= table[..., PRESENT : PRESENT + 1]
+        self._rows = table
+        self._mask = np.zeros((task.max_steps + 1, n_slots + 1), dtype=MASK_DTYPE)
+        self._mask[:, :n] = arrived & can
+        self._mask[:, n_slots] = 1
+        self._icu = np.zeros(n_slots, dtype=bool)
+        self._icu[:n] = icu
+        self._keep = np.ones((n_slots, 1), dtype=OBS_DTYPE)
+        self._keep_mask = np.ones(n_slots + 1, dtype=MASK_DTYPE)
+
+    def mark_served(self, slot: int) -> None:
+        self._keep[slot, 0] = 0.0
+        self._keep_mask[slot] = 0
+
+    def encode(
+        self, step: int, icu_available: int, queue_length: int, served: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = self.n_slots
+        obs = np.empty(n * F + G, dtype=OBS_DTYPE)
+        np.multiply(self._rows[step], self._keep, out=obs[: n * F].reshape(n, F))
+        mask = self._mask[step] * self._keep_mask
+        if icu_available < 1 and self.icu_total:
+            obs[CAN_SERVE : n * F : F][self._icu] = 0.0
+            mask[:n][self._icu] = 0
+        obs[n * F :] = (
+            step,
+            self.max_steps - step,
+            self.num_doctors,
+            icu_available,
+            self.icu_total,
+            queue_length,
+            served,
+        )
+        return obs, mask
