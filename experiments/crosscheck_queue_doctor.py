@@ -66,7 +66,9 @@ def _visible(state: dict) -> list[tuple]:
     ]
 
 
-def run_episode(orig, rng: random.Random, task_name: str, seed: int | None) -> list[str]:
+def run_episode(
+    orig, rng: random.Random, task_name: str, seed: int | None, record: list | None = None
+) -> list[str]:
     qd_tasks, QueueEngine, qd_graders = orig
     task = TASKS[task_name]
     cfg = qd_tasks[task.alias]
@@ -76,17 +78,22 @@ def run_episode(orig, rng: random.Random, task_name: str, seed: int | None) -> l
     ids = [a.patient_id for a in task.arrivals] + ["P999", "P020X", ""]
     problems: list[str] = []
     calls = 0
+    actions: list[str | None] = []  # patient id, or None for wait()
+    rewards: list[float] = []
     while eng.step < eng.max_steps and calls < 400:
         calls += 1
         u = rng.random()
         if u < 0.15:
             r0, s0, e0 = eng.wait()
             res = ses.wait()
+            actions.append(None)
         else:
             queued = [p.patient_id for p in eng.queue]
             pid = rng.choice(queued) if (queued and u < 0.85) else rng.choice(ids)
             r0, s0, e0 = eng.serve_patient(pid)
             res = ses.serve_patient(pid)
+            actions.append(pid)
+        rewards.append(r0)
         where = f"{task_name} seed={seed} call={calls}"
         if round(r0, 4) != res["step_reward"]:
             problems.append(f"{where}: step_reward {r0!r} vs {res['step_reward']!r}")
@@ -117,6 +124,17 @@ def run_episode(orig, rng: random.Random, task_name: str, seed: int | None) -> l
         problems.append(f"{task_name} seed={seed}: grader {g0} vs {g1}")
     if eng.missed_emergencies != ses.state.missed_emergencies:
         problems.append(f"{task_name} seed={seed}: missed_emergencies differ")
+    if record is not None:
+        record.append(
+            {
+                "task": task_name,
+                "seed": seed,
+                "actions": actions,
+                "rewards": rewards,
+                "missed_emergencies": eng.missed_emergencies,
+                "grader": g0,
+            }
+        )
     return problems
 
 
@@ -126,16 +144,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0, help="seed of the action-sequence RNG")
     ap.add_argument("--out", type=Path, default=None, help="write a JSON report here")
+    ap.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="also write the first --record-episodes episodes (actions, the original's "
+        "rewards and grader dicts) as a golden file for tests/test_golden_queue_doctor.py",
+    )
+    ap.add_argument("--record-episodes", type=int, default=300)
+    ap.add_argument("--original-rev", default="", help="commit of the checkout, for the record")
     args = ap.parse_args(argv)
     orig = load_original(args.original)
     rng = random.Random(args.seed)
     mismatches: list[str] = []
     per_task = dict.fromkeys(TASKS, 0)
+    golden: list[dict] = []
     for i in range(args.episodes):
         task_name = list(TASKS)[i % len(TASKS)]
         seed = None if i % 10 == 0 else rng.randrange(1_000_000)
-        mismatches += run_episode(orig, rng, task_name, seed)
+        keep = golden if args.record and i < args.record_episodes else None
+        mismatches += run_episode(orig, rng, task_name, seed, keep)
         per_task[task_name] += 1
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(
+            json.dumps(
+                {"source": f"AjayBandiwaddar/queue-doctor@{args.original_rev}", "episodes": golden},
+                separators=(",", ":"),
+            )
+        )
     report = {
         "episodes": args.episodes,
         "per_task": per_task,

@@ -1,0 +1,166 @@
+"""Gymnasium queue envs: checker, determinism, encoding, invalid actions, info."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.observation import COUNTDOWN, REPORTED, encode, patients
+from envs.tool_api import ToolSession
+
+IDS = list(envs.GYM_IDS)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_env_checker_passes_without_warnings(env_id):
+    env = gym.make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=False)
+    assert env.spec.id == env_id
+
+
+def _rollout(env, seed, policy_seed, n_random=0.3):
+    rng = np.random.default_rng(policy_seed)
+    obs, _ = env.reset(seed=seed)
+    trace = [obs["observation"].copy()]
+    done = False
+    while not done:
+        legal = np.flatnonzero(obs["action_mask"])
+        a = int(rng.integers(env.action_space.n)) if rng.random() < n_random else int(rng.choice(legal))
+        obs, r, done, trunc, info = env.step(a)
+        assert not trunc
+        trace.append((a, r, obs["observation"].copy(), obs["action_mask"].copy()))
+    return trace, info
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_episode(env_id):
+    t1, i1 = _rollout(gym.make(env_id), 5, 1)
+    t2, i2 = _rollout(gym.make(env_id), 5, 1)
+    assert i1["grader"] == i2["grader"]
+    assert len(t1) == len(t2)
+    for a, b in zip(t1[1:], t2[1:], strict=True):
+        assert a[0] == b[0] and a[1] == b[1]
+        assert np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3])
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_fast_encoder_equals_reference_encoder(env_id):
+    env = gym.make(env_id).unwrapped
+    rng = np.random.default_rng(0)
+    for ep in range(60):
+        obs, _ = env.reset(seed=ep if ep % 5 else None)
+        while True:
+            ref_obs, ref_mask = encode(env.state, env.n_slots)
+            assert np.array_equal(obs["observation"], ref_obs)
+            assert np.array_equal(obs["action_mask"], ref_mask)
+            assert env.observation_space.contains(obs)
+            if env.state.done:
+                break
+            legal = np.flatnonzero(obs["action_mask"])
+            a = int(rng.integers(env.n_slots + 1)) if rng.random() < 0.3 else int(rng.choice(legal))
+            obs, *_ = env.step(a)
+
+
+def test_observation_hides_true_severity():
+    env = gym.make("edmarl/BasicTriage-v0")
+    obs, _ = env.reset()  # never seeded: the schedule as written
+    rows = patients(obs["observation"], 6)
+    assert rows[0, REPORTED] == 4  # P001: true severity 1, reported 4
+
+
+def test_countdown_is_visible():
+    env = gym.make("edmarl/MassCasualty-v0").unwrapped
+    obs, _ = env.reset()
+    for _ in range(3):
+        obs, *_ = env.step(env.wait_action)
+    rows = patients(obs["observation"], env.n_slots)
+    assert sorted(rows[:, COUNTDOWN][rows[:, COUNTDOWN] > 0].tolist()) == [1.0, 2.0]
+
+
+def test_invalid_actions_follow_classic_semantics():
+    env = gym.make("edmarl/MassCasualty-v0").unwrapped
+    obs, _ = env.reset()
+    assert not obs["action_mask"][20]  # P021 not arrived yet
+    obs, r, *_, info = env.step(20)
+    assert (r, info["invalid_action"], env.state.step) == (-0.1, "unknown_patient", 1)
+    obs, r, *_ = env.step(0)  # P001 takes the ICU bed
+    for _ in range(10):
+        obs, *_ = env.step(env.wait_action)
+    icu_slot = next(p.slot for p in env.state.scenario.patients if p.patient_id == "P012")
+    assert obs["action_mask"][icu_slot] == 0
+    step = env.state.step
+    obs, r, *_, info = env.step(icu_slot)
+    assert (r, info["invalid_action"], env.state.step) == (0.0, "blocked", step)
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(99)
+    with pytest.raises(ValueError, match="must be an int"):
+        env.step("serve")
+
+
+def test_step_before_reset_and_after_end():
+    env = envs.QueueEnv("basic_triage")
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=1)
+    for _ in range(10):
+        _, _, done, _, info = env.step(env.wait_action)
+    assert done and info["score"] == 0.001 and "grader" in info
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(env.wait_action)
+
+
+def test_info_score_equals_tool_session_on_same_actions():
+    env = gym.make("edmarl/DynamicQueue-v0").unwrapped
+    rng = np.random.default_rng(3)
+    obs, _ = env.reset(seed=77)
+    s = ToolSession()
+    s.start_task("dynamic_queue", seed=77)
+    ids = [p.patient_id for p in env.state.scenario.patients]
+    done = False
+    while not done:
+        a = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+        obs, r, done, _, info = env.step(a)
+        out = s.wait() if a == env.wait_action else s.serve_patient(ids[a])
+        assert out["step_reward"] == round(r, 4)
+    final = s.finalize_episode()
+    assert info["score"] == final["score"]
+    assert info["grader"]["fairness_score"] == final["fairness_score"]
+
+
+def test_reset_seeding_semantics():
+    env = gym.make("edmarl/DynamicQueue-v0").unwrapped
+    _, info = env.reset()
+    assert info["episode_seed"] is None  # never seeded: schedule as written
+    _, info = env.reset(seed=3)
+    assert info["episode_seed"] == 3
+    _, a = env.reset()
+    _, b = env.reset()
+    assert a["episode_seed"] != b["episode_seed"]
+    env2 = gym.make("edmarl/DynamicQueue-v0").unwrapped
+    env2.reset(seed=3)
+    assert env2.reset()[1]["episode_seed"] == a["episode_seed"]  # reproducible stream
+    _, info = env.reset(options={"episode_seed": None})
+    assert info["episode_seed"] is None
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="unknown task"):
+        envs.QueueEnv("nope")
+    with pytest.raises(ValueError, match="not implemented yet"):
+        envs.QueueEnv("basic_triage", ruleset="ed")
+    with pytest.raises(ValueError, match="render_mode"):
+        envs.QueueEnv("basic_triage", render_mode="human")
+
+
+def test_render_ansi():
+    env = gym.make("edmarl/MassCasualty-v0", render_mode="ansi")
+    env.reset(seed=0)
+    text = env.render()
+    assert "Mass Casualty" in text and "P001" in text
