@@ -32,7 +32,8 @@ def _rollout(env, seed, policy_seed, n_random=0.3):
     done = False
     while not done:
         legal = np.flatnonzero(obs["action_mask"])
-        a = int(rng.integers(env.action_space.n)) if rng.random() < n_random else int(rng.choice(legal))
+        explore = rng.random() < n_random
+        a = int(rng.integers(env.action_space.n)) if explore else int(rng.choice(legal))
         obs, r, done, trunc, info = env.step(a)
         assert not trunc
         trace.append((a, r, obs["observation"].copy(), obs["action_mask"].copy()))

@@ -77,8 +77,14 @@ def test_deterioration_greedy_serves_before_deterioration():
 
 
 def test_severity_greedy_ties_by_wait_then_arrival():
-    obs = _obs([[1, 2, 1, 0, 0, 0, 0, 1], [1, 2, 4, 0, 0, 0, 0, 1], [1, 2, 4, 0, 0, 0, 0, 1],
-                [1, 1, 0, 0, 0, 0, 0, 0]])  # fmt: skip  (the reported-1 one is blocked)
+    obs = _obs(
+        [
+            [1, 2, 1, 0, 0, 0, 0, 1],
+            [1, 2, 4, 0, 0, 0, 0, 1],
+            [1, 2, 4, 0, 0, 0, 0, 1],
+            [1, 1, 0, 0, 0, 0, 0, 0],
+        ]
+    )  # fmt: skip  (the reported-1 one is blocked)
     assert make_policy("severity_greedy").act(obs) == 1
 
 

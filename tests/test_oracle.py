@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 
 import gymnasium as gym
 import pytest
@@ -25,7 +25,7 @@ def brute_force(task: str, seed: int | None) -> float:
     episode depends on nothing else, so this is the full search tree, not a model."""
     root = dynamics.initial_state(build_scenario(get_task(task), seed))
 
-    @lru_cache(maxsize=None)
+    @cache
     def best(step: int, queue: tuple[int, ...], icu: int) -> float:
         if step >= root.scenario.task.max_steps:
             return 0.0
