@@ -11,19 +11,35 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from envs.types import TaskSpec
 
 Observation = Mapping[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know about the env it plays before the first observation."""
+
+    task: TaskSpec
+    ruleset: str
+    n_slots: int
+
+
 class Policy(ABC):
-    """A stateless-by-default player. ``reset`` is called at every episode start."""
+    """A player. ``reset(seed)`` is called at every episode start with the episode seed
+    the env was reset with (stochastic policies reseed from it, the oracle solves it)."""
 
     name: str = "policy"
 
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        self.context = context
+
     def reset(self, seed: int | None = None) -> None:  # noqa: B027 - optional hook
-        """Start of an episode; stochastic policies reseed here."""
+        """Start of an episode."""
 
     @abstractmethod
     def act(self, observation: Observation) -> int:
@@ -35,7 +51,7 @@ class Policy(ABC):
 
 PolicyFactory = Callable[..., Policy]
 POLICIES: dict[str, PolicyFactory] = {}
-"""Policy name → factory (``factory(n_slots=...)``); filled by :func:`register`."""
+"""Policy name → factory ``factory(context=PolicyContext | None, **options)``."""
 
 
 def register(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
@@ -52,7 +68,7 @@ class UnknownPolicyError(ValueError):
     pass
 
 
-def make_policy(name: str, **kwargs) -> Policy:
+def make_policy(name: str, context: PolicyContext | None = None, **options) -> Policy:
     """Build a registered policy by name (``random``, ``fifo``, ``severity_greedy`` …)."""
     try:
         factory = POLICIES[name]
@@ -60,4 +76,4 @@ def make_policy(name: str, **kwargs) -> Policy:
         raise UnknownPolicyError(
             f"unknown policy {name!r}; registered: {', '.join(sorted(POLICIES))}"
         ) from None
-    return factory(**kwargs)
+    return factory(context=context, **options)

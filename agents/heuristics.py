@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import Observation, Policy, register
+from agents.base import Observation, Policy, PolicyContext, register
 from envs.observation import COUNTDOWN, REPORTED, WAIT, F
 
 DETERIORATION_HORIZON = 2
@@ -82,7 +82,8 @@ class DeteriorationGreedy(Policy):
 class RandomLegal(Policy):
     name = "random"
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, context: PolicyContext | None = None, seed: int | None = None) -> None:
+        super().__init__(context)
         self._rng = np.random.default_rng(seed)
 
     def reset(self, seed: int | None = None) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from agents.base import Observation, Policy
+from agents.base import Observation, Policy, PolicyContext
 from envs import dynamics
 from envs.graders import grade
 from envs.reward import REWARD_DECIMALS, serve_reward
@@ -172,22 +172,30 @@ def solve(task: str, seed: int | None = None, ruleset: str = "classic") -> Oracl
 
 
 class OraclePolicy(Policy):
-    """Replays a solved schedule inside a queue env (which must be reset with the same
-    task and episode seed); maps patient ids to slots through the scenario."""
+    """Plays the solved schedule of each episode: ``reset(seed)`` solves the episode the
+    env was reset with (same task, same seed), ``act`` replays it slot by slot."""
 
     name = "oracle"
 
-    def __init__(self, task: str, seed: int | None, n_slots: int) -> None:
-        self.result = solve(task, seed)
-        scenario = build_scenario(get_task(task), seed)
-        slot_of = {p.patient_id: p.slot for p in scenario.patients}
-        self._plan = [n_slots if a == WAIT else slot_of[a] for a in self.result.actions]
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        if context is None:
+            raise ValueError("the oracle needs a PolicyContext (task, ruleset, n_slots)")
+        super().__init__(context)
+        self.result: OracleResult | None = None
+        self._plan: list[int] = []
         self._i = 0
 
     def reset(self, seed: int | None = None) -> None:
+        ctx = self.context
+        assert ctx is not None
+        self.result = solve(ctx.task.name, seed, ctx.ruleset)
+        slot_of = {p.patient_id: p.slot for p in build_scenario(ctx.task, seed).patients}
+        self._plan = [ctx.n_slots if a == WAIT else slot_of[a] for a in self.result.actions]
         self._i = 0
 
     def act(self, observation: Observation) -> int:
+        if self._i >= len(self._plan):
+            raise RuntimeError("oracle: call reset(seed) with the env's episode seed first")
         a = self._plan[self._i]
         self._i += 1
         if not observation["action_mask"][a]:

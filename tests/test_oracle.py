@@ -11,7 +11,7 @@ import gymnasium as gym
 import pytest
 
 import envs
-from agents import make_policy
+from agents import PolicyContext, make_policy
 from agents.oracle import WAIT, reward_at, solve
 from envs import dynamics
 from envs.scenario import build_scenario
@@ -96,13 +96,17 @@ def test_oracle_bounds_every_heuristic(env_id):
 
 def test_oracle_policy_plays_the_schedule_in_the_env():
     env = gym.make("edmarl/MassCasualty-v0").unwrapped
-    policy = make_policy("oracle", task="mass_casualty", seed=9, n_slots=env.n_slots)
+    ctx = PolicyContext(env.task, "classic", env.n_slots)
+    policy = make_policy("oracle", context=ctx)
+    policy.reset(9)
     obs, _ = env.reset(seed=9)
     done = False
     while not done:
         obs, _, done, _, info = env.step(policy.act(obs))
     assert sum(s.reward for s in env.state.served) == policy.result.value
     assert info["score"] == policy.result.score
+    with pytest.raises(ValueError, match="PolicyContext"):
+        make_policy("oracle")
 
 
 def test_deterioration_timing_in_rewards():

@@ -1,0 +1,144 @@
+"""Summaries, tables, plots and atomic writes for experiment outputs (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from scipy import stats
+
+SUMMARY_METRICS = (
+    "score", "episode_return", "serve_reward", "pct_of_oracle", "served",
+    "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
+)  # fmt: skip
+CI_LEVEL = 0.95
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same directory, then rename over ``path``:
+    readers never see a half-written file, and a crash leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_parquet(path: Path, rows: Sequence[dict]) -> None:
+    table = pa.Table.from_pylist(list(rows))
+    atomic_write(path, lambda p: pq.write_table(table, p))
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95 % t-interval (NaNs dropped; 0 for one value)."""
+    x = np.asarray([v for v in values if not (isinstance(v, float) and math.isnan(v))], float)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), 0.0
+    half = stats.t.ppf(0.5 + CI_LEVEL / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
+def summarise(rows: Sequence[dict], policies: Sequence[str]) -> list[dict]:
+    """One summary row per policy, in the order given."""
+    out = []
+    for name in policies:
+        mine = [r for r in rows if r["policy"] == name]
+        if not mine:
+            continue
+        s: dict = {"policy": name, "episodes": len(mine)}
+        for m in SUMMARY_METRICS:
+            mean, half = mean_ci([float(r[m]) for r in mine])
+            s[m] = mean
+            s[f"{m}_ci95"] = half
+        out.append(s)
+    return out
+
+
+def _fmt(x: float, nd: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+def markdown_table(summary: Sequence[dict]) -> str:
+    head = (
+        "| policy | episodes | score (95 % CI) | return | serve reward | % of oracle | "
+        "served | missed emerg. | cat-1 in target | cat-2 in target |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {s['policy']} | {s['episodes']} | {_fmt(s['score'])} ± {_fmt(s['score_ci95'])} | "
+        f"{_fmt(s['episode_return'])} | {_fmt(s['serve_reward'])} | "
+        f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s['served'], 1)} | "
+        f"{_fmt(s['missed_emergencies'], 1)} | {_fmt(s['within_target_1'], 2)} | "
+        f"{_fmt(s['within_target_2'], 2)} |"
+        for s in summary
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def plot_comparison(path: Path, summary: Sequence[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [s["policy"] for s in summary]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric, label in (
+        (axes[0], "score", "grader score"),
+        (axes[1], "pct_of_oracle", "serve reward, % of oracle bound"),
+    ):
+        vals = [s[metric] for s in summary]
+        errs = [s[f"{metric}_ci95"] for s in summary]
+        ax.bar(names, vals, yerr=errs, capsize=4, color="#4C72B0")
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=30)
+    axes[1].axhline(100, color="k", lw=1, ls="--")
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
+def plot_timeline(path: Path, step_rows: Sequence[dict], seed, title: str) -> None:
+    """Cumulative reward and queue length per step of one seed, one line per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name in dict.fromkeys(r["policy"] for r in step_rows):
+        mine = [r for r in step_rows if r["policy"] == name and r["seed"] == seed]
+        steps = [r["step"] for r in mine]
+        axes[0].plot(steps, np.cumsum([r["reward"] for r in mine]), label=name)
+        axes[1].plot(steps, [r["queue_length"] for r in mine], label=name)
+    axes[0].set_title("cumulative reward")
+    axes[1].set_title("patients waiting")
+    for ax in axes:
+        ax.set_xlabel("step (10 min)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, default=str, allow_nan=True) + "\n")

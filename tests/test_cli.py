@@ -1,0 +1,80 @@
+"""End-to-end runs of the front door on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from experiments.run import RunConfig, main, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_front_door_subprocess_writes_every_output(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "experiments/run.py", "--task", "task_3_hard", "--eval-episodes", "3",
+         "--output", str(out), "--save-episodes"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "severity_greedy" in proc.stdout and "% of oracle" in proc.stdout
+    for name in ["results.parquet", "summary.md", "summary.json", "comparison.png",
+                 "timeline.png", "config.json", "episodes.parquet"]:  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    assert len(rows) == 5 * 3
+    assert {r["seed"] for r in rows} == {10_000, 10_001, 10_002}
+    expected_cols = [
+        "task", "ruleset", "seed", "policy", "score", "episode_return", "served",
+        "missed_emergencies", "within_target_1", "pct_of_oracle", "illegal_actions",
+    ]  # fmt: skip
+    assert set(expected_cols) <= set(rows[0])
+    oracle = [r for r in rows if r["policy"] == "oracle"]
+    assert all(r["pct_of_oracle"] == 100.0 for r in oracle)
+    assert all(r["illegal_actions"] == 0 for r in rows)
+    steps = pq.read_table(out / "episodes.parquet")
+    assert steps.num_rows >= 5 * 3 * 30
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["task"] == "mass_casualty" and cfg["eval_episodes"] == 3
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_run_in_process_with_unseeded_reference(tmp_path):
+    cfg = RunConfig(task="basic_triage", compare=("severity_greedy", "fifo"), eval_episodes=2,
+                    include_unseeded=True, output=tmp_path / "r")  # fmt: skip
+    doc = run(cfg)
+    rows = pq.read_table(tmp_path / "r" / "results.parquet").to_pylist()
+    ref = {r["policy"]: r["score"] for r in rows if r["seed"] is None}
+    assert ref == {"severity_greedy": 0.8149, "fifo": 0.999}  # Queue Doctor's figures
+    assert [s["policy"] for s in doc["summary"]] == ["severity_greedy", "fifo"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "nope"], "unknown task"),
+        (["--ruleset", "ed"], "not implemented yet"),
+        (["--compare", "fifo", "ppo"], "unknown policies ['ppo']"),
+        (["--eval-episodes", "0"], "at least 1"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, message, tmp_path, capsys):
+    assert main([*args, "--output", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_refuses_to_overwrite_results(tmp_path):
+    args = ["--task", "basic_triage", "--eval-episodes", "1", "--compare", "fifo",
+            "--output", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    before = (tmp_path / "results.parquet").read_bytes()
+    assert main(args) == 2
+    assert (tmp_path / "results.parquet").read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0
