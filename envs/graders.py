@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from envs.dynamics import ClassicState
-from envs.types import Grader
+from envs.dynamics import ClassicState, ServedRecord
+from envs.types import Grader, TaskSpec
 
 SCORE_MIN, SCORE_MAX = 0.001, 0.999
 SCORE_DECIMALS = 4
@@ -31,19 +31,18 @@ def _clamp_score(x: float) -> float:
     return min(SCORE_MAX, max(SCORE_MIN, x))
 
 
-def grade_easy(state: ClassicState) -> dict:
-    task = state.scenario.task
+def grade_easy(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -> dict:
     optimal = task.optimal_reward
-    total = sum(s.reward for s in state.served)
+    total = sum(s.reward for s in served)
     score = _clamp_score(total / optimal)
-    n_served, n_total = len(state.served), task.num_patients
+    n_served, n_total = len(served), task.num_patients
     return {
         "score": round(score, SCORE_DECIMALS),
         "cumulative_reward": round(total, 4),
         "optimal_reward": optimal,
         "patients_served": n_served,
         "patients_total": n_total,
-        "emergencies_served": sum(1 for s in state.served if s.true_severity == 1),
+        "emergencies_served": sum(1 for s in served if s.true_severity == 1),
         "feedback": (
             f"Served {n_served}/{n_total} patients. "
             f"Cumulative reward: {total:.3f} / {optimal:.3f} optimal. "
@@ -52,8 +51,8 @@ def grade_easy(state: ClassicState) -> dict:
     }
 
 
-def grade_medium(state: ClassicState) -> dict:
-    if not state.served:
+def grade_medium(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -> dict:
+    if not served:
         return {
             "score": SCORE_MIN,
             "throughput_score": 0.0,
@@ -61,14 +60,13 @@ def grade_medium(state: ClassicState) -> dict:
             "patients_served": 0,
             "feedback": "No patients served.",
         }
-    task = state.scenario.task
     total_patients = task.num_patients
     optimal = task.optimal_reward
-    total = sum(s.reward for s in state.served)
+    total = sum(s.reward for s in served)
     throughput = min(1.0, total / optimal)
-    served_fraction = len(state.served) / total_patients
+    served_fraction = len(served) / total_patients
     effective = throughput * served_fraction
-    fairness = jains_fairness_index([s.wait_time for s in state.served])
+    fairness = jains_fairness_index([s.wait_time for s in served])
     score = _clamp_score(MEDIUM_THROUGHPUT_WEIGHT * effective + MEDIUM_FAIRNESS_WEIGHT * fairness)
     return {
         "score": round(score, SCORE_DECIMALS),
@@ -78,9 +76,9 @@ def grade_medium(state: ClassicState) -> dict:
         "fairness_score": round(fairness, 4),
         "cumulative_reward": round(total, 4),
         "optimal_reward": optimal,
-        "patients_served": len(state.served),
+        "patients_served": len(served),
         "patients_total": total_patients,
-        "missed_emergencies": state.missed_emergencies,
+        "missed_emergencies": missed,
         "feedback": (
             f"Effective throughput: {effective:.4f} "
             f"({throughput:.4f} per-patient x {served_fraction:.4f} coverage), "
@@ -90,8 +88,8 @@ def grade_medium(state: ClassicState) -> dict:
     }
 
 
-def grade_hard(state: ClassicState) -> dict:
-    if not state.served:
+def grade_hard(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -> dict:
+    if not served:
         return {
             "score": SCORE_MIN,
             "survival_score": 0.0,
@@ -101,24 +99,23 @@ def grade_hard(state: ClassicState) -> dict:
             "patients_served": 0,
             "feedback": "No patients served.",
         }
-    task = state.scenario.task
     # Quirk kept: the denominator counts the schedule as written, the numerator the
     # (perturbed, possibly deteriorated) true severity at service, so it can exceed 1.
     critical_total = task.critical_total
-    critical_served = sum(1 for s in state.served if s.true_severity <= 2)
+    critical_served = sum(1 for s in served if s.true_severity <= 2)
     survival = critical_served / critical_total if critical_total else 1.0
     optimal = task.optimal_reward
-    total = sum(s.reward for s in state.served)
+    total = sum(s.reward for s in served)
     time_score = min(1.0, total / optimal)
-    fairness = jains_fairness_index([s.wait_time for s in state.served])
-    served_ids = {s.patient_id for s in state.served}
+    fairness = jains_fairness_index([s.wait_time for s in served])
+    served_ids = {s.patient_id for s in served}
     resource_ids = [a.patient_id for a in task.arrivals if a.requires_icu or a.requires_specialist]
     resource_served = sum(1 for pid in resource_ids if pid in served_ids)
     resource = resource_served / len(resource_ids) if resource_ids else 1.0
     w_s, w_t, w_f, w_r = HARD_WEIGHTS
     # Quirk kept: the clamp comes before the penalty, so a score can be 0.0.
     base = _clamp_score(w_s * survival + w_t * time_score + w_f * fairness + w_r * resource)
-    missed_penalty = min(MISSED_PENALTY_CAP, state.missed_emergencies * MISSED_EMERGENCY_PENALTY)
+    missed_penalty = min(MISSED_PENALTY_CAP, missed * MISSED_EMERGENCY_PENALTY)
     score = max(0.0, base - missed_penalty)
     return {
         "score": round(score, SCORE_DECIMALS),
@@ -128,8 +125,8 @@ def grade_hard(state: ClassicState) -> dict:
         "fairness_score": round(fairness, 4),
         "resource_score": round(resource, 4),
         "missed_penalty": round(missed_penalty, 4),
-        "missed_emergencies": state.missed_emergencies,
-        "patients_served": len(state.served),
+        "missed_emergencies": missed,
+        "patients_served": len(served),
         "patients_total": task.num_patients,
         "critical_patients_served": critical_served,
         "critical_patients_total": critical_total,
@@ -145,13 +142,19 @@ def grade_hard(state: ClassicState) -> dict:
     }
 
 
-CLASSIC_GRADERS: dict[Grader, Callable[[ClassicState], dict]] = {
+GraderFn = Callable[[TaskSpec, Sequence[ServedRecord], int], dict]
+CLASSIC_GRADERS: dict[Grader, GraderFn] = {
     Grader.EASY: grade_easy,
     Grader.MEDIUM: grade_medium,
     Grader.HARD: grade_hard,
 }
 
 
+def grade_records(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -> dict:
+    """Grader dict from the served records (in service order) and missed emergencies."""
+    return CLASSIC_GRADERS[task.grader](task, served, missed)
+
+
 def grade(state: ClassicState) -> dict:
     """Grader dict of the episode so far (``score`` in [0, 1])."""
-    return CLASSIC_GRADERS[state.scenario.task.grader](state)
+    return grade_records(state.scenario.task, state.served, state.missed_emergencies)
