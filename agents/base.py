@@ -48,6 +48,15 @@ class Policy(ABC):
     def act_batch(self, observations: Sequence[Observation]) -> list[int]:
         return [self.act(o) for o in observations]
 
+    def act_vec(self, observations: Observation) -> np.ndarray:
+        """Actions for a batched observation (leading batch axis on every array, as a
+        Gymnasium vector env returns it). Heuristics override this with array code."""
+        n = next(iter(observations.values())).shape[0]
+        return np.array(
+            [self.act({k: v[i] for k, v in observations.items()}) for i in range(n)],
+            dtype=np.int64,
+        )
+
 
 PolicyFactory = Callable[..., Policy]
 POLICIES: dict[str, PolicyFactory] = {}

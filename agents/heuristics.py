@@ -1,6 +1,7 @@
 """Heuristic consultants for the queue envs, on the shared :class:`~agents.base.Policy`
 interface. They read only the numeric observation (reported severities, waits,
-countdowns, the mask), never the engine.
+countdowns, the mask), never the engine, and work on one observation (``act``) or a
+batch from a vector env (``act_vec``) with the same array code.
 
 Reference definitions (they reproduce Queue Doctor's published unseeded figures,
 see ``tests/test_heuristics.py``):
@@ -29,26 +30,40 @@ _WAIT_WEIGHT = 1_000.0  # severity dominates; waits are < 1000 steps
 
 
 def _rows_and_legal(observation: Observation) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(..., N, F)`` patient rows, ``(..., N)`` legal serves, N; any leading batch dims."""
     mask = observation["action_mask"]
-    n = mask.shape[0] - 1
-    rows = observation["observation"][: n * F].reshape(n, F)
-    return rows, mask[:n] != 0, n
+    n = mask.shape[-1] - 1
+    flat = observation["observation"]
+    rows = flat[..., : n * F].reshape(*flat.shape[:-1], n, F)
+    return rows, mask[..., :n] != 0, n
 
 
-def _argmin_legal(key: np.ndarray, legal: np.ndarray, wait_action: int) -> int:
-    if not legal.any():
-        return wait_action
+def _argmin_legal(key: np.ndarray, legal: np.ndarray, wait_action: int) -> np.ndarray:
     # argmin returns the first minimum: ties fall back to arrival (slot) order.
-    return int(np.argmin(np.where(legal, key, np.inf)))
+    best = np.argmin(np.where(legal, key, np.inf), axis=-1)
+    return np.where(legal.any(axis=-1), best, wait_action)
+
+
+class _ArrayPolicy(Policy):
+    """A heuristic written once as array code over any leading batch shape."""
+
+    def choose(self, observation: Observation) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, observation: Observation) -> int:
+        return int(self.choose(observation))
+
+    def act_vec(self, observations: Observation) -> np.ndarray:
+        return np.asarray(self.choose(observations), dtype=np.int64)
 
 
 @register("severity_greedy")
-class SeverityGreedy(Policy):
+class SeverityGreedy(_ArrayPolicy):
     name = "severity_greedy"
 
-    def act(self, observation: Observation) -> int:
+    def choose(self, observation: Observation) -> np.ndarray:
         rows, legal, n = _rows_and_legal(observation)
-        key = rows[:, REPORTED] * _WAIT_WEIGHT - rows[:, WAIT]
+        key = rows[..., REPORTED] * _WAIT_WEIGHT - rows[..., WAIT]
         return _argmin_legal(key, legal, n)
 
 
@@ -56,30 +71,30 @@ register("highest_severity")(SeverityGreedy)
 
 
 @register("fifo")
-class Fifo(Policy):
+class Fifo(_ArrayPolicy):
     name = "fifo"
 
-    def act(self, observation: Observation) -> int:
+    def choose(self, observation: Observation) -> np.ndarray:
         _, legal, n = _rows_and_legal(observation)
-        return int(np.argmax(legal)) if legal.any() else n
+        return np.where(legal.any(axis=-1), np.argmax(legal, axis=-1), n)
 
 
 @register("deterioration_greedy")
-class DeteriorationGreedy(Policy):
+class DeteriorationGreedy(_ArrayPolicy):
     name = "deterioration_greedy"
 
-    def act(self, observation: Observation) -> int:
+    def choose(self, observation: Observation) -> np.ndarray:
         rows, legal, n = _rows_and_legal(observation)
-        cd = rows[:, COUNTDOWN]
+        cd = rows[..., COUNTDOWN]
         soon = (cd > 0) & (cd <= DETERIORATION_HORIZON)
-        urgency = np.maximum(1.0, rows[:, REPORTED] - soon)
+        urgency = np.maximum(1.0, rows[..., REPORTED] - soon)
         # Half a level ahead of equally urgent patients, then longest wait.
-        key = (urgency - 0.5 * soon) * _WAIT_WEIGHT - rows[:, WAIT]
+        key = (urgency - 0.5 * soon) * _WAIT_WEIGHT - rows[..., WAIT]
         return _argmin_legal(key, legal, n)
 
 
 @register("random")
-class RandomLegal(Policy):
+class RandomLegal(_ArrayPolicy):
     name = "random"
 
     def __init__(self, context: PolicyContext | None = None, seed: int | None = None) -> None:
@@ -90,6 +105,8 @@ class RandomLegal(Policy):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
 
-    def act(self, observation: Observation) -> int:
-        legal = np.flatnonzero(observation["action_mask"])
-        return int(legal[self._rng.integers(legal.shape[0])])
+    def choose(self, observation: Observation) -> np.ndarray:
+        mask = observation["action_mask"]
+        # Uniform noise on legal entries, -1 elsewhere: the argmax is a uniform legal pick.
+        noise = np.where(mask != 0, self._rng.random(mask.shape), -1.0)
+        return np.argmax(noise, axis=-1)

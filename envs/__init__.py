@@ -21,7 +21,12 @@ NURSESIM_ENTRY_POINT = "envs.nursesim:NurseSimTriageEnv"
 def _register() -> None:
     for env_id, task in GYM_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="envs.gym_queue:QueueEnv", kwargs={"task": task})
+            gym.register(
+                id=env_id,
+                entry_point="envs.gym_queue:QueueEnv",
+                vector_entry_point="envs.vector_queue:QueueVectorEnv",
+                kwargs={"task": task},
+            )
     for env_id in NURSESIM_IDS:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=NURSESIM_ENTRY_POINT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from envs.dynamics import ClassicState, ServedRecord
 from envs.types import Grader, TaskSpec
 
@@ -158,3 +160,59 @@ def grade_records(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -
 def grade(state: ClassicState) -> dict:
     """Grader dict of the episode so far (``score`` in [0, 1])."""
     return grade_records(state.scenario.task, state.served, state.missed_emergencies)
+
+
+def batch_scores(
+    task: TaskSpec,
+    served: np.ndarray,
+    served_step: np.ndarray,
+    reward: np.ndarray,
+    wait: np.ndarray,
+    true_severity: np.ndarray,
+    is_resource: np.ndarray,
+    missed: np.ndarray,
+) -> list[float]:
+    """Grader scores of a batch of episodes, equal to :func:`grade_records`' ``score``.
+
+    Arrays are ``(B, N)`` per slot (``served`` mask, service step, the 4-place reward,
+    wait and true severity at service, resource-patient flag) plus ``missed`` ``(B,)``.
+    Exactness: rewards are summed sequentially in service order (``cumsum``, as
+    Python's ``sum``), integer sums stay integers, every formula keeps the scalar
+    graders' operation order, and the final rounding is Python's ``round``.
+    """
+    order = np.argsort(np.where(served, served_step, np.iinfo(np.int64).max), axis=1)
+    in_order = np.take_along_axis(np.where(served, reward, 0.0), order, 1)
+    total = np.cumsum(in_order, axis=1)[:, -1] if in_order.shape[1] else np.zeros(len(missed))
+    n = served.sum(1)
+    w = np.where(served, wait, 0)
+    sum_w, sum_w2 = w.sum(1), (w * w).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jfi = np.where((n <= 1) | (sum_w2 == 0), 1.0, sum_w**2 / (n * sum_w2))
+    opt = task.optimal_reward
+    if task.grader is Grader.EASY:
+        score = np.clip(total / opt, SCORE_MIN, SCORE_MAX)
+    elif task.grader is Grader.MEDIUM:
+        effective = np.minimum(1.0, total / opt) * (n / task.num_patients)
+        score = np.clip(
+            MEDIUM_THROUGHPUT_WEIGHT * effective + MEDIUM_FAIRNESS_WEIGHT * jfi,
+            SCORE_MIN,
+            SCORE_MAX,
+        )
+    else:
+        critical = (served & (true_severity <= 2)).sum(1)
+        survival = critical / task.critical_total if task.critical_total else np.ones(len(n))
+        resource = (
+            (served & is_resource).sum(1) / task.resource_total
+            if task.resource_total
+            else np.ones(len(n))
+        )
+        w_s, w_t, w_f, w_r = HARD_WEIGHTS
+        base = np.clip(
+            w_s * survival + w_t * np.minimum(1.0, total / opt) + w_f * jfi + w_r * resource,
+            SCORE_MIN,
+            SCORE_MAX,
+        )
+        penalty = np.minimum(MISSED_PENALTY_CAP, missed * MISSED_EMERGENCY_PENALTY)
+        score = np.maximum(0.0, base - penalty)
+    score = np.where(n == 0, SCORE_MIN, score)
+    return [round(float(x), SCORE_DECIMALS) for x in score]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from envs.types import EpisodePatient, PatientSpec, Scenario, TaskSpec
+from envs.types import EpisodePatient, Scenario, TaskSpec
 
 ARRIVAL_JITTER_PROB = 0.10
 """Chance that a seeded arrival moves one step earlier or later."""
@@ -22,32 +22,38 @@ def _clamp_severity(s: int) -> int:
     return max(MIN_SEVERITY, min(MAX_SEVERITY, s))
 
 
-def _perturb(a: PatientSpec, rng: random.Random | None) -> tuple[int, int, int]:
-    """Return (arrival step, true severity, reported severity) for one arrival."""
-    step_offset = sev_offset = 0
-    if rng is not None:
-        if rng.random() < ARRIVAL_JITTER_PROB:
-            step_offset = rng.choice(_OFFSETS)
-        if rng.random() < SEVERITY_JITTER_PROB:
-            sev_offset = rng.choice(_OFFSETS)
+def perturb_schedule(task: TaskSpec, seed: int | None) -> list[tuple[int, int, int]]:
+    """(arrival step, true severity, reported severity) per scheduled arrival, in
+    schedule order: Queue Doctor's draws from ``random.Random(seed)``, none for None."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is None:
+        return [(a.step, a.severity, a.reported_severity) for a in task.arrivals]
+    rng = random.Random(seed)
+    rand, choice = rng.random, rng.choice  # bound once: this loop is on the reset path
+    out = []
+    for a in task.arrivals:
+        step_offset = choice(_OFFSETS) if rand() < ARRIVAL_JITTER_PROB else 0
+        sev_offset = 0
+        if rand() < SEVERITY_JITTER_PROB:
+            sev_offset = choice(_OFFSETS)
             # Queue Doctor never makes an immediate patient less urgent.
             if a.severity == MIN_SEVERITY and sev_offset == 1:
                 sev_offset = 0
-    arrival = max(0, a.step + step_offset)
-    true_sev = _clamp_severity(a.severity + sev_offset)
-    reported = a.reported_severity
-    # A misreport stays as written; an honest report follows the perturbed truth.
-    if reported == a.severity and sev_offset != 0:
-        reported = _clamp_severity(reported + sev_offset)
-    return arrival, true_sev, reported
+        reported = a.reported_severity
+        # A misreport stays as written; an honest report follows the perturbed truth.
+        if reported == a.severity and sev_offset:
+            reported = _clamp_severity(reported + sev_offset)
+        out.append(
+            (max(0, a.step + step_offset), _clamp_severity(a.severity + sev_offset), reported)
+        )
+    return out
 
 
 def build_scenario(task: TaskSpec, seed: int | None = None) -> Scenario:
     """Apply the seeded perturbation (none when ``seed`` is None) and order by arrival."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed must be an int or None, got {seed!r}")
-    rng = random.Random(seed) if seed is not None else None
-    drawn = [(_perturb(a, rng), i, a) for i, a in enumerate(task.arrivals)]
+    draws = perturb_schedule(task, seed)
+    drawn = [(d, i, a) for i, (d, a) in enumerate(zip(draws, task.arrivals, strict=True))]
     # Queue Doctor appends arrivals per step in schedule order: queue order is
     # (arrival step, schedule index), which is also our slot order.
     drawn.sort(key=lambda d: (d[0][0], d[1]))
