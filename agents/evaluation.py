@@ -6,12 +6,12 @@ for each seed is attached to every row, so results are always reported against i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import gymnasium as gym
 
-from agents.base import PolicyContext, make_policy
+from agents.base import Policy, PolicyContext, make_policy
 from agents.oracle import solve
 from envs.gym_queue import GYM_IDS, QueueEnv
 from envs.kpis import episode_kpis
@@ -47,8 +47,10 @@ def evaluate(
     ruleset: str = "classic",
     log_steps: bool = False,
     on_episode: Callable[[dict], None] | None = None,
+    extra_policies: Mapping[str, Policy] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Play every policy on every seed; return (episode rows, step rows)."""
+    """Play every policy on every seed; return (episode rows, step rows). Names are
+    looked up in ``extra_policies`` (e.g. a trained module) first, then the registry."""
     seeds = list(seeds)
     env = _make_env(task, ruleset)
     ctx = PolicyContext(task=env.task, ruleset=ruleset, n_slots=env.n_slots)
@@ -56,7 +58,7 @@ def evaluate(
     rows: list[dict] = []
     step_rows: list[dict] = []
     for name in policies:
-        policy = make_policy(name, context=ctx)
+        policy = (extra_policies or {}).get(name) or make_policy(name, context=ctx)
         for seed in seeds:
             policy.reset(seed)
             obs, _ = (

@@ -33,7 +33,10 @@ Episode end
 
 Arguments
     ``task`` (name or Queue Doctor alias), ``ruleset`` (``"classic"``; ``"ed"`` comes
-    with the multi-agent ruleset), ``render_mode`` (``"ansi"`` or None).
+    with the multi-agent ruleset), ``render_mode`` (``"ansi"`` or None),
+    ``seed_range`` (``(lo, hi)`` or None): when set, every episode seed, drawn or
+    passed to ``reset``, is mapped into ``[lo, hi)`` — training envs use it so that
+    evaluation seeds outside the range stay held out.
     ``reset(seed=s)`` plays the episode perturbed with ``random.Random(s)`` exactly as
     Queue Doctor's ``start_task(task, seed=s)``; ``reset()`` after a seeded reset draws
     the next episode seed from the env's generator; ``reset()`` on a never-seeded env,
@@ -76,8 +79,15 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
-        self, task: str = "mass_casualty", ruleset: str = "classic", render_mode: str | None = None
+        self,
+        task: str = "mass_casualty",
+        ruleset: str = "classic",
+        render_mode: str | None = None,
+        seed_range: tuple[int, int] | None = None,
     ) -> None:
+        if seed_range is not None and not 0 <= seed_range[0] < seed_range[1]:
+            raise ValueError(f"seed_range must be (lo, hi) with 0 <= lo < hi, got {seed_range}")
+        self.seed_range = seed_range
         self.task = get_task(task)
         self.rules = get_ruleset(ruleset)
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -114,6 +124,9 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             episode_seed = int(self.np_random.integers(EPISODE_SEED_BOUND))
         else:
             episode_seed = None
+        if episode_seed is not None and self.seed_range is not None:
+            lo, hi = self.seed_range
+            episode_seed = lo + episode_seed % (hi - lo)
         if options and "episode_seed" in options:
             episode_seed = options["episode_seed"]
         scenario = build_scenario(self.task, episode_seed)

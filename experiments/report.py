@@ -140,5 +140,25 @@ def plot_timeline(path: Path, step_rows: Sequence[dict], seed, title: str) -> No
     plt.close(fig)
 
 
+def plot_learning_curve(path: Path, history: Sequence[dict], title: str) -> None:
+    """Mean training episode return per iteration (x: sampled env steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [(h["timesteps"], h["episode_return_mean"]) for h in history
+           if h["episode_return_mean"] is not None]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if pts:
+        ax.plot(*zip(*pts, strict=True), marker="o", ms=3)
+    ax.set_xlabel("env steps sampled")
+    ax.set_ylabel("mean training episode return")
+    ax.set_title(f"learning curve: {title}", fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
 def write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, default=str, allow_nan=True) + "\n")

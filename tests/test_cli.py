@@ -19,16 +19,18 @@ def test_front_door_subprocess_writes_every_output(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, "experiments/run.py", "--task", "task_3_hard", "--eval-episodes", "3",
-         "--output", str(out), "--save-episodes"],
+         "--output", str(out), "--save-episodes", "--train-iters", "1",
+         "--train-batch-size", "200", "--minibatch-size", "100", "--num-env-runners", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "severity_greedy" in proc.stdout and "% of oracle" in proc.stdout
     for name in ["results.parquet", "summary.md", "summary.json", "comparison.png",
-                 "timeline.png", "config.json", "episodes.parquet"]:  # fmt: skip
+                 "timeline.png", "config.json", "episodes.parquet",
+                 "learning_curve.png"]:  # fmt: skip
         assert (out / name).stat().st_size > 0, name
     rows = pq.read_table(out / "results.parquet").to_pylist()
-    assert len(rows) == 5 * 3
+    assert len(rows) == 6 * 3  # ppo, 4 heuristics, oracle
     assert {r["seed"] for r in rows} == {10_000, 10_001, 10_002}
     expected_cols = [
         "task", "ruleset", "seed", "policy", "score", "episode_return", "served",
@@ -39,7 +41,7 @@ def test_front_door_subprocess_writes_every_output(tmp_path):
     assert all(r["pct_of_oracle"] == 100.0 for r in oracle)
     assert all(r["illegal_actions"] == 0 for r in rows)
     steps = pq.read_table(out / "episodes.parquet")
-    assert steps.num_rows >= 5 * 3 * 30
+    assert steps.num_rows >= 6 * 3 * 30
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["task"] == "mass_casualty" and cfg["eval_episodes"] == 3
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
@@ -60,19 +62,19 @@ def test_run_in_process_with_unseeded_reference(tmp_path):
     [
         (["--task", "nope"], "unknown task"),
         (["--ruleset", "ed"], "not implemented yet"),
-        (["--compare", "fifo", "ppo"], "unknown policies ['ppo']"),
+        (["--compare", "fifo", "dqn"], "unknown policies ['dqn']"),
         (["--eval-episodes", "0"], "at least 1"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message, tmp_path, capsys):
-    assert main([*args, "--output", str(tmp_path / "x")]) == 2
+    assert main([*args, "--output", str(tmp_path / "x"), "--no-train"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
 def test_refuses_to_overwrite_results(tmp_path):
     args = ["--task", "basic_triage", "--eval-episodes", "1", "--compare", "fifo",
-            "--output", str(tmp_path)]  # fmt: skip
+            "--output", str(tmp_path), "--no-train"]  # fmt: skip
     assert main(args) == 0
     before = (tmp_path / "results.parquet").read_bytes()
     assert main(args) == 2

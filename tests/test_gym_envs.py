@@ -165,3 +165,13 @@ def test_render_ansi():
     env.reset(seed=0)
     text = env.render()
     assert "Mass Casualty" in text and "P001" in text
+
+
+def test_seed_range_keeps_training_seeds_apart():
+    env = envs.QueueEnv("dynamic_queue", seed_range=(0, 100))
+    seeds = {env.reset(seed=s)[1]["episode_seed"] for s in (5, 105, 12345)}
+    assert seeds == {5, 45}
+    drawn = [env.reset()[1]["episode_seed"] for _ in range(50)]
+    assert all(0 <= s < 100 for s in drawn)
+    with pytest.raises(ValueError, match="seed_range"):
+        envs.QueueEnv("dynamic_queue", seed_range=(5, 5))

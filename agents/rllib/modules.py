@@ -1,0 +1,142 @@
+"""RLModules: a permutation-invariant per-patient scorer (trainable, PPO) and an
+inference-only wrapper that runs any registered :class:`agents.base.Policy` inside
+RLlib's EnvRunners.
+
+Both read the env's observation dict ``{"observation": (N·F + C,), "action_mask":
+(N·K + 1,)}``: N padded patient slots of F features, C context features, K actions per
+slot (1 for the queue envs: serve slot i) and one trailing "wait / end" action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.torch_utils import FLOAT_MIN
+from torch import nn
+
+OBS_KEY, MASK_KEY = "observation", "action_mask"
+DEFAULT_WIDTH = 64
+
+
+def slot_layout(observation_space: gym.spaces.Dict, model_config: dict) -> tuple[int, int, int]:
+    """(N slots, F features per slot, C context features) from the config or the
+    queue-env convention (N = mask length − 1, C = envs.observation.G)."""
+    from envs.observation import G
+
+    obs_dim = observation_space[OBS_KEY].shape[0]
+    n_slots = model_config.get("n_slots", observation_space[MASK_KEY].shape[0] - 1)
+    context = model_config.get("context_features", G)
+    features, rest = divmod(obs_dim - context, n_slots)
+    if rest or features <= 0:
+        raise ValueError(
+            f"observation of size {obs_dim} does not split into {n_slots} slots + "
+            f"{context} context features; set model_config n_slots/context_features"
+        )
+    return n_slots, features, context
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])  # no activation after the last layer
+
+
+class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
+    """Deep-sets actor-critic: a shared encoder embeds every patient slot, a pooled
+    context (mean and max over present slots + the context features) conditions a
+    per-slot head that scores each slot's K actions, and a context head gives the
+    wait/end logit and the value. Illegal actions get ``FLOAT_MIN`` logits.
+
+    Permutation invariant in the slots: reordering patients reorders their logits.
+    ``model_config``: ``width`` (64), optional ``n_slots`` / ``context_features`` /
+    ``present_feature`` (0: the slot feature that is 1 when a patient is present).
+    """
+
+    def setup(self) -> None:
+        cfg = self.model_config or {}
+        obs_space = self.observation_space
+        self.n_slots, self.n_feat, self.n_ctx = slot_layout(obs_space, cfg)
+        n_actions = self.action_space.n
+        self.per_slot, rest = divmod(n_actions - 1, self.n_slots)
+        if rest:
+            raise ValueError(f"{n_actions} actions are not {self.n_slots} slots × K + 1")
+        self.present = int(cfg.get("present_feature", 0))
+        width = int(cfg.get("width", DEFAULT_WIDTH))
+        high = np.asarray(obs_space[OBS_KEY].high, dtype=np.float32)
+        scale = np.where(np.isfinite(high) & (high > 0), high, 1.0)
+        self.register_buffer("_scale", torch.as_tensor(scale))
+        self.slot_enc = _mlp([self.n_feat, width, width])
+        self.ctx_enc = _mlp([self.n_ctx, width])
+        self.pool = _mlp([3 * width, width, width])
+        self.slot_head = _mlp([2 * width, width, self.per_slot])
+        self.end_head = _mlp([width, width, 1])
+        self.value_head = _mlp([width, width, 1])
+
+    def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = obs / self._scale
+        n, f = self.n_slots, self.n_feat
+        slots = x[:, : n * f].reshape(-1, n, f)
+        present = slots[..., self.present : self.present + 1] > 0
+        h = torch.relu(self.slot_enc(slots))
+        count = present.sum(1).clamp(min=1)
+        mean = (h * present).sum(1) / count
+        hmax = torch.where(present, h, torch.zeros_like(h)).amax(1)
+        ctx = torch.relu(self.ctx_enc(x[:, n * f :]))
+        c = torch.relu(self.pool(torch.cat([mean, hmax, ctx], -1)))
+        return h, c
+
+    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        h, c = self._embed(obs[OBS_KEY])
+        per_slot = self.slot_head(torch.cat([h, c[:, None, :].expand_as(h)], -1))
+        logits = torch.cat([per_slot.reshape(h.shape[0], -1), self.end_head(c)], -1)
+        mask = obs[MASK_KEY].to(logits.dtype)
+        logits = logits + torch.clamp(torch.log(mask), min=FLOAT_MIN)
+        return {Columns.ACTION_DIST_INPUTS: logits, Columns.EMBEDDINGS: c}
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is None:
+            _, embeddings = self._embed(batch[Columns.OBS][OBS_KEY])
+        return self.value_head(embeddings).squeeze(-1)
+
+
+class PolicyModule(RLModule):
+    """Inference-only RLModule around a registered :class:`agents.base.Policy`
+    (``model_config={"policy": "severity_greedy"}``), so heuristics act in the same
+    EnvRunners as learned modules. Not trainable; keeps no state in checkpoints."""
+
+    def setup(self) -> None:
+        from agents import make_policy
+
+        name = (self.model_config or {}).get("policy")
+        if not name:
+            raise ValueError('PolicyModule needs model_config={"policy": <registered name>}')
+        self.policy = make_policy(name)
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs = {k: _to_numpy(v) for k, v in batch[Columns.OBS].items()}
+        return {Columns.ACTIONS: self.policy.act_vec(obs)}
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._forward_inference(batch, **kwargs)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.policy.name} is a fixed policy: it does not train")
+
+    def get_state(self, *args, **kwargs) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        pass
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
