@@ -33,6 +33,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+# Runnable as a script from a bare checkout too (e.g. a Ray job's working_dir copy).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import tyro
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
