@@ -27,8 +27,10 @@ under ``--output``: ``results.parquet`` (one row per episode and policy),
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +106,14 @@ class RunConfig:
     """Entropy bonus."""
     width: int = 64
     """Hidden width of the slot scorer."""
+    clip_param: float = 0.2
+    """PPO clip range."""
     train_batch_size: int = 2000
     """Env steps sampled per training iteration."""
     minibatch_size: int = 250
     """SGD minibatch size (PPO)."""
+    config: Path | None = None
+    """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
 
     def validate(self) -> None:
         """Raise ValueError naming the fix for any bad field."""
@@ -141,6 +147,7 @@ class RunConfig:
             seed=self.seed, address=self.address, lr=self.lr,
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
+            clip_param=self.clip_param,
         )  # fmt: skip
 
     @property
@@ -293,8 +300,38 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
     console.print(t)
 
 
+def load_config_file(path: Path) -> RunConfig:
+    """A RunConfig from a JSON file of field values; unknown keys are an error."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config {path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of RunConfig fields")
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown fields {unknown}; known: {sorted(fields)}")
+    for key in ("output", "checkpoint", "config"):
+        if values.get(key) is not None:
+            values[key] = Path(values[key])
+    if "compare" in values:
+        values["compare"] = tuple(values["compare"])
+    return RunConfig(**values)
+
+
 def main(argv: list[str] | None = None) -> int:
-    cfg = tyro.cli(RunConfig, args=argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv if argv is not None else sys.argv[1:])
+    try:
+        default = load_config_file(known.config) if known.config else RunConfig()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cfg = tyro.cli(RunConfig, args=argv, default=default)
     try:
         run(cfg)
     except ValueError as e:

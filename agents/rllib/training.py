@@ -105,10 +105,11 @@ def build_config(s: TrainSettings) -> Any:
         )
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
+        # The width goes in the algorithm's model_config (not the spec's), so that a
+        # Tune sweep can set it: a spec's own model_config would take precedence.
         .rl_module(
-            rl_module_spec=RLModuleSpec(
-                module_class=SlotScorerModule, model_config={"width": s.width}
-            )
+            rl_module_spec=RLModuleSpec(module_class=SlotScorerModule),
+            model_config={"width": s.width},
         )
         .training(**training)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
