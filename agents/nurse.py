@@ -39,13 +39,13 @@ _ANY: frozenset[Flowchart] = frozenset()  # a rule for every flowchart
 
 # (flowchart, pattern) — first match wins; a nurse's "which chart fits" read of the complaint.
 FLOWCHART_RULES: tuple[tuple[Flowchart, str], ...] = (
-    (F.MAJOR_TRAUMA, r"\bmph\b|high.speed|car crash|\brtc\b|trapped|ejected|hit by an? (car|van|"
-     r"lorry|bus)|knocked off|motorcycl|pedestrian|rollover"),
+    (F.MAJOR_TRAUMA, r"\bmph\b|high.speed|car crash|\brtc\b|\bmvc\b|\bmva\b|trapped|ejected|"
+     r"hit by an? (car|van|lorry|bus)|knocked off|motorcycl|pedestrian|rollover"),
     (F.BURNS_AND_SCALDS, r"burn|scald|fire\b|smoke|electric|live wire|\bmains\b"),
     (F.OVERDOSE_AND_POISONING, r"overdose|\bod\b|tablets|swallowed|poison|needle|heroin|"
-     r"ingest|intoxicat"),
+     r"ingest|intoxicat|\betoh\b|alcohol|drunk"),
     (F.MENTAL_ILLNESS, r"suicid|self.harm|end (his|her|my) life|voices|paranoi|low mood|anxiety|"
-     r"depress|psychos|jump off|not coping|cutting"),
+     r"depress|psychos|jump off|not coping|cutting|\bsi\b|\bhi\b|psych eval"),
     (F.ALLERGY, r"allerg|anaphyla|\bsting|stung|hives|urticaria|angio.?oedema|(lip|lips|tongue|"
      r"face|eyelids).{0,25}swell|swell.{0,25}(lip|lips|tongue|face)"),
     (F.FITS, r"\bfits?\b|fitting|seizure|convuls|epilep"),
@@ -67,14 +67,16 @@ FLOWCHART_RULES: tuple[tuple[Flowchart, str], ...] = (
     (F.ABDOMINAL_PAIN, r"abdo|\babd\b|tummy|stomach|belly|epigastr|\bloin|groin|pelvic|bowel|"
      r"constipat|\bribs\b"),
     (F.URINARY_PROBLEMS, r"urin|\bwee\b|pass(ing)? water|bladder|cystitis|sexually|chlamydia|"
-     r"\bsti\b"),
+     r"\bsti\b|\buti\b|dysuria|ha?ematuria"),
     (F.DIARRHOEA_AND_VOMITING, r"vomit|diarrh|loose stool|gastro|being sick|\bn/?v\b"),
     (F.RASHES, r"rash|spots|itch|eczema|cellulitis|scabies|blister|redness"),
-    (F.WOUNDS, r"\bcut\b|lacerat|wound|stab|bite|bitten|bleed|dressing|stitches|graze|ulcer"),
+    (F.WOUNDS, r"\bcut\b|lacerat|\blac\b|wound|stab|bite|bitten|bleed|dressing|stitches|graze|"
+     r"ulcer|abscess"),
     (F.FALLS, r"\bfell\b|\bfall\b|slipped|tripped"),
     (F.LIMB_PROBLEMS, r"ankle|wrist|knee|\bleg\b|\barm\b|hip|calf|foot|hand|shoulder|fractur|"
      r"sprain|\bfx\b"),
-    (F.COLLAPSED_ADULT, r"collaps|faint|passed out|black.?out|unresponsive|syncope|rous|found "
+    (F.COLLAPSED_ADULT, r"collaps|faint|passed out|black.?out|unresponsive|syncope|rous|\bams\b|"
+     r"altered mental|\bloc\b|found "
      r"(on|unresponsive|down)|slurred|weakness|stroke|confus|drowsy|mental change|dizz"),
 )  # fmt: skip
 
@@ -159,7 +161,8 @@ TEXT_RULES: tuple[TextRule, ...] = (
        r"sweet.smelling breath|pear drops|kussmaul|breathing deep and fast|\bdka\b"),
     _r(2, "cardiac pain", r"crush|heav(y|iness)|tight|pressure|squeez|elephant|"
        r"(left|right)? ?arm|jaw|clammy|sweat|grey", F.CHEST_PAIN),
-    _r(2, "altered conscious level (reported)", r"mental (change|status)|confus|drowsy|muddled|"
+    _r(2, "altered conscious level (reported)", r"mental (change|status)|\bams\b|confus|drowsy|"
+       r"muddled|"
        r"decreased (consciousness|loc)|altered (mental|conscious)|obtunded|stupor|letharg|"
        r"barely rousable"),
     # category 3

@@ -137,7 +137,7 @@ def test_presentation_coerces_chart_strings():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("avpu", "sleepy"), ("pain", 11), ("self_reported_urgency", 0),
+    ("field", "value"), [("avpu", "sleepy"), ("pain", -2), ("self_reported_urgency", 0),
                          ("hr", "fast"), ("flowchart", "toothache")],
 )  # fmt: skip
 def test_presentation_rejects_bad_values(field, value):

@@ -162,3 +162,38 @@ def test_nurse_beats_naive_policies_in_nursesim():
     nurse = r["rule_based_nurse"]
     assert nurse["return"] > max(v["return"] for k, v in r.items() if k != "rule_based_nurse")
     assert nurse["safety_failures"] <= 0.2
+
+
+def test_real_world_chart_abbreviations_and_units():
+    """Charts from real EDs: abbreviations, Fahrenheit, free-text pain."""
+    from agents.nurse import infer_flowchart
+    from envs.clinical import Presentation
+    from envs.clinical.presentation import Flowchart as FC
+
+    expected = {"ETOH": FC.OVERDOSE_AND_POISONING, "SI": FC.MENTAL_ILLNESS,
+                "UTI": FC.URINARY_PROBLEMS, "MVC": FC.MAJOR_TRAUMA, "Abscess": FC.WOUNDS,
+                "AMS": FC.COLLAPSED_ADULT, "Dysuria": FC.URINARY_PROBLEMS}  # fmt: skip
+    assert {c: infer_flowchart(c) for c in expected} == expected
+
+    def chart(**kw):
+        base = dict(presentation_id="real-1", age=60, sex="F", arrival_mode="walk_in",
+                    injury=False, complaint="fever", flowchart=None, history="", hr=88, rr=16,
+                    sbp=130, dbp=80, spo2=98, temp=37.0, avpu="A", pain=None,
+                    self_reported_urgency=3)  # fmt: skip
+        return Presentation(**{**base, **kw})
+
+    assert chart(temp=98.6).temp == 37.0  # °F charted: read as 37.0 °C, not "very hot"
+    assert RuleBasedNurse().triage(chart(temp=98.6)) == RuleBasedNurse().triage(chart())
+    assert chart(temp=102.2).temp == 39.0
+    assert [chart(pain=v).pain for v in ("7/10", "8-9", "unable", "UTA", "", "13", 4)] == [
+        7,
+        8,
+        None,
+        None,
+        None,
+        10,
+        4,
+    ]
+    with pytest.raises(ValueError, match="pain"):
+        chart(pain=-1)
+    assert RuleBasedNurse().triage(chart(complaint="AMS")) <= 2

@@ -174,6 +174,31 @@ def _coerce(enum: type[Enum], value: Any, field: str) -> Any:
         raise ValueError(f"{field}={value!r} is not one of: {choices}") from None
 
 
+FAHRENHEIT_ABOVE = 50.0
+"""A charted temperature above this cannot be °C: it is read as °F (US charts)."""
+PAIN_MAX = 10
+_FIRST_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _coerce_temp(value: Any) -> float | None:
+    t = _coerce_number(value, "temp")
+    if t is not None and t > FAHRENHEIT_ABOVE:
+        t = round((t - 32.0) * 5.0 / 9.0, 1)
+    return t
+
+
+def _coerce_pain(value: Any) -> float | None:
+    """Charted pain is often free text: "7/10" → 7, "8-9" → 8, "unable"/"UTA" → None
+    (not scored); a number above 10 is read as 10 (safer than dropping it)."""
+    if isinstance(value, str):
+        m = _FIRST_NUMBER.search(value)
+        value = float(m.group()) if m else None
+    pain = _coerce_number(value, "pain")
+    if pain is not None and pain < 0:
+        raise ValueError(f"pain={value!r} must be in 0..{PAIN_MAX}")
+    return None if pain is None else min(pain, PAIN_MAX)
+
+
 def _coerce_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
@@ -190,8 +215,10 @@ class Presentation:
     ``presentation_id`` and the pharmacist/consultant flags.
 
     Vitals, ``pain`` and ``flowchart`` may be ``None`` (not measured / not chosen).
-    ``temp`` is in °C, ``spo2`` in % on air, ``sbp``/``dbp`` in mmHg, ``hr`` and
-    ``rr`` per minute; ``pain`` 0–10; ``self_reported_urgency`` 1 (I think I'm dying)
+    ``temp`` is in °C (a charted value above 50 is taken as °F and converted),
+    ``spo2`` in % on air, ``sbp``/``dbp`` in mmHg, ``hr`` and
+    ``rr`` per minute; ``pain`` 0–10 (free text such as "7/10" is parsed, "unable" is
+    None); ``self_reported_urgency`` 1 (I think I'm dying)
     to 5 (not urgent). ``allergies`` is a tuple of :class:`Drug`.
     """
 
@@ -227,9 +254,8 @@ class Presentation:
         s(self, "allergies", tuple(_coerce(Drug, a, "allergies") for a in self.allergies))
         for name in VITAL_FIELDS:
             s(self, name, _coerce_number(getattr(self, name), name))
-        pain = _coerce_number(self.pain, "pain")
-        if pain is not None and not 0 <= pain <= 10:
-            raise ValueError(f"pain={self.pain!r} must be in 0..10")
+        s(self, "temp", _coerce_temp(self.temp))
+        pain = _coerce_pain(self.pain)
         s(self, "pain", None if pain is None else round(pain))
         if not 1 <= int(self.self_reported_urgency) <= 5:
             raise ValueError(f"self_reported_urgency={self.self_reported_urgency!r} not in 1..5")
