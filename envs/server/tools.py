@@ -1,0 +1,305 @@
+"""Tool registry: tool name → method of the session object + argument schema.
+
+The server never hard-codes a tool. Every transport (HTTP ``/step``, WebSocket ``/ws``,
+MCP ``/mcp``) looks the name up here, validates the arguments against the declared
+schema (missing, unknown and wrongly typed arguments are refused *before* the session is
+touched, so a bad call cannot corrupt an episode) and calls ``getattr(session, method)``.
+
+The seven Queue Doctor tools of :class:`envs.tool_api.ToolSession` are registered in
+:data:`DEFAULT_REGISTRY`. The multi-agent tools of the ``ed`` ruleset plug in the same
+way once the session implements them, without touching the server::
+
+    from envs.server.tools import DEFAULT_REGISTRY, Arg, ToolSpec
+
+    DEFAULT_REGISTRY.register(ToolSpec(
+        name="triage_patient",
+        description="Assign an MTS category (1-5) to an untriaged patient.",
+        args=(Arg("patient_id", str, "Patient id, e.g. 'P003'."),
+              Arg("category", int, "MTS category 1 (immediate) to 5 (non-urgent).")),
+        rulesets=frozenset({"ed"}),
+        advances_time=False,
+    ))
+
+A spec whose method the session does not have answers 501 (``not_implemented``); a spec
+restricted to rulesets answers 409 (``wrong_ruleset``) while another ruleset is active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_MISSING: Any = object()
+
+_JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+class ApiError(Exception):
+    """A refused request: HTTP ``status``, machine-readable ``code``, human ``message``.
+
+    ``extra`` holds additional JSON fields (e.g. ``argument`` or ``known_tools``)."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+class UnknownToolError(ApiError):
+    def __init__(self, name: object, known: tuple[str, ...]) -> None:
+        super().__init__(
+            404,
+            "unknown_tool",
+            f"unknown tool {name!r}; known tools: {', '.join(known)}",
+            known_tools=list(known),
+        )
+
+
+class ArgumentError(ApiError):
+    def __init__(self, tool: str, argument: str | None, message: str) -> None:
+        super().__init__(422, "bad_argument", f"{tool}: {message}", argument=argument)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One tool argument. ``types`` are the accepted JSON-decoded Python types."""
+
+    name: str
+    types: type | tuple[type, ...]
+    description: str = ""
+    default: Any = _MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+    @property
+    def type_tuple(self) -> tuple[type, ...]:
+        return self.types if isinstance(self.types, tuple) else (self.types,)
+
+    def accepts(self, value: Any) -> bool:
+        types = self.type_tuple
+        # JSON true/false decode to bool, a subclass of int: never accept them as numbers.
+        if isinstance(value, bool):
+            return bool in types
+        if isinstance(value, int) and float in types:
+            return True
+        return isinstance(value, types)
+
+    def json_schema(self) -> dict[str, Any]:
+        names = [_JSON_TYPE[t] for t in self.type_tuple]
+        schema: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
+        if self.description:
+            schema["description"] = self.description
+        if not self.required:
+            schema["default"] = self.default
+        return schema
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as clients see it (name, description, arguments) and how it is called."""
+
+    name: str
+    description: str
+    args: tuple[Arg, ...] = ()
+    method: str = ""
+    """Session attribute to call; defaults to ``name``."""
+    rulesets: frozenset[str] | None = None
+    """Rulesets the tool is valid in (None: any, including before a task starts)."""
+    advances_time: bool = False
+    extra_schema: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return self.method or self.name
+
+    def input_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {a.name: a.json_schema() for a in self.args},
+            "required": [a.name for a in self.args if a.required],
+            "additionalProperties": False,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """MCP ``tools/list`` entry; edmarl's own facts go in ``_meta`` as MCP allows."""
+        meta: dict[str, Any] = {"edmarl/advances_time": self.advances_time}
+        if self.rulesets is not None:
+            meta["edmarl/rulesets"] = sorted(self.rulesets)
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema(),
+            "_meta": meta,
+            **self.extra_schema,
+        }
+
+    def bind(self, arguments: Any) -> dict[str, Any]:
+        """Validated keyword arguments; raises :class:`ArgumentError` naming the argument."""
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, Mapping):
+            raise ArgumentError(
+                self.name, None, f"arguments must be a JSON object, got {type(arguments).__name__}"
+            )
+        known = {a.name for a in self.args}
+        extra = sorted(k for k in arguments if k not in known)
+        if extra:
+            takes = ", ".join(sorted(known)) if known else "no arguments"
+            raise ArgumentError(
+                self.name, str(extra[0]), f"unexpected argument(s) {extra}; it takes {takes}"
+            )
+        kwargs: dict[str, Any] = {}
+        for a in self.args:
+            if a.name not in arguments:
+                if a.required:
+                    raise ArgumentError(self.name, a.name, f"missing required argument {a.name!r}")
+                continue
+            value = arguments[a.name]
+            if not a.accepts(value):
+                want = " or ".join(_JSON_TYPE[t] for t in a.type_tuple)
+                raise ArgumentError(
+                    self.name,
+                    a.name,
+                    f"argument {a.name!r} must be {want}, got {_json_type_name(value)} {value!r}",
+                )
+            kwargs[a.name] = value
+        return kwargs
+
+
+def _json_type_name(value: Any) -> str:
+    for t, name in _JSON_TYPE.items():
+        if type(value) is t:
+            return name
+    return {list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+class ToolRegistry:
+    """Name → :class:`ToolSpec`; calls a tool on a session object after validation."""
+
+    def __init__(self, specs: tuple[ToolSpec, ...] | list[ToolSpec] = ()) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: ToolSpec, *, replace: bool = False) -> ToolSpec:
+        if spec.name in self._tools and not replace:
+            raise ValueError(f"tool {spec.name!r} is already registered (pass replace=True)")
+        self._tools[spec.name] = spec
+        return spec
+
+    def copy(self) -> ToolRegistry:
+        return ToolRegistry(list(self._tools.values()))
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._tools)
+
+    def get(self, name: Any) -> ToolSpec:
+        spec = self._tools.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise UnknownToolError(name, self.names())
+        return spec
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [spec.describe() for spec in self._tools.values()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def call(self, session: Any, name: Any, arguments: Any = None) -> Any:
+        """Validate and call. Engine errors (``envs.tool_api.ToolError``) propagate."""
+        spec = self.get(name)
+        kwargs = spec.bind(arguments)
+        if spec.rulesets is not None:
+            active = getattr(session, "ruleset", None)
+            if active not in spec.rulesets:
+                raise ApiError(
+                    409,
+                    "wrong_ruleset",
+                    f"{spec.name} needs ruleset {' or '.join(sorted(spec.rulesets))}; "
+                    f"active ruleset: {active or 'none (call start_task first)'}",
+                )
+        method = getattr(session, spec.target, None)
+        if not callable(method):
+            raise ApiError(
+                501,
+                "not_implemented",
+                f"tool {spec.name!r} is registered but {type(session).__name__} does not "
+                f"implement {spec.target}() yet",
+            )
+        return method(**kwargs)
+
+
+_INT_OR_NULL = (int, type(None))
+
+QUEUE_DOCTOR_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "list_tasks",
+        "List all tasks with metadata (id, name, difficulty, steps, doctors, ICU beds, "
+        "patients, description, Queue Doctor aliases).",
+    ),
+    ToolSpec(
+        "start_task",
+        "Start a new episode of a task (basic_triage, dynamic_queue, mass_casualty or the "
+        "aliases task_1_easy, task_2_medium, task_3_hard). Returns the initial queue.",
+        args=(
+            Arg("task_id", str, "Task name or Queue Doctor alias."),
+            Arg(
+                "seed", _INT_OR_NULL, "Seed of the episode's perturbation; null = as written.", None
+            ),
+            Arg("ruleset", str, "Engine ruleset ('classic' = Queue Doctor's).", "classic"),
+        ),
+    ),
+    ToolSpec(
+        "get_queue_state",
+        "Observe the queue: patients with reported severity, wait, condition, flags and "
+        "whether each can be served now; resources; step; done. Does not advance time.",
+    ),
+    ToolSpec(
+        "serve_patient",
+        "Treat a waiting patient. Advances time by one step, except when resources block "
+        "the serve (reward 0). An unknown id costs -0.1 and advances time.",
+        args=(Arg("patient_id", str, "Patient id from the queue, e.g. 'P001'."),),
+        advances_time=True,
+    ),
+    ToolSpec(
+        "wait",
+        "Skip a step. Penalised when servable patients are waiting. Advances time.",
+        advances_time=True,
+    ),
+    ToolSpec(
+        "finalize_episode",
+        "Grade the episode (score in (0, 1)), with served details and missed emergencies.",
+    ),
+    ToolSpec(
+        "get_current_state",
+        "Session metadata: episode id, tool-call count, active task, finalized scores.",
+    ),
+)
+
+DEFAULT_REGISTRY = ToolRegistry(QUEUE_DOCTOR_TOOLS)
+"""The registry :func:`envs.server.app.create_app` serves unless given another."""
+
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "QUEUE_DOCTOR_TOOLS",
+    "ApiError",
+    "Arg",
+    "ArgumentError",
+    "ToolRegistry",
+    "ToolSpec",
+    "UnknownToolError",
+]
