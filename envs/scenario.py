@@ -33,20 +33,17 @@ def perturb_schedule(task: TaskSpec, seed: int | None) -> list[tuple[int, int, i
     rand, choice = rng.random, rng.choice  # bound once: this loop is on the reset path
     out = []
     for a in task.arrivals:
-        step_offset = choice(_OFFSETS) if rand() < ARRIVAL_JITTER_PROB else 0
-        sev_offset = 0
+        step = a.step + choice(_OFFSETS) if rand() < ARRIVAL_JITTER_PROB else a.step
+        sev, reported = a.severity, a.reported_severity
         if rand() < SEVERITY_JITTER_PROB:
-            sev_offset = choice(_OFFSETS)
+            offset = choice(_OFFSETS)
             # Queue Doctor never makes an immediate patient less urgent.
-            if a.severity == MIN_SEVERITY and sev_offset == 1:
-                sev_offset = 0
-        reported = a.reported_severity
-        # A misreport stays as written; an honest report follows the perturbed truth.
-        if reported == a.severity and sev_offset:
-            reported = _clamp_severity(reported + sev_offset)
-        out.append(
-            (max(0, a.step + step_offset), _clamp_severity(a.severity + sev_offset), reported)
-        )
+            if not (sev == MIN_SEVERITY and offset == 1):
+                # A misreport stays as written; an honest report follows the truth.
+                if reported == sev:
+                    reported = _clamp_severity(reported + offset)
+                sev = _clamp_severity(sev + offset)
+        out.append((step if step > 0 else 0, sev, reported))
     return out
 
 
