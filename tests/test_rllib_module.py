@@ -20,12 +20,12 @@ from agents.rllib.modules import PolicyModule, SlotScorerModule  # noqa: E402
 from envs.observation import F  # noqa: E402
 
 
-def _module(env):
+def _module(env, **config):
     spec = RLModuleSpec(
         module_class=SlotScorerModule,
         observation_space=env.observation_space,
         action_space=env.action_space,
-        model_config={"width": 16},
+        model_config={"width": 16, **config},
     )
     torch.manual_seed(0)
     return spec.build()
@@ -41,7 +41,7 @@ def test_slot_permutation_permutes_logits_and_keeps_value():
     obs, _ = env.reset(seed=3)
     for _ in range(6):
         obs, *_ = env.step(env.n_slots)  # wait: let patients arrive
-    mod = _module(env)
+    mod = _module(env, slot_position=False)  # position features are the only order signal
     n = env.n_slots
     perm = np.random.default_rng(0).permutation(n)
     rows = obs["observation"][: n * F].reshape(n, F)
@@ -56,6 +56,17 @@ def test_slot_permutation_permutes_logits_and_keeps_value():
     values = mod.compute_values(_batch([obs, permuted]))
     assert values.shape == (2,)
     np.testing.assert_allclose(values[0].item(), values[1].item(), rtol=1e-5, atol=1e-5)
+
+
+def test_slot_position_feature_breaks_ties_between_identical_patients():
+    env = gym.make("edmarl/BasicTriage-v0").unwrapped
+    obs, _ = env.reset()  # P001 (true 1) and P005 both report 4 and have waited 0
+    rows = obs["observation"][: 6 * F].reshape(6, F)
+    assert (rows[0] == rows[4]).all()
+    logits = _module(env).forward_inference(_batch([obs]))[Columns.ACTION_DIST_INPUTS][0]
+    assert logits[0] != logits[4]
+    flat = _module(env, slot_position=False).forward_inference(_batch([obs]))
+    assert flat[Columns.ACTION_DIST_INPUTS][0][0] == flat[Columns.ACTION_DIST_INPUTS][0][4]
 
 
 def test_illegal_actions_get_float_min_logits():

@@ -55,8 +55,11 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
     per-slot head that scores each slot's K actions, and a context head gives the
     wait/end logit and the value. Illegal actions get ``FLOAT_MIN`` logits.
 
-    Permutation invariant in the slots: reordering patients reorders their logits.
-    ``model_config``: ``width`` (64), optional ``n_slots`` / ``context_features`` /
+    Permutation equivariant in the slots: reordering patients (with their features)
+    reorders their logits. ``model_config``: ``width`` (64), ``slot_position`` (True:
+    append the slot's index / N, i.e. the arrival rank, to its features — visible
+    information that FIFO uses and without which two patients with equal reports and
+    waits are indistinguishable), optional ``n_slots`` / ``context_features`` /
     ``present_feature`` (0: the slot feature that is 1 when a patient is present).
     """
 
@@ -69,11 +72,14 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
         if rest:
             raise ValueError(f"{n_actions} actions are not {self.n_slots} slots × K + 1")
         self.present = int(cfg.get("present_feature", 0))
+        self.position = bool(cfg.get("slot_position", True))
         width = int(cfg.get("width", DEFAULT_WIDTH))
         high = np.asarray(obs_space[OBS_KEY].high, dtype=np.float32)
         scale = np.where(np.isfinite(high) & (high > 0), high, 1.0)
         self.register_buffer("_scale", torch.as_tensor(scale))
-        self.slot_enc = _mlp([self.n_feat, width, width])
+        rank = torch.arange(self.n_slots, dtype=torch.float32) / self.n_slots
+        self.register_buffer("_rank", rank[None, :, None])
+        self.slot_enc = _mlp([self.n_feat + int(self.position), width, width])
         self.ctx_enc = _mlp([self.n_ctx, width])
         self.pool = _mlp([3 * width, width, width])
         self.slot_head = _mlp([2 * width, width, self.per_slot])
@@ -85,6 +91,8 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
         n, f = self.n_slots, self.n_feat
         slots = x[:, : n * f].reshape(-1, n, f)
         present = slots[..., self.present : self.present + 1] > 0
+        if self.position:
+            slots = torch.cat([slots, self._rank.expand(slots.shape[0], -1, -1)], -1)
         h = torch.relu(self.slot_enc(slots))
         count = present.sum(1).clamp(min=1)
         mean = (h * present).sum(1) / count
