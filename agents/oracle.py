@@ -117,6 +117,8 @@ def _schedule(scenario: Scenario) -> tuple[dict[int, int], float]:
         constraints=constraints,
         integrality=np.ones(n_var),
         bounds=Bounds(0, 1),
+        # HiGHS stops at a 1e-4 relative gap by default; the bound must be exact.
+        options={"mip_rel_gap": 0.0},
     )
     if not res.success:
         raise RuntimeError(f"oracle ILP failed: {res.message}")

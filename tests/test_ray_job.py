@@ -3,10 +3,12 @@ API (what `ray job submit --working-dir . -- python experiments/run.py ...` does
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,13 +32,21 @@ def head_node(tmp_path):
     import ray
 
     ray.shutdown()  # no driver of this test process may hold a local Ray instance
-    gcs, dash = _free_port(), _free_port()
+    gcs, dash, agent, agent_grpc, runtime_env, metrics, client = (_free_port() for _ in range(7))
     # Ray 2.60 turns token authentication on by default; a private loopback head for a
     # test runs without it (the README shows how users pass a token instead).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # A private temp dir marks every process of this head, so that teardown stops only
+    # them (`ray stop` would also kill any other Ray instance on the machine).
+    temp = tempfile.mkdtemp(prefix="edray-", dir="/tmp")  # short: Ray's socket paths
     cmd = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
-           "--include-dashboard=true", "--disable-usage-stats"]  # fmt: skip
+           "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp}",
+           # Own ports for every agent: the defaults collide with any other Ray on the
+           # machine, and then the job agent never comes up.
+           f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+           f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
+           f"--ray-client-server-port={client}"]  # fmt: skip
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)
     url = f"http://127.0.0.1:{dash}"
     try:
@@ -51,7 +61,33 @@ def head_node(tmp_path):
             pytest.fail("Ray dashboard (Jobs API) did not come up within 60 s")
         yield url, env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_head(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_head(temp: str) -> None:
+    """Terminate the processes of the head started with ``--temp-dir=temp`` (and the
+    job's workers, which run under the same session directory)."""
+    import psutil
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if any(temp in part for part in p.info["cmdline"] or ()):
+                    found.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
+    procs = ours()
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=20)
+    for p in alive + ours():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
 
 
 @pytest.mark.skipif(RAY is None, reason="the `ray` CLI is not on PATH")
@@ -68,10 +104,16 @@ def test_job_submission_to_a_local_head(head_node, tmp_path):
             "--train-batch-size 200 --minibatch-size 100 --num-env-runners 1 "
             f"--envs-per-runner 2 --eval-episodes 2 --compare ppo fifo --output {out}"
         )
-        job = client.submit_job(
-            entrypoint=entrypoint,
-            runtime_env={"working_dir": str(ROOT), "excludes": ["runs/", ".git/"]},
-        )
+        runtime_env = {"working_dir": str(ROOT), "excludes": ["runs/", ".git/"]}
+        deadline = time.time() + 90
+        while True:  # the dashboard answers before its job agent is up
+            try:
+                job = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+                break
+            except RuntimeError as e:
+                if "No available agent" not in str(e) or time.time() > deadline:
+                    raise
+                time.sleep(1)
         deadline = time.time() + 300
         status = client.get_job_status(job)
         while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
