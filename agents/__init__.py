@@ -1,6 +1,7 @@
 """Policies: the shared interface, heuristics, the clairvoyant oracle."""
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
+from agents import roles as _roles  # noqa: F401  (registers the ed role heuristics)
 from agents.base import POLICIES, Policy, PolicyContext, make_policy, register
 
 
@@ -11,6 +12,14 @@ def _oracle(context: PolicyContext | None = None) -> Policy:
     from agents.oracle import OraclePolicy
 
     return OraclePolicy(context)
+
+
+@register("ed_oracle")
+def _ed_oracle(context: PolicyContext | None = None, role: str = "consultant") -> Policy:
+    # Lazy for the same reason as the classic oracle (scipy).
+    from agents.oracle_ed import ed_oracle_member
+
+    return ed_oracle_member(context, role)
 
 
 __all__ = ["POLICIES", "Policy", "PolicyContext", "make_policy"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,10 @@ class PolicyContext:
     task: TaskSpec
     ruleset: str
     n_slots: int
+    # In-process view of a waiting patient's charted presentation (slot → Presentation
+    # or None), for policies that read the complaint text (the ``ed`` nurse and
+    # pharmacist heuristics, LLM prompts); None when the env offers none.
+    presentation: Callable[[int], Any] | None = None
 
 
 class Policy(ABC):

@@ -1,8 +1,10 @@
 """Ruleset registry: name → the engine functions that implement it.
 
 ``classic`` is Queue Doctor's MDP (one patient served per step). The multi-agent
-``ed`` ruleset (several doctor slots per step, nurse and pharmacist actions) registers
-here too once it exists; every API layer looks rulesets up by name, never by if/elif.
+``ed`` ruleset (several doctor slots per step, nurse and pharmacist actions) is in
+:data:`MULTI_AGENT_RULESETS` (engine :mod:`envs.ed.engine`, env
+:mod:`envs.ed_triage_v0`); the single-agent APIs built on the classic engine still
+refuse it by name. Every API layer looks rulesets up by name, never by if/elif.
 """
 
 from __future__ import annotations
@@ -31,7 +33,32 @@ CLASSIC = Ruleset(
 )
 
 RULESETS: dict[str, Ruleset] = {CLASSIC.name: CLASSIC}
-PLANNED_RULESETS = {"ed": "the multi-agent ED ruleset (SPEC §2.2) is not implemented yet"}
+"""Single-agent (classic) engines, used by the tool API, the Gymnasium queue envs and
+the classic oracle."""
+PLANNED_RULESETS = {
+    "ed": "the multi-agent ED ruleset (SPEC §2.2) is not implemented yet for this API; "
+    "play it with envs.ed_triage_v0 (PettingZoo)"
+}
+
+
+@dataclass(frozen=True)
+class MultiAgentRuleset:
+    """A ruleset with several roles: its engine module and its PettingZoo env."""
+
+    name: str
+    description: str
+    engine: str  # module with initial_state / substep / masks
+    env: str  # module with parallel_env() / env()
+
+
+ED = MultiAgentRuleset(
+    name="ed",
+    description="The multi-agent ED (SPEC §2.2): triage nurse, pharmacist, consultant; "
+    "doctor slots per step, drugs, allergies, the episode's clairvoyant normaliser.",
+    engine="envs.ed.engine",
+    env="envs.ed_triage_v0",
+)
+MULTI_AGENT_RULESETS: dict[str, MultiAgentRuleset] = {ED.name: ED}
 
 
 class UnknownRulesetError(ValueError):

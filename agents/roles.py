@@ -1,0 +1,308 @@
+"""Role policies for the multi-agent ED (``envs.ed_triage_v0``) on the shared
+:class:`~agents.base.Policy` interface, and teams (one policy per role, any mix).
+
+* ``ed_nurse`` — :class:`~agents.nurse.RuleBasedNurse` (MTS discriminators + NEWS2)
+  on each untriaged patient's presentation (through ``PolicyContext.presentation``;
+  without it, the self-reported urgency), most urgent first (then longest wait);
+  a patient whose visible condition worsened is upgraded: critical → 1, at risk →
+  one level up from the assigned (or assessed) category.
+* ``ed_consultant`` — deterioration-aware greedy on the *visible* category (nurse's,
+  else self-report): a critical patient counts as 1, a pending countdown ≤
+  :data:`DETERIORATION_HORIZON` (not medicated) one level more urgent; ties by
+  longest wait, then arrival. The mask already respects doctor slots and the ICU.
+* ``ed_pharmacist`` — protocol: the complaint (and flowchart, charted or inferred)
+  matched against :data:`PROTOCOL` gives the drug; never one the patient is
+  allergic to or already had; patients with a visible countdown first (soonest
+  first), then by category and wait. No protocol match → no drug.
+* ``random`` (registered in :mod:`agents.heuristics`) is the random legal policy of
+  every role.
+
+Team specs: ``"nurse=heuristic,consultant=random,pharmacist=heuristic"`` (role names
+``nurse``/``triage_nurse``, ``consultant``, ``pharmacist``; ``heuristic`` = the role's
+heuristic above, any registered policy name otherwise; unnamed roles default to
+``heuristic``), see :func:`parse_team` and :func:`make_team`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.base import Observation, Policy, PolicyContext, make_policy, register
+from agents.nurse import RuleBasedNurse, infer_flowchart
+from envs.clinical.presentation import Drug, Flowchart, Presentation
+from envs.ed.config import AGENTS, DRUG_INDEX, FLOWCHARTS, N_CATEGORIES, N_DRUGS, Role
+from envs.ed.observation import (
+    CONSULTANT_FEATURES,
+    NURSE_FEATURES,
+    PHARMACIST_FEATURES,
+)
+from envs.types import Condition
+
+DETERIORATION_HORIZON = 2
+_WAIT_WEIGHT = 1_000.0
+
+
+def _rows(observation: Observation, n_feat: int, n_slots: int) -> np.ndarray:
+    return observation["observation"][: n_slots * n_feat].reshape(n_slots, n_feat)
+
+
+def _col(features: tuple[str, ...], name: str) -> int:
+    return features.index(name)
+
+
+# ------------------------------------------------------------------------- nurse
+_N = len(NURSE_FEATURES)
+_N_TRIAGED, _N_ASSIGNED, _N_COND, _N_WAIT, _N_SELF = (
+    _col(NURSE_FEATURES, c)
+    for c in ("triaged", "assigned_category", "condition", "wait", "self_reported_urgency")
+)
+
+
+def upgrade(category: int, condition: int) -> int:
+    """Category after a visible change of condition (MTS: re-triage on change)."""
+    if condition == Condition.CRITICAL:
+        return 1
+    if condition == Condition.AT_RISK:
+        return max(1, category - 1)
+    return category
+
+
+@register("ed_nurse")
+class EdNurse(Policy):
+    name = "ed_nurse"
+
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        super().__init__(context)
+        self.nurse = RuleBasedNurse()
+        self._cache: dict[int, int] = {}
+
+    def reset(self, seed: int | None = None) -> None:
+        self._cache.clear()
+
+    def assess(self, slot: int, self_report: int) -> int:
+        get = self.context.presentation if self.context else None
+        p = get(slot) if get else None
+        if p is None:
+            return self_report
+        key = id(p)
+        if key not in self._cache:
+            self._cache[key] = self.nurse.triage(p)
+        return self._cache[key]
+
+    def act(self, observation: Observation) -> int:
+        mask = observation["action_mask"]
+        end = len(mask) - 1
+        n = end // N_CATEGORIES
+        legal = mask[:end].reshape(n, N_CATEGORIES).any(axis=1)
+        if not legal.any():
+            return end
+        rows = _rows(observation, _N, n)
+        best: tuple | None = None
+        for slot in np.flatnonzero(legal):
+            r = rows[slot]
+            if r[_N_TRIAGED]:
+                base = int(r[_N_ASSIGNED])
+            else:
+                base = self.assess(int(slot), int(r[_N_SELF]))
+            cat = upgrade(base, int(r[_N_COND]))
+            key = (cat, -r[_N_WAIT], slot)
+            if best is None or key < best[0]:
+                best = (key, int(slot), cat)
+        _, slot, cat = best  # type: ignore[misc]
+        a = slot * N_CATEGORIES + cat - 1
+        return a if mask[a] else end
+
+
+# -------------------------------------------------------------------- consultant
+_C = len(CONSULTANT_FEATURES)
+_C_CAT, _C_WAIT, _C_COND, _C_CD, _C_MED = (
+    _col(CONSULTANT_FEATURES, c)
+    for c in ("visible_category", "wait", "condition", "countdown", "medicated")
+)
+
+
+@register("ed_consultant")
+class EdConsultant(Policy):
+    name = "ed_consultant"
+
+    def act(self, observation: Observation) -> int:
+        mask = observation["action_mask"]
+        n = len(mask) - 1
+        legal = mask[:n] != 0
+        if not legal.any():
+            return n
+        rows = _rows(observation, _C, n)
+        cat = rows[:, _C_CAT].astype(float)
+        cat = np.where(rows[:, _C_COND] == Condition.CRITICAL, 1.0, cat)
+        cd = rows[:, _C_CD]
+        soon = (cd > 0) & (cd <= DETERIORATION_HORIZON) & (rows[:, _C_MED] == 0)
+        urgency = np.maximum(1.0, cat - soon) - 0.5 * soon
+        key = urgency * _WAIT_WEIGHT - rows[:, _C_WAIT]
+        return int(np.argmin(np.where(legal, key, np.inf)))
+
+
+# -------------------------------------------------------------------- pharmacist
+F = Flowchart
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolRule:
+    drug: Drug
+    pattern: str
+    flowcharts: frozenset[Flowchart] = frozenset()  # empty: any flowchart
+
+
+def _p(drug: Drug, pattern: str, *flowcharts: Flowchart) -> ProtocolRule:
+    return ProtocolRule(drug, pattern, frozenset(flowcharts))
+
+
+PROTOCOL: tuple[ProtocolRule, ...] = (
+    _p(Drug.ADRENALINE, r"throat closing|noisy breathing|stridor|tongue.{0,20}swell|wheez",
+       F.ALLERGY),
+    _p(Drug.CHLORPHENAMINE, r"swell|swollen|hives|itchy raised|urticaria", F.ALLERGY),
+    _p(Drug.MIDAZOLAM, r"not stopping|continuous seizure|still fitting|fitting for", F.FITS),
+    _p(Drug.NALOXONE, r"needle|heroin|pinpoint|opioid", F.OVERDOSE_AND_POISONING),
+    _p(Drug.ACETYLCYSTEINE, r"paracetamol", F.OVERDOSE_AND_POISONING),
+    _p(Drug.INSULIN, r"deep and fast|sweet.smelling|ketone|meter says hi|very thirsty"),
+    _p(Drug.GLUCOSE, r"(diabetic|sugars?|insulin).{0,60}(unresponsive|rous|confus|muddled|"
+       r"sweaty|low|slurr|skipped)|(unresponsive|rous|confus|muddled|sweaty|slurr).{0,60}"
+       r"(diabetic|sugars?|insulin)"),
+    _p(Drug.TRANEXAMIC_ACID, r"spurting|pumping|soaked through|high.speed|\d+ ?mph.{0,40}"
+       r"(clammy|pale)", F.WOUNDS, F.MAJOR_TRAUMA),
+    _p(Drug.SALBUTAMOL_NEBULISER, r"asthma|wheez|inhaler|peak flow",
+       F.ASTHMA, F.SHORTNESS_OF_BREATH),
+    _p(Drug.ASPIRIN, r"crush|heav|tight|elephant|pressure|squeez", F.CHEST_PAIN),
+    _p(Drug.MORPHINE, r"bone (sticking|through)|badly broken|dinner fork|shortened|turned out|"
+       r"rotated|tearing|ripping|testicle pain|severe pain in the left testicle|high-riding|"
+       r"boiling|scald|swollen and bent|very sore", F.LIMB_PROBLEMS, F.FALLS, F.CHEST_PAIN,
+       F.TESTICULAR_PAIN, F.BURNS_AND_SCALDS),
+    _p(Drug.ONDANSETRON, r"vomiting everything|being sick constantly", F.PREGNANCY),
+    _p(Drug.IBUPROFEN, r"in waves|loin pain|ankle|back (went|locked)|spasm"),
+    _p(Drug.PARACETAMOL, r"migraine|belly button|right.{0,12}(lower|ribs)|burnt|oil splashed"),
+    _p(Drug.IV_ANTIBIOTICS, r"fever|rigors|shiver|temperature|chemo|don'?t fade|like bruises|"
+       r"stiff neck|board.like|burning hot|mottled|feverish|hot and"),
+)  # fmt: skip
+"""First match wins. Deliberately conservative for high-alert drugs (an unindicated
+one harms the patient): the tests check the table against the generator."""
+
+_P = len(PHARMACIST_FEATURES)
+_P_TRI, _P_CAT, _P_FLOW, _P_CD, _P_WAIT = (
+    _col(PHARMACIST_FEATURES, c) for c in ("triaged", "category", "flowchart", "countdown", "wait")
+)
+_P_ALLERGY = _col(PHARMACIST_FEATURES, f"allergy_{Drug.ADRENALINE.value}")
+
+
+def protocol_drug(p: Presentation) -> Drug | None:
+    """The protocol drug for a presentation (None: nothing time-critical to give)."""
+    text = p.complaint.lower()
+    flow = p.flowchart if p.flowchart is not None else infer_flowchart(text, p.injury)
+    for rule, rx in _PROTOCOL_RX:
+        if rule.flowcharts and flow not in rule.flowcharts:
+            continue
+        if rx.search(text):
+            return rule.drug
+    return None
+
+
+_PROTOCOL_RX = tuple((r, re.compile(r.pattern)) for r in PROTOCOL)
+FLOWCHART_DEFAULT: dict[Flowchart, Drug] = {
+    F.ASTHMA: Drug.SALBUTAMOL_NEBULISER,
+}
+"""Fallback without the complaint text: only flowcharts whose drug is unambiguous."""
+
+
+@register("ed_pharmacist")
+class EdPharmacist(Policy):
+    name = "ed_pharmacist"
+
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        super().__init__(context)
+        self._cache: dict[int, int] = {}
+
+    def reset(self, seed: int | None = None) -> None:
+        self._cache.clear()
+
+    def drug_for(self, slot: int, flowchart_code: int) -> int:
+        get = self.context.presentation if self.context else None
+        p = get(slot) if get else None
+        if p is None:
+            flow = FLOWCHARTS[flowchart_code - 1] if flowchart_code > 0 else None
+            d = FLOWCHART_DEFAULT.get(flow) if flow else None
+            return -1 if d is None else DRUG_INDEX[d]
+        key = id(p)
+        if key not in self._cache:
+            d = protocol_drug(p)
+            self._cache[key] = -1 if d is None else DRUG_INDEX[d]
+        return self._cache[key]
+
+    def act(self, observation: Observation) -> int:
+        mask = observation["action_mask"]
+        end = len(mask) - 1
+        n = end // N_DRUGS
+        pairs = mask[:end].reshape(n, N_DRUGS) != 0
+        slots = np.flatnonzero(pairs.any(axis=1))
+        if not len(slots):
+            return end
+        rows = _rows(observation, _P, n)
+        best: tuple | None = None
+        for slot in slots:
+            r = rows[slot]
+            d = self.drug_for(int(slot), int(r[_P_FLOW]))
+            if d < 0 or not pairs[slot, d] or r[_P_ALLERGY + d]:
+                continue
+            cd = r[_P_CD]
+            key = (0 if cd > 0 else 1, cd, r[_P_CAT], -r[_P_WAIT], slot)
+            if best is None or key < best[0]:
+                best = (key, int(slot) * N_DRUGS + d)
+        return end if best is None else best[1]
+
+
+# -------------------------------------------------------------------------- teams
+ROLE_HEURISTICS: dict[Role, str] = {
+    Role.NURSE: "ed_nurse",
+    Role.PHARMACIST: "ed_pharmacist",
+    Role.CONSULTANT: "ed_consultant",
+}
+HEURISTIC = "heuristic"
+_ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse"}
+
+
+def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``"nurse=heuristic,consultant=random"`` → {agent: policy name} for all three
+    agents (unnamed roles: ``heuristic``, resolved to the role's heuristic)."""
+    if spec is None or spec == "":
+        items: dict[str, str] = {}
+    elif isinstance(spec, str):
+        items = {}
+        for part in spec.split(","):
+            if "=" not in part:
+                raise ValueError(f"team spec item {part!r} is not role=policy")
+            k, v = (x.strip() for x in part.split("=", 1))
+            items[k] = v
+    else:
+        items = dict(spec)
+    team = dict.fromkeys(AGENTS, HEURISTIC)
+    for k, v in items.items():
+        agent = _ROLE_ALIASES.get(k, k)
+        if agent not in team:
+            raise ValueError(f"unknown role {k!r}; roles: nurse, consultant, pharmacist")
+        team[agent] = v
+    for r in Role:
+        if team[r.agent] == HEURISTIC:
+            team[r.agent] = ROLE_HEURISTICS[r]
+    return team
+
+
+def make_team(
+    spec: str | Mapping[str, str] | None, context: PolicyContext, seed: int | None = None
+) -> dict[str, Policy]:
+    """One policy per agent from a team spec (random policies seeded per role)."""
+    out = {}
+    for i, (agent, name) in enumerate(parse_team(spec).items()):
+        kw = {"seed": None if seed is None else seed * 3 + i} if name == "random" else {}
+        out[agent] = make_policy(name, context=context, **kw)
+    return out

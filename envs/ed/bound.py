@@ -1,0 +1,242 @@
+"""Clairvoyant bound of an ``ed`` episode: the exact maximum Σ serve reward, as an
+integer program (:func:`scipy.optimize.milp`), verified by replaying it in the engine.
+
+The oracle knows every true severity, presentation and future arrival, and plays a
+perfect nurse (true categories) and pharmacist (indicated drug, never an adverse
+event). Variables and constraints:
+
+* ``x[p, t]``: serve p at step t (arrival ≤ t < horizon, reward > 0); for a patient
+  with a deterioration countdown that the indicated drug can stop, steps t at or
+  after its deterioration step D = arrival + countdown split into ``x⁺`` (prevented:
+  the reward of the arrival severity) and ``x⁻`` (deteriorated, capped reward);
+* doctor slots per step: Σ doctors_needed·x ≤ doctors; ICU: Σ icu·x ≤ beds (for good);
+  each patient served at most once;
+* ``y[p, t]`` triage, ``d[p, t]`` dose (t < D): Σ_p y ≤ triage_capacity and Σ_p d ≤
+  dispense_capacity per step; stock per drug; a dose needs a triage at or before its
+  step; Σ_{t≥D} x⁺ ≤ Σ_t d (prevention needs a dose in time);
+* maximise Σ round(r, 4)·x (rewards as the graders sum them).
+
+A reward depends only on when its own patient is served and whether it was dosed
+in time, so the program is exact. :func:`solve` replays the plan through
+:func:`envs.ed.engine.substep` and checks that the value equals the objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from envs.ed.config import N_CATEGORIES, N_DRUGS, EdConfig, Role
+from envs.ed.engine import EdState, ed_serve_reward, end_action, initial_state, substep
+from envs.ed.scenario import EdScenario, build_ed_scenario
+from envs.reward import REWARD_DECIMALS
+from envs.types import TaskSpec
+
+ILP_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class EdPlan:
+    """Per step: patients to triage (slot, category), to dose (slot, drug), to serve."""
+
+    triage: tuple[tuple[tuple[int, int], ...], ...]
+    dose: tuple[tuple[tuple[int, int], ...], ...]
+    serve: tuple[tuple[int, ...], ...]
+    objective: float
+
+
+@dataclass(frozen=True)
+class EdBound:
+    value: float  # Σ served rewards (4-place rounded) of the replay = the ILP objective
+    plan: EdPlan
+    grader: dict
+    prevented: int
+
+    @property
+    def score(self) -> float:
+        return self.grader["score"]
+
+
+def _reward(sev: int, arr_sev: int, w: int) -> float:
+    return round(ed_serve_reward(sev, arr_sev, w), REWARD_DECIMALS)
+
+
+def _preventable(sc: EdScenario, config: EdConfig, p) -> bool:
+    d = sc.indicated[p.slot]
+    return (
+        p.deterioration_countdown > 0
+        and d >= 0
+        and not sc.allergies[p.slot, d]
+        and config.stock[d] > 0
+    )
+
+
+def plan(sc: EdScenario, config: EdConfig) -> EdPlan:
+    task = sc.task
+    horizon = task.max_steps
+    cols: list[tuple] = []  # ("x", p, t, kind) | ("y", p, t) | ("d", p, t)
+    coef: list[float] = []
+    for p in sc.patients:
+        if p.doctors_needed > task.num_doctors or (p.requires_icu and task.icu_beds < 1):
+            continue
+        a, s, c = p.arrival_step, p.severity, p.deterioration_countdown
+        det = a + c if c > 0 else horizon + 1
+        prev = _preventable(sc, config, p)
+        for t in range(a, horizon):
+            w = t - a
+            if t < det:
+                options = [("x", _reward(s, s, w))]
+            else:
+                options = [("xd", _reward(max(1, s - 1), s, w))]
+                if prev:
+                    options.append(("xp", _reward(s, s, w)))
+            for kind, r in options:
+                if r > 0:
+                    cols.append((kind, p.slot, t))
+                    coef.append(r)
+        if prev:
+            for t in range(a, min(det, horizon)):
+                cols.append(("y", p.slot, t))
+                coef.append(0.0)
+                cols.append(("d", p.slot, t))
+                coef.append(0.0)
+    if not cols:
+        return EdPlan(((),) * horizon, ((),) * horizon, ((),) * horizon, 0.0)
+    nv = len(cols)
+    rows: list[np.ndarray] = []
+    lo: list[float] = []
+    hi: list[float] = []
+
+    def add(entries: dict[int, float], low: float, high: float) -> None:
+        row = np.zeros(nv)
+        for i, v in entries.items():
+            row[i] = v
+        rows.append(row)
+        lo.append(low)
+        hi.append(high)
+
+    pats = sc.patients
+    serve_kinds = ("x", "xd", "xp")
+    for t in range(horizon):
+        add({i: pats[c[1]].doctors_needed for i, c in enumerate(cols)
+             if c[0] in serve_kinds and c[2] == t}, 0, task.num_doctors)  # fmt: skip
+        tri = {i: 1.0 for i, c in enumerate(cols) if c[0] == "y" and c[2] == t}
+        if tri:
+            add(tri, 0, config.triage_capacity)
+            add({i: 1.0 for i, c in enumerate(cols) if c[0] == "d" and c[2] == t},
+                0, config.dispense_capacity)  # fmt: skip
+    icu = {i: 1.0 for i, c in enumerate(cols) if c[0] in serve_kinds and pats[c[1]].requires_icu}
+    if icu:
+        add(icu, 0, task.icu_beds)
+    for p in pats:
+        own = [i for i, c in enumerate(cols) if c[1] == p.slot]
+        add({i: 1.0 for i in own if cols[i][0] in serve_kinds}, 0, 1)
+        ys = {i: 1.0 for i in own if cols[i][0] == "y"}
+        if not ys:
+            continue
+        add(ys, 0, 1)
+        doses = [i for i in own if cols[i][0] == "d"]
+        add(dict.fromkeys(doses, 1.0), 0, 1)
+        for i in doses:  # d[p, t] ≤ Σ_{t' ≤ t} y[p, t']
+            t = cols[i][2]
+            add({i: 1.0} | {j: -1.0 for j in ys if cols[j][2] <= t}, -np.inf, 0)
+        prevented = {i: 1.0 for i in own if cols[i][0] == "xp"}
+        if prevented:
+            add(prevented | dict.fromkeys(doses, -1.0), -np.inf, 0)
+    for drug in range(N_DRUGS):
+        ds = {i: 1.0 for i, c in enumerate(cols) if c[0] == "d" and sc.indicated[c[1]] == drug}
+        if ds:
+            add(ds, 0, config.stock[drug])
+    res = milp(
+        c=-np.asarray(coef),
+        constraints=[LinearConstraint(np.array(rows), lo, hi)],
+        integrality=np.ones(nv),
+        bounds=Bounds(0, 1),
+        options={"mip_rel_gap": 0.0},  # exact optimum, not HiGHS's default 1e-4 gap
+    )
+    if not res.success:
+        raise RuntimeError(f"ed oracle ILP failed: {res.message}")
+    chosen = [cols[i] for i in np.flatnonzero(res.x > 0.5)]
+    serve: list[list[int]] = [[] for _ in range(horizon)]
+    dose: list[list[tuple[int, int]]] = [[] for _ in range(horizon)]
+    triage: list[list[tuple[int, int]]] = [[] for _ in range(horizon)]
+    # Dose variables have no reward of their own: keep only the doses that the plan's
+    # prevented serves (x⁺) rely on, so the players never dose a patient already gone.
+    dosed = {c[1] for c in chosen if c[0] == "xp"}
+    for kind, slot, t in chosen:
+        if kind in serve_kinds:
+            serve[t].append(slot)
+        elif kind == "d" and slot in dosed:
+            dose[t].append((slot, int(sc.indicated[slot])))
+        elif kind == "y" and slot in dosed:
+            triage[t].append((slot, pats[slot].severity))
+    return EdPlan(
+        tuple(map(tuple, triage)), tuple(map(tuple, dose)), tuple(map(tuple, serve)),
+        float(-res.fun),
+    )  # fmt: skip
+
+
+class PlanPlayer:
+    """Plays an :class:`EdPlan` as the three roles of one sub-step at a time: the nurse
+    triages the planned patients (then anyone else, with the true category), the
+    pharmacist gives the planned doses, the consultant serves the planned patients."""
+
+    def __init__(self, plan: EdPlan) -> None:
+        self.plan = plan
+
+    def actions(self, s: EdState) -> tuple[int, int, int]:
+        t, ns = s.step, s.n_slots
+        nurse = end_action(Role.NURSE, ns)
+        if not s.ended[Role.NURSE] and s.budget[Role.NURSE] > 0:
+            # This step's dose targets first, in dose order, so that the k-th dose is
+            # given in the sub-step that triages its patient (or later).
+            first = [slot for slot, _ in self.plan.dose[t]]
+            first += [slot for slot, _ in self.plan.triage[t]]
+            first += [int(x) for x in s.waiting()]
+            todo = [x for x in dict.fromkeys(first) if s.triaged[x] == 0 and s.place[x] == 1]
+            if todo:
+                slot = todo[0]
+                nurse = slot * N_CATEGORIES + int(s.severity[slot]) - 1
+        pharm = end_action(Role.PHARMACIST, ns)
+        if s.budget[Role.PHARMACIST] > 0 and not s.ended[Role.PHARMACIST]:
+            for slot, d in self.plan.dose[t]:
+                # Triaged already, or by this sub-step's nurse action (she acts first).
+                ready = s.triaged[slot] or nurse // N_CATEGORIES == slot
+                if not s.given[slot, d] and ready:
+                    pharm = slot * N_DRUGS + d
+                    break
+        cons = end_action(Role.CONSULTANT, ns)
+        for slot in self.plan.serve[t]:
+            if s.place[slot] == 1:  # Place.WAITING
+                cons = slot
+                break
+        return nurse, pharm, cons
+
+
+def replay(sc: EdScenario, config: EdConfig, p: EdPlan, n_slots: int | None = None) -> EdState:
+    s = initial_state(sc, config, n_slots)
+    player = PlanPlayer(p)
+    while not s.done:
+        substep(s, player.actions(s))
+    return s
+
+
+@lru_cache(maxsize=4096)
+def _solve_cached(task: TaskSpec, seed: int | None, config: EdConfig) -> EdBound:
+    from envs.ed.graders import grade  # graders import nothing from here; avoid a cycle
+
+    sc = build_ed_scenario(task, seed)
+    p = plan(sc, config)
+    s = replay(sc, config, p)
+    value = sum(r.reward for r in s.served)
+    if abs(value - p.objective) > ILP_TOLERANCE:
+        raise AssertionError(f"ed oracle replay value {value} != ILP objective {p.objective}")
+    return EdBound(value=value, plan=p, grader=grade(s, value), prevented=s.prevented)
+
+
+def solve(task: TaskSpec, seed: int | None, config: EdConfig | None = None) -> EdBound:
+    """The clairvoyant bound of the ``ed`` episode (task, seed, config); cached."""
+    return _solve_cached(task, seed, config or EdConfig())

@@ -1,0 +1,141 @@
+"""Constants and the frozen configuration of the ``ed`` ruleset (SPEC §2.2).
+
+Every reward constant is named once, here (:class:`EdRewards`); every capacity and
+the drug stock live in :class:`EdConfig`. The formulary order :data:`DRUGS` is the
+pharmacist's action order and the column order of every drug multi-hot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from envs.clinical.presentation import Drug, Flowchart
+
+DRUGS: tuple[Drug, ...] = tuple(Drug)
+"""The ED formulary, in pharmacist action order (``slot * len(DRUGS) + drug``)."""
+N_DRUGS = len(DRUGS)
+DRUG_INDEX: dict[Drug, int] = {d: i for i, d in enumerate(DRUGS)}
+FLOWCHARTS: tuple[Flowchart, ...] = tuple(Flowchart)
+FLOWCHART_CODE: dict[Flowchart | None, int] = {None: 0} | {
+    f: i + 1 for i, f in enumerate(FLOWCHARTS)
+}
+"""Flowchart → observation code; 0 = not charted."""
+N_CATEGORIES = 5
+
+HIGH_ALERT_DRUGS = frozenset({Drug.ADRENALINE, Drug.INSULIN, Drug.MIDAZOLAM, Drug.MORPHINE})
+"""ISMP high-alert classes (adrenergic agonists, insulin, IV sedation, opioids): given
+without an indication they harm the patient, so in ``ed`` they cause an adverse event."""
+
+DEFAULT_STOCK = 3
+"""Doses of every drug on the shelf at the start of an episode (it can run out)."""
+
+
+class Role(IntEnum):
+    """The three agents, in the order their actions apply within a sub-step."""
+
+    NURSE = 0
+    PHARMACIST = 1
+    CONSULTANT = 2
+
+    @property
+    def agent(self) -> str:
+        return AGENT_NAMES[self]
+
+
+AGENT_NAMES = {
+    Role.NURSE: "triage_nurse",
+    Role.PHARMACIST: "pharmacist",
+    Role.CONSULTANT: "consultant",
+}
+AGENTS: tuple[str, ...] = tuple(AGENT_NAMES[r] for r in Role)
+ROLE_OF: dict[str, Role] = {name: r for r, name in AGENT_NAMES.items()}
+
+
+class Place(IntEnum):
+    """Where a patient is. Every patient is in exactly one place at every moment."""
+
+    PENDING = 0  # not arrived yet
+    WAITING = 1
+    SERVED = 2
+    LEFT = 3  # still waiting when the episode ended
+
+
+# Reward term names (keys of ``infos[agent]["reward_terms"]``).
+SERVE = "serve"
+WAITING_IMMEDIATE = "waiting_immediate"
+UNDER_TRIAGE = "under_triage"
+IDLE_TRIAGE = "idle_triage"
+ADVERSE_EVENT = "adverse_event"
+PREVENTED_DETERIORATION = "prevented_deterioration"
+IDLE_DOCTORS = "idle_doctors"
+ILLEGAL_ACTION = "illegal_action"
+SHARED_TERMS = (SERVE, WAITING_IMMEDIATE)
+ROLE_TERMS: dict[Role, tuple[str, ...]] = {
+    Role.NURSE: (UNDER_TRIAGE, IDLE_TRIAGE, ILLEGAL_ACTION),
+    Role.PHARMACIST: (ADVERSE_EVENT, PREVENTED_DETERIORATION, ILLEGAL_ACTION),
+    Role.CONSULTANT: (IDLE_DOCTORS, ILLEGAL_ACTION),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EdRewards:
+    """Per-event reward constants (SPEC §2.2). Signs are part of the value."""
+
+    waiting_immediate: float = -0.03  # per true category-1 patient left waiting, per step
+    under_triage: float = -0.3  # a true 1–2 triaged ≥ 2 levels too low
+    idle_triage: float = -0.02  # per unused triage slot while untriaged patients wait
+    adverse_event: float = -0.5  # allergy or unindicated high-alert drug
+    prevented_deterioration: float = 0.2  # the indicated drug stopped a countdown
+    idle_doctor: float = -0.02  # per unused doctor slot while someone was servable
+    illegal_action: float = -0.01  # masked-out action: a counted no-op
+
+
+@dataclass(frozen=True, slots=True)
+class EdConfig:
+    """Capacities, stock and reward constants of one ``ed`` env.
+
+    ``stock`` is one count per drug of :data:`DRUGS` (use :meth:`with_stock` to set a
+    few by name). ``retriage``: the nurse may re-triage a waiting patient whose visible
+    condition changed since triage.
+    """
+
+    triage_capacity: int = 2
+    dispense_capacity: int = 1
+    stock: tuple[int, ...] = (DEFAULT_STOCK,) * N_DRUGS
+    rewards: EdRewards = field(default_factory=EdRewards)
+    retriage: bool = True
+
+    def __post_init__(self) -> None:
+        if self.triage_capacity < 1 or self.dispense_capacity < 1:
+            raise ValueError("triage_capacity and dispense_capacity must be >= 1")
+        if len(self.stock) != N_DRUGS or any(s < 0 for s in self.stock):
+            raise ValueError(f"stock needs {N_DRUGS} non-negative counts (one per drug)")
+
+    @classmethod
+    def with_stock(cls, stock: Mapping[Drug | str, int], default: int = DEFAULT_STOCK, **kw):
+        counts = [default] * N_DRUGS
+        for drug, n in stock.items():
+            counts[DRUG_INDEX[Drug(drug)]] = int(n)
+        return cls(stock=tuple(counts), **kw)
+
+    def capacity(self, role: Role, doctors: int) -> int:
+        """Actions of ``role`` per time step (the consultant's are doctor slots)."""
+        return (self.triage_capacity, self.dispense_capacity, doctors)[role]
+
+    def reward_bounds(self, n_slots: int, doctors: int) -> tuple[float, float]:
+        """Bounds of the team reward of one parallel step (one sub-step, possibly
+        followed by a time advance): at most one serve (≤ 1), one prevention, one
+        triage, one dose and one illegal action per agent; the time advance adds the
+        idle and waiting terms."""
+        r = self.rewards
+        low = (
+            r.waiting_immediate * n_slots
+            + r.under_triage
+            + r.adverse_event
+            + r.idle_doctor * doctors
+            + r.idle_triage * self.triage_capacity
+            + r.illegal_action * len(Role)
+        )
+        return low, 1.0 + r.prevented_deterioration

@@ -1,0 +1,427 @@
+"""``ed`` dynamics (SPEC §2.2): an explicit mutable :class:`EdState` and the
+transition :func:`substep`, shared by every API (PettingZoo, Gymnasium, the oracle).
+
+Time. A time step (10 minutes) is a sequence of *sub-steps*. In a sub-step each role
+submits one action, applied in the order nurse → pharmacist → consultant:
+
+* nurse ``slot * 5 + (category - 1)`` triages (or re-triages) a waiting patient;
+* pharmacist ``slot * N_DRUGS + drug`` gives a drug to a waiting, triaged patient;
+* consultant ``slot`` serves a waiting patient (a specialist takes 2 doctor slots, an
+  ICU patient the ICU bed, consumed for good);
+* the last action of each role, ``END``, ends its turn for this time step.
+
+Each role has a budget per time step (``triage_capacity``, ``dispense_capacity``,
+the doctors). A role is *done* once it chose END while it had something else legal,
+spent its budget, or has no legal action but END (END is then a *pass*: the role
+reopens if another role's action gives it something to do, e.g. a patient just
+triaged). When all three are done, time advances. An illegal (masked-out) action is
+a counted no-op with a small penalty and spends one unit of budget, so every time
+step ends after at most ``triage + dispense + doctors + 1`` sub-steps whatever the
+actions.
+
+Advancing time, in order: the idle terms of the finished step; −0.03 per true
+category-1 patient still waiting (also counted as a missed-emergency step); step + 1;
+deterioration countdowns of patients who waited through the step tick (at 0:
+severity −1, condition at_risk / critical, self-report := truth); arrivals of the new
+step join (wait 0); budgets refill. Wait = steps since arrival (Queue Doctor ticks an
+arrival in its first step; ``ed`` does not).
+
+Serve reward: Queue Doctor's table on the true severity, but never more than the
+table gives for the severity at arrival — deterioration must not pay (in the original
+a deteriorated patient can be worth more, so letting patients worsen can be optimal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from envs.dynamics import ServedRecord
+from envs.ed.config import (
+    ADVERSE_EVENT,
+    DRUGS,
+    HIGH_ALERT_DRUGS,
+    IDLE_DOCTORS,
+    IDLE_TRIAGE,
+    ILLEGAL_ACTION,
+    N_CATEGORIES,
+    N_DRUGS,
+    PREVENTED_DETERIORATION,
+    SERVE,
+    UNDER_TRIAGE,
+    WAITING_IMMEDIATE,
+    EdConfig,
+    Place,
+    Role,
+)
+from envs.ed.scenario import EdScenario
+from envs.reward import REWARD_DECIMALS, fast_serve_reward
+from envs.types import NO_COUNTDOWN, Condition
+
+_HIGH_ALERT = np.array([d in HIGH_ALERT_DRUGS for d in DRUGS])
+UNDER_TRIAGE_LEVELS = 2  # assigned ≥ true + 2 on a true 1–2 is an under-triage event
+
+
+def ed_serve_reward(severity: int, arrival_severity: int, wait: int) -> float:
+    """Serve reward of SPEC §2.1 on the true severity, capped by the arrival severity's."""
+    r = fast_serve_reward(severity, wait)
+    if severity != arrival_severity:
+        r = min(r, fast_serve_reward(arrival_severity, wait))
+    return r
+
+
+def action_sizes(n_slots: int) -> dict[Role, int]:
+    """Discrete action sizes (the last action is END)."""
+    return {
+        Role.NURSE: n_slots * N_CATEGORIES + 1,
+        Role.PHARMACIST: n_slots * N_DRUGS + 1,
+        Role.CONSULTANT: n_slots + 1,
+    }
+
+
+@dataclass
+class EdState:
+    """Mutable state of one ``ed`` episode; per-patient arrays are indexed by slot."""
+
+    scenario: EdScenario
+    config: EdConfig
+    n_slots: int
+    step: int
+    place: np.ndarray  # Place codes
+    severity: np.ndarray  # current true severity
+    arrival_severity: np.ndarray
+    reported: np.ndarray  # self-reported urgency (the truth once deteriorated)
+    countdown: np.ndarray
+    condition: np.ndarray
+    triaged: np.ndarray  # nurse's category, 0 = untriaged
+    triage_condition: np.ndarray  # condition when last triaged
+    triage_true: np.ndarray  # true severity when last triaged (KPIs)
+    given: np.ndarray  # (n, N_DRUGS) bool
+    stock: np.ndarray  # (N_DRUGS,)
+    icu_available: int
+    budget: list[int]
+    ended: list[bool]
+    arrival: np.ndarray
+    need: np.ndarray  # doctor slots per patient
+    icu: np.ndarray
+    arrivals_at: dict[int, tuple[int, ...]]
+    substep: int = 0
+    missed_emergencies: int = 0
+    adverse_events: int = 0
+    prevented: int = 0
+    deteriorations: int = 0
+    under_triage_events: int = 0
+    triage_actions: int = 0
+    doses: int = 0
+    illegal: list[int] = field(default_factory=lambda: [0, 0, 0])
+    served: list[ServedRecord] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.place)
+
+    @property
+    def max_steps(self) -> int:
+        return self.scenario.task.max_steps
+
+    @property
+    def doctors(self) -> int:
+        return self.scenario.task.num_doctors
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.max_steps
+
+    def waiting(self) -> np.ndarray:
+        return np.flatnonzero(self.place == Place.WAITING)
+
+
+def initial_state(scenario: EdScenario, config: EdConfig, n_slots: int | None = None) -> EdState:
+    pats = scenario.patients
+    n = len(pats)
+    n_slots = n if n_slots is None else n_slots
+    if n > n_slots:
+        raise ValueError(f"scenario has {n} patients but only {n_slots} slots")
+    arrivals_at: dict[int, list[int]] = {}
+    for p in pats:
+        arrivals_at.setdefault(p.arrival_step, []).append(p.slot)
+    sev = np.array([p.severity for p in pats], dtype=np.int64)
+    task = scenario.task
+    state = EdState(
+        scenario=scenario,
+        config=config,
+        n_slots=n_slots,
+        step=0,
+        place=np.full(n, Place.PENDING, dtype=np.int8),
+        severity=sev,
+        arrival_severity=sev.copy(),
+        reported=np.array([p.reported_severity for p in pats], dtype=np.int64),
+        countdown=np.array([p.deterioration_countdown for p in pats], dtype=np.int64),
+        condition=np.zeros(n, dtype=np.int8),
+        triaged=np.zeros(n, dtype=np.int8),
+        triage_condition=np.zeros(n, dtype=np.int8),
+        triage_true=np.zeros(n, dtype=np.int8),
+        given=np.zeros((n, N_DRUGS), dtype=bool),
+        stock=np.array(config.stock, dtype=np.int64),
+        icu_available=task.icu_beds,
+        budget=[config.capacity(r, task.num_doctors) for r in Role],
+        ended=[False, False, False],
+        arrival=np.array([p.arrival_step for p in pats], dtype=np.int64),
+        need=np.array([p.doctors_needed for p in pats], dtype=np.int64),
+        icu=np.array([p.requires_icu for p in pats], dtype=bool),
+        arrivals_at={k: tuple(v) for k, v in arrivals_at.items()},
+    )
+    state.place[list(state.arrivals_at.get(0, ()))] = Place.WAITING
+    return state
+
+
+# ---------------------------------------------------------------- legality and masks
+def nurse_slots(s: EdState) -> np.ndarray:
+    """Slots the nurse may (re-)triage now (bool, length n)."""
+    if s.ended[Role.NURSE] or s.budget[Role.NURSE] <= 0:
+        return np.zeros(s.n, dtype=bool)
+    ok = s.triaged == 0
+    if s.config.retriage:
+        ok = ok | (s.condition != s.triage_condition)
+    return ok & (s.place == Place.WAITING)
+
+
+def pharmacist_pairs(s: EdState) -> np.ndarray:
+    """(slot, drug) pairs the pharmacist may give now (bool, n × N_DRUGS)."""
+    if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
+        return np.zeros((s.n, N_DRUGS), dtype=bool)
+    ok = (s.place == Place.WAITING) & (s.triaged > 0)
+    return ok[:, None] & (s.stock > 0)[None, :] & ~s.given
+
+
+def consultant_slots(s: EdState) -> np.ndarray:
+    """Slots the consultant may serve now (bool, length n)."""
+    if s.ended[Role.CONSULTANT]:
+        return np.zeros(s.n, dtype=bool)
+    ok = (s.place == Place.WAITING) & (s.need <= s.budget[Role.CONSULTANT])
+    if s.icu_available < 1:
+        ok &= ~s.icu
+    return ok
+
+
+def masks(s: EdState) -> dict[Role, np.ndarray]:
+    """int8 action masks per role (END, the last entry, is always legal)."""
+    n, ns = s.n, s.n_slots
+    out = {}
+    m = np.zeros(ns * N_CATEGORIES + 1, dtype=np.int8)
+    m[: n * N_CATEGORIES] = np.repeat(nurse_slots(s), N_CATEGORIES)
+    m[-1] = 1
+    out[Role.NURSE] = m
+    m = np.zeros(ns * N_DRUGS + 1, dtype=np.int8)
+    m[: n * N_DRUGS] = pharmacist_pairs(s).ravel()
+    m[-1] = 1
+    out[Role.PHARMACIST] = m
+    m = np.zeros(ns + 1, dtype=np.int8)
+    m[:n] = consultant_slots(s)
+    m[-1] = 1
+    out[Role.CONSULTANT] = m
+    return out
+
+
+def end_action(role: Role, n_slots: int) -> int:
+    return action_sizes(n_slots)[role] - 1
+
+
+# ---------------------------------------------------------------- transitions
+@dataclass
+class SubstepResult:
+    """Reward terms per role (shared terms are booked under the consultant for
+    ``serve`` and under no role for ``waiting_immediate``: see :data:`shared`)."""
+
+    terms: dict[Role, dict[str, float]]
+    shared: dict[str, float]
+    illegal: list[bool]
+    advanced: bool
+    events: list[str]
+
+
+def _deteriorate(s: EdState, slot: int) -> None:
+    sev = max(1, int(s.severity[slot]) - 1)
+    s.severity[slot] = sev
+    s.reported[slot] = sev
+    s.condition[slot] = Condition.CRITICAL if sev == 1 else Condition.AT_RISK
+    s.deteriorations += 1
+
+
+def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
+    """Apply the nurse's (legal, non-END) action."""
+    slot, cat = divmod(a, N_CATEGORIES)
+    cat += 1
+    s.budget[Role.NURSE] -= 1
+    s.triaged[slot] = cat
+    s.triage_condition[slot] = s.condition[slot]
+    true = int(s.severity[slot])
+    s.triage_true[slot] = true
+    s.triage_actions += 1
+    if true <= 2 and cat >= true + UNDER_TRIAGE_LEVELS:
+        s.under_triage_events += 1
+        terms[UNDER_TRIAGE] = terms.get(UNDER_TRIAGE, 0.0) + s.config.rewards.under_triage
+    if log is not None:
+        log.append(f"triage {s.scenario.patients[slot].patient_id} -> {cat}")
+
+
+def _pharmacist(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
+    slot, d = divmod(a, N_DRUGS)
+    s.budget[Role.PHARMACIST] -= 1
+    s.given[slot, d] = True
+    s.stock[d] -= 1
+    s.doses += 1
+    sc = s.scenario
+    indicated = sc.indicated[slot] == d
+    r = s.config.rewards
+    if sc.allergies[slot, d] or (_HIGH_ALERT[d] and not indicated):
+        s.adverse_events += 1
+        _deteriorate(s, slot)
+        terms[ADVERSE_EVENT] = terms.get(ADVERSE_EVENT, 0.0) + r.adverse_event
+        what = "adverse event"
+    elif indicated and s.countdown[slot] > 0:
+        s.countdown[slot] = NO_COUNTDOWN
+        s.prevented += 1
+        terms[PREVENTED_DETERIORATION] = (
+            terms.get(PREVENTED_DETERIORATION, 0.0) + r.prevented_deterioration
+        )
+        what = "deterioration prevented"
+    else:
+        what = "given"
+    if log is not None:
+        log.append(f"{DRUGS[d].value} -> {sc.patients[slot].patient_id}: {what}")
+
+
+def _consultant(s: EdState, a: int, shared: dict[str, float], log: list[str] | None) -> None:
+    slot = a
+    s.budget[Role.CONSULTANT] -= int(s.need[slot])
+    if s.icu[slot]:
+        s.icu_available -= 1
+    s.place[slot] = Place.SERVED
+    sev = int(s.severity[slot])
+    w = s.step - int(s.arrival[slot])
+    reward = ed_serve_reward(sev, int(s.arrival_severity[slot]), w)
+    shared[SERVE] = shared.get(SERVE, 0.0) + reward
+    p = s.scenario.patients[slot]
+    s.served.append(
+        ServedRecord(
+            slot=slot,
+            patient_id=p.patient_id,
+            true_severity=sev,
+            reported_severity=int(s.reported[slot]),
+            wait_time=w,
+            reward=round(reward, REWARD_DECIMALS),
+            served_step=s.step,
+        )
+    )
+    if log is not None:
+        log.append(f"serve {p.patient_id} (waited {w}) -> {reward:.3f}")
+
+
+def role_done(s: EdState, role: Role, legal: np.ndarray | None = None) -> bool:
+    if s.ended[role] or s.budget[role] <= 0:
+        return True
+    if legal is None:
+        legal = masks(s)[role]
+    return not legal[:-1].any()
+
+
+def substep(
+    s: EdState,
+    actions: tuple[int, int, int],
+    log: bool = False,
+    start_masks: dict[Role, np.ndarray] | None = None,
+) -> SubstepResult:
+    """Apply one sub-step (nurse, pharmacist, consultant actions, in Role order) and
+    advance time if every role is done.
+
+    Legality is judged on the masks at the *start* of the sub-step (the ones the
+    agents saw; pass them as ``start_masks`` to skip recomputing them), so an action
+    is illegal when its mask entry is 0 — except a dose for a patient the nurse
+    triages in this very sub-step (she acts first), which is applied. END with
+    nothing else legal is a *pass*: the role stays open and may act later in the same
+    time step (e.g. dose a patient the nurse has just triaged); END with something legal
+    ends the role's turn.
+    """
+    if s.done:
+        raise RuntimeError("the episode is over")
+    m0 = masks(s) if start_masks is None else start_masks
+    events: list[str] | None = [] if log else None
+    terms: dict[Role, dict[str, float]] = {r: {} for r in Role}
+    shared: dict[str, float] = {}
+    illegal = [False, False, False]
+    for role in Role:
+        a = int(actions[role])
+        mask = m0[role]
+        end = len(mask) - 1
+        if role is Role.PHARMACIST and 0 <= a < end and not mask[a]:
+            # The one exception to mask-exact legality: the nurse acts first, so a
+            # patient she triages in this sub-step may be dosed in the same sub-step.
+            slot, d = divmod(a, N_DRUGS)
+            if slot < s.n and pharmacist_pairs(s)[slot, d]:
+                _pharmacist(s, a, terms[role], events)
+                continue
+        if not 0 <= a <= end or not mask[a]:
+            illegal[role] = True
+            s.illegal[role] += 1
+            s.budget[role] = max(0, s.budget[role] - 1)
+            terms[role][ILLEGAL_ACTION] = s.config.rewards.illegal_action
+        elif a == end:
+            if mask[:end].any():
+                s.ended[role] = True
+        elif role is Role.NURSE:
+            _nurse(s, a, terms[role], events)
+        elif role is Role.PHARMACIST:
+            _pharmacist(s, a, terms[role], events)
+        else:
+            _consultant(s, a, shared, events)
+    s.substep += 1
+    m = masks(s)
+    advanced = all(role_done(s, r, m[r]) for r in Role)
+    if advanced:
+        advance(s, terms, shared, m, events)
+    return SubstepResult(terms, shared, illegal, advanced, events or [])
+
+
+def advance(
+    s: EdState,
+    terms: dict[Role, dict[str, float]],
+    shared: dict[str, float],
+    m: dict[Role, np.ndarray],
+    events: list[str] | None = None,
+) -> None:
+    """End the time step: idle and waiting terms, then enter ``step + 1``."""
+    r = s.config.rewards
+    waiting = s.place == Place.WAITING
+    if s.budget[Role.CONSULTANT] > 0:
+        # Who could have been served with the doctor slots left (END or not).
+        ok = waiting & (s.need <= s.budget[Role.CONSULTANT])
+        servable = int((ok & ~s.icu).sum() if s.icu_available < 1 else ok.sum())
+        if servable:
+            idle = min(s.budget[Role.CONSULTANT], servable)
+            terms[Role.CONSULTANT][IDLE_DOCTORS] = r.idle_doctor * idle
+    if s.budget[Role.NURSE] > 0:
+        untriaged = int((waiting & (s.triaged == 0)).sum())
+        if untriaged:
+            idle = min(s.budget[Role.NURSE], untriaged)
+            terms[Role.NURSE][IDLE_TRIAGE] = r.idle_triage * idle
+    immediate = int((waiting & (s.severity == 1)).sum())
+    s.missed_emergencies += immediate
+    if immediate:
+        shared[WAITING_IMMEDIATE] = r.waiting_immediate * immediate
+    s.step += 1
+    for slot in np.flatnonzero(waiting & (s.countdown > 0)):
+        s.countdown[slot] -= 1
+        if s.countdown[slot] == 0:
+            s.countdown[slot] = NO_COUNTDOWN
+            _deteriorate(s, slot)
+            if events is not None:
+                events.append(f"deterioration: {s.scenario.patients[slot].patient_id}")
+    new = s.arrivals_at.get(s.step)
+    if new:
+        s.place[list(new)] = Place.WAITING
+    s.budget = [s.config.capacity(role, s.doctors) for role in Role]
+    s.ended = [False, False, False]
+    if s.done:
+        s.place[s.place == Place.WAITING] = Place.LEFT

@@ -1,0 +1,128 @@
+"""Does each role matter? Heuristic team vs the same team with one role replaced by
+a random legal policy, vs the clairvoyant oracle, on the ``ed`` ruleset.
+
+    python experiments/role_ablation.py --seeds 50 --out docs/benchmarks/role_ablation
+
+writes ``<out>.json`` (per-team means, standard errors, paired differences) and
+``<out>.md`` (the table of docs/ed.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python experiments/role_ablation.py` from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+import agents  # noqa: F401  (registers the policies)
+from agents import roles as _roles  # noqa: F401
+from agents.ed_evaluation import evaluate_teams
+
+TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
+TEAMS = {
+    "heuristic": None,
+    "random nurse": "nurse=random",
+    "random pharmacist": "pharmacist=random",
+    "random consultant": "consultant=random",
+}
+
+
+def _se(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
+
+
+def summarise(rows: list[dict]) -> dict:
+    out: dict = {}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        by_team = {t: [r for r in rows if r["task"] == task and r["team"] == t] for t in TEAMS}
+        base = np.array([r["score"] for r in by_team["heuristic"]])
+        entry = {}
+        for team, rs in by_team.items():
+            score = np.array([r["score"] for r in rs])
+            diff = score - base
+            entry[team] = {
+                "score_mean": float(score.mean()), "score_se": _se(score),
+                "serve_reward_mean": float(np.mean([r["serve_reward"] for r in rs])),
+                "pct_of_oracle_mean": float(np.mean([r["pct_of_oracle"] for r in rs])),
+                "diff_vs_heuristic_mean": float(diff.mean()), "diff_vs_heuristic_se": _se(diff),
+                "adverse_events_mean": float(np.mean([r["adverse_events"] for r in rs])),
+                "under_triage_rate_mean": float(np.mean([r["under_triage_rate"] or 0.0
+                                                         for r in rs])),
+            }  # fmt: skip
+        rs = by_team["heuristic"]
+        entry["oracle"] = {
+            "score_mean": float(np.mean([r["oracle_score"] for r in rs])),
+            "score_se": _se(np.array([r["oracle_score"] for r in rs])),
+            "serve_reward_mean": float(np.mean([r["oracle_value"] for r in rs])),
+            "pct_of_oracle_mean": 100.0,
+        }
+        entry["every_role_matters"] = all(
+            entry[t]["score_mean"] < entry["heuristic"]["score_mean"]
+            for t in TEAMS
+            if t != "heuristic"
+        )
+        out[task] = entry
+    return out
+
+
+def markdown(summary: dict, seeds: int) -> str:
+    lines = [
+        f"Mean grader score ± s.e. over {seeds} seeds per task (`ed` ruleset, team reward); "
+        "Δ = paired difference to the heuristic team; % = serve reward as % of the oracle's.",
+        "",
+        "| task | team | score | Δ vs heuristic | % of oracle | adverse events | under-triage |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, entry in summary.items():
+        for team in (*TEAMS, "oracle"):
+            e = entry[team]
+            d = (
+                f"{e['diff_vs_heuristic_mean']:+.4f} ± {e['diff_vs_heuristic_se']:.4f}"
+                if "diff_vs_heuristic_mean" in e and team != "heuristic"
+                else ""
+            )
+            ae = f"{e['adverse_events_mean']:.2f}" if "adverse_events_mean" in e else "0"
+            ut = f"{e['under_triage_rate_mean']:.2f}" if "under_triage_rate_mean" in e else "0"
+            lines.append(
+                f"| {task} | {team} | {e['score_mean']:.4f} ± {e['score_se']:.4f} | {d} | "
+                f"{e['pct_of_oracle_mean']:.1f} | {ae} | {ut} |"
+            )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS))
+    ap.add_argument("--out", default="docs/benchmarks/role_ablation")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    rows = []
+    for task in args.tasks:
+        rows += evaluate_teams(task, TEAMS, range(args.seeds))
+    summary = summarise(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "seeds": args.seeds,
+        "ruleset": "ed",
+        "reward_mode": "team",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "command": "python experiments/role_ablation.py " + " ".join(argv or sys.argv[1:]),
+    }
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2))
+    md = markdown(summary, args.seeds)
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return 0 if all(e["every_role_matters"] for e in summary.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
