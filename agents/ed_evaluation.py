@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from agents.base import Policy, PolicyContext
 from agents.roles import make_team, parse_team
@@ -46,8 +46,11 @@ def evaluate_teams(
     seeds: Iterable[int | None],
     config: EdConfig | None = None,
     reward_mode: str = "team",
+    extra: Mapping[str, Mapping[str, Policy]] | None = None,
+    on_episode: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """One row per (team, seed): score, returns, KPIs, oracle value and score."""
+    """One row per (team, seed): score, returns, KPIs, oracle value and score.
+    ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules)."""
     seeds = list(seeds)
     env = EdTriageParallelEnv(task=task, config=config, reward_mode=reward_mode)
     ctx = team_context(env)
@@ -55,7 +58,7 @@ def evaluate_teams(
     for label, spec in teams.items():
         names = parse_team(spec)
         for seed in seeds:
-            team = make_team(spec, ctx, seed)
+            team = make_team(spec, ctx, seed, extra)
             info = run_episode(env, team, seed)
             bound = solve(env.task, seed, env.config)
             serve = info["grader"]["cumulative_reward"]
@@ -72,4 +75,10 @@ def evaluate_teams(
                     **{k: v for k, v in info["kpis"].items()},
                 }
             )  # fmt: skip
+            row = rows[-1]
+            # Columns shared with the single-agent results (SPEC §5).
+            row["policy"] = label
+            row["illegal_actions"] = sum(row[f"illegal_{a}"] for a in AGENTS)
+            if on_episode is not None:
+                on_episode(row)
     return rows

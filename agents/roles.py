@@ -298,11 +298,19 @@ def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:
 
 
 def make_team(
-    spec: str | Mapping[str, str] | None, context: PolicyContext, seed: int | None = None
+    spec: str | Mapping[str, str] | None,
+    context: PolicyContext,
+    seed: int | None = None,
+    extra: Mapping[str, Mapping[str, Policy]] | None = None,
 ) -> dict[str, Policy]:
-    """One policy per agent from a team spec (random policies seeded per role)."""
+    """One policy per agent from a team spec (random policies seeded per role).
+    ``extra[name][agent]`` supplies players that are not in the registry, e.g. the
+    trained module of each role under the name ``ppo``."""
     out = {}
     for i, (agent, name) in enumerate(parse_team(spec).items()):
+        if extra and name in extra:
+            out[agent] = extra[name][agent]
+            continue
         kw = {"seed": None if seed is None else seed * 3 + i} if name == "random" else {}
         out[agent] = make_policy(name, context=context, **kw)
     return out

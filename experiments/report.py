@@ -64,7 +64,8 @@ def summarise(rows: Sequence[dict], policies: Sequence[str]) -> list[dict]:
             continue
         s: dict = {"policy": name, "episodes": len(mine)}
         for m in SUMMARY_METRICS:
-            mean, half = mean_ci([float(r[m]) for r in mine])
+            # Missing or undefined values (None) do not count towards the mean.
+            mean, half = mean_ci([math.nan if r.get(m) is None else float(r[m]) for r in mine])
             s[m] = mean
             s[f"{m}_ci95"] = half
         out.append(s)

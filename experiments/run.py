@@ -46,11 +46,22 @@ from rich.table import Table
 from agents import POLICIES
 from agents.evaluation import evaluate
 from agents.rllib.training import TRAIN_SEED_LIMIT, TrainSettings
-from envs.rulesets import RULESETS, UnknownRulesetError, get_ruleset
+from agents.roles import parse_team
+from envs.ed.config import AGENTS
+from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
 from envs.tasks import UnknownTaskError, get_task
 from experiments import report
 
 DEFAULT_COMPARE = ("ppo", "random", "fifo", "severity_greedy", "deterioration_greedy", "oracle")
+ED_DEFAULT_COMPARE = (
+    "ppo",
+    "heuristic",
+    "nurse=heuristic,consultant=ppo,pharmacist=heuristic",
+    "nurse=ppo,consultant=heuristic,pharmacist=heuristic",
+    "random",
+)
+"""``ed`` teams: a bare name plays every role; ``role=policy,...`` mixes."""
+ORACLE = "oracle"
 TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
 
@@ -119,14 +130,30 @@ class RunConfig:
         """Raise ValueError naming the fix for any bad field."""
         try:
             self.task = get_task(self.task).name
-            get_ruleset(self.ruleset)
+            if not self.multi_agent:
+                get_ruleset(self.ruleset)
         except (UnknownTaskError, UnknownRulesetError) as e:
             raise ValueError(str(e)) from None
-        unknown = [p for p in self.compare if p not in POLICIES and p != TRAINED]
-        if unknown or not self.compare:
-            raise ValueError(
-                f"--compare: unknown policies {unknown}; registered: {', '.join(sorted(POLICIES))}"
-            )
+        if self.multi_agent and self.compare == DEFAULT_COMPARE:
+            self.compare = ED_DEFAULT_COMPARE
+        if not self.compare:
+            raise ValueError("--compare needs at least one policy")
+        if self.multi_agent:
+            for label in self.compare:
+                names = parse_team(team_spec(label)).values()
+                bad = [n for n in names if n not in POLICIES and n != TRAINED]
+                if bad:
+                    raise ValueError(
+                        f"--compare {label!r}: unknown policies {bad}; registered: "
+                        f"{', '.join(sorted(POLICIES))}"
+                    )
+        else:
+            unknown = [p for p in self.compare if p not in POLICIES and p != TRAINED]
+            if unknown:
+                raise ValueError(
+                    f"--compare: unknown policies {unknown}; registered: "
+                    f"{', '.join(sorted(POLICIES))}"
+                )
         if self.eval_episodes < 1:
             raise ValueError("--eval-episodes must be at least 1")
         if self.eval_seed_start < TRAIN_SEED_LIMIT:
@@ -151,8 +178,18 @@ class RunConfig:
         )  # fmt: skip
 
     @property
+    def multi_agent(self) -> bool:
+        return self.ruleset in MULTI_AGENT_RULESETS
+
+    @property
+    def uses_trained(self) -> bool:
+        if self.multi_agent:
+            return any(TRAINED in parse_team(team_spec(c)).values() for c in self.compare)
+        return TRAINED in self.compare
+
+    @property
     def trains(self) -> bool:
-        return not self.no_train and TRAINED in self.compare
+        return not self.no_train and self.uses_trained
 
     def seeds(self) -> list[int | None]:
         extra: list[int | None] = [None] if self.include_unseeded else []
@@ -181,8 +218,10 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
     extra: dict = {}
     if cfg.trains:
         history = _train(cfg, out, console)
-    if TRAINED in cfg.compare:
+    if cfg.uses_trained:
         extra[TRAINED] = _trained_policy(cfg, out)
+    if cfg.multi_agent:
+        return _run_ed(cfg, out, seeds, extra, history, console)
     total = len(seeds) * len(cfg.compare)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -267,13 +306,81 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
 
 
 def _trained_policy(cfg: RunConfig, out: Path):
+    """The trained module (single agent), or {agent: module policy} for ``ed``."""
     from agents.rllib.training import ModulePolicy, load_module
 
     source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
+        if cfg.multi_agent:
+            return {a: ModulePolicy(load_module(source, a), name=TRAINED) for a in AGENTS}
         return ModulePolicy(load_module(source), name=TRAINED)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
+
+
+def team_spec(label: str) -> str | None:
+    """A --compare entry as a team spec: a bare name plays every role."""
+    if "=" in label:
+        return label
+    if label == "heuristic":
+        return None
+    return ",".join(f"{a}={label}" for a in AGENTS)
+
+
+def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
+            console: Console) -> dict:  # fmt: skip
+    """Evaluate ``ed`` teams (one policy per role) on the held-out seeds."""
+    from agents.ed_evaluation import evaluate_teams
+
+    teams = {label: team_spec(label) for label in cfg.compare}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("score {task.fields[score]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task(
+            f"evaluating teams on {cfg.task}", total=len(seeds) * len(teams), score="-"
+        )
+
+        def tick(row: dict) -> None:
+            progress.update(bar, advance=1, score=f"{row['policy']} {row['score']:.3f}")
+
+        rows = evaluate_teams(cfg.task, teams, seeds, extra=extra, on_episode=tick)
+    # The clairvoyant bound of each seed, reported as its own row (it is not played).
+    firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
+    rows += [
+        {"task": cfg.task, "ruleset": cfg.ruleset, "seed": r["seed"], "policy": ORACLE,
+         "score": r["oracle_score"], "serve_reward": r["oracle_value"],
+         "oracle_value": r["oracle_value"], "oracle_score": r["oracle_score"],
+         "pct_of_oracle": 100.0, "illegal_actions": 0}
+        for r in firsts
+    ]  # fmt: skip
+    labels = [*cfg.compare, ORACLE]
+    summary = report.summarise(rows, labels)
+    report.write_parquet(out / "results.parquet", rows)
+    title = f"{cfg.task} ({cfg.ruleset}), {cfg.eval_episodes} held-out seeds"
+    md = (
+        f"# {title}\n\nTeams: a bare name plays every role; role=policy mixes. "
+        "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
+        "(envs.ed.bound). Score: the task's grader with the ed fixes. ± = 95 % t-interval."
+        "\n\n" + report.markdown_table(summary)
+    )
+    report.write_text(out / "summary.md", md)
+    doc = {"config": _config_dict(cfg), "summary": summary, "training": history}
+    report.write_json(out / "summary.json", doc)
+    report.write_json(out / "config.json", _config_dict(cfg))
+    report.plot_comparison(out / "comparison.png", summary, title)
+    if history:
+        report.plot_learning_curve(out / "learning_curve.png", history, title)
+    _print_table(console, summary, title)
+    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
+    if history:
+        written += ["learning_curve.png", "checkpoint/"]
+    console.print(f"wrote {out}/: " + " ".join(written))
+    return doc
 
 
 def _config_dict(cfg: RunConfig) -> dict:
@@ -288,14 +395,17 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
     t = Table(title=title)
     for col in ("policy", "score ± 95% CI", "return", "% of oracle", "served", "missed emerg."):
         t.add_column(col, justify="left" if col == "policy" else "right")
+    def fmt(x: float, nd: int) -> str:
+        return "-" if x != x else f"{x:.{nd}f}"  # NaN: not defined for this row
+
     for s in summary:
         t.add_row(
             s["policy"],
             f"{s['score']:.3f} ± {s['score_ci95']:.3f}",
-            f"{s['episode_return']:.2f}",
-            f"{s['pct_of_oracle']:.1f}",
-            f"{s['served']:.1f}",
-            f"{s['missed_emergencies']:.1f}",
+            fmt(s["episode_return"], 2),
+            fmt(s["pct_of_oracle"], 1),
+            fmt(s["served"], 1),
+            fmt(s["missed_emergencies"], 1),
         )
     console.print(t)
 

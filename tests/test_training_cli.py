@@ -68,3 +68,30 @@ def test_training_flags_fail_clearly(args, message, tmp_path, capsys):
     extra = [] if "--resume" in args else ["--output", str(tmp_path / "o")]
     assert main(["--task", "basic_triage", *extra, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
+    out = tmp_path / "ed"
+    mixed = "nurse=heuristic,consultant=ppo,pharmacist=random"
+    assert main(["--task", "basic_triage", "--ruleset", "ed", "--output", str(out), *TINY,
+                 "--train-iters", "1", "--compare", "ppo", "heuristic", mixed]) == 0  # fmt: skip
+    for agent in ("triage_nurse", "consultant", "pharmacist"):
+        module = out / "checkpoint" / "learner_group" / "learner" / "rl_module" / agent
+        assert module.is_dir(), agent  # one trained module per role
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    assert {r["policy"] for r in rows} == {"ppo", "heuristic", mixed, "oracle"}
+    row = next(r for r in rows if r["policy"] == mixed)
+    assert (row["policy_triage_nurse"], row["policy_consultant"], row["policy_pharmacist"]) == (
+        "ed_nurse", "ppo", "random",
+    )  # fmt: skip
+    played = [r for r in rows if r["policy"] != "oracle"]
+    assert all(r["illegal_actions"] == 0 for r in played if r["policy"] != mixed)
+    assert all(0 <= r["score"] <= 1 and r["oracle_value"] > 0 for r in played)
+
+
+def test_bad_team_spec_is_a_clear_error(tmp_path, capsys):
+    args = ["--task", "basic_triage", "--ruleset", "ed", "--output", str(tmp_path / "x")]
+    assert main([*args, "--compare", "nurse=dqn"]) == 2
+    assert "unknown policies ['dqn']" in capsys.readouterr().err
+    assert main([*args, "--compare", "surgeon=heuristic"]) == 2
+    assert "unknown role 'surgeon'" in capsys.readouterr().err

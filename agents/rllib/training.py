@@ -22,6 +22,7 @@ from agents.base import Observation, Policy
 
 TRAIN_SEED_LIMIT = 10_000
 ENV_NAME = "edmarl_queue"
+ED_ENV_NAME = "edmarl_ed"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.json"
 MODULE_ID = "default_policy"
@@ -71,10 +72,52 @@ def _env_creator(env_config: dict) -> Any:
     )
 
 
+def _ed_env_creator(env_config: dict) -> Any:
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+
+    from envs.ed_triage_v0 import EdTriageParallelEnv
+
+    # Training needs rewards, not grader scores: the cheap static normaliser avoids an
+    # ILP per episode.
+    return ParallelPettingZooEnv(
+        EdTriageParallelEnv(
+            env_config["task"], normaliser="static", seed_range=(0, TRAIN_SEED_LIMIT)
+        )
+    )
+
+
 def register_envs() -> None:
     from ray.tune.registry import register_env
 
     register_env(ENV_NAME, _env_creator)
+    register_env(ED_ENV_NAME, _ed_env_creator)
+
+
+def ed_module_specs(task: str, width: int) -> dict[str, Any]:
+    """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from agents.rllib.modules import SlotScorerModule
+    from envs.ed.config import AGENTS, ROLE_OF
+    from envs.ed.observation import FEATURES
+    from envs.tasks import get_task
+
+    n = get_task(task).num_patients
+    return {
+        agent: RLModuleSpec(
+            module_class=SlotScorerModule,
+            model_config={
+                "width": width,
+                "n_slots": n,
+                "context_features": len(FEATURES[ROLE_OF[agent]][1]),
+            },
+        )
+        for agent in AGENTS
+    }
+
+
+def _map_agent_to_module(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    return agent_id  # one module per role, named after the agent
 
 
 def build_config(s: TrainSettings) -> Any:
@@ -96,6 +139,8 @@ def build_config(s: TrainSettings) -> Any:
     if s.algo == "ppo":
         training.update(minibatch_size=s.minibatch_size, num_epochs=s.num_epochs)
     training.update(s.extra)
+    if s.ruleset == "ed":
+        return _ed_config(cls(), s, training)
     return (
         cls()
         # RLlib's env pre-check steps unmasked random actions; our envs handle them as
@@ -110,6 +155,29 @@ def build_config(s: TrainSettings) -> Any:
         .rl_module(
             rl_module_spec=RLModuleSpec(module_class=SlotScorerModule),
             model_config={"width": s.width},
+        )
+        .training(**training)
+        .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
+        .debugging(seed=s.seed)
+    )
+
+
+def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+    from envs.ed.config import AGENTS
+
+    return (
+        base.environment(ED_ENV_NAME, env_config={"task": s.task}, disable_env_checking=True)
+        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
+        .learners(num_learners=s.num_learners)
+        .multi_agent(
+            policies=set(AGENTS),
+            policy_mapping_fn=_map_agent_to_module,
+            policies_to_train=list(AGENTS),
+        )
+        .rl_module(
+            rl_module_spec=MultiRLModuleSpec(rl_module_specs=ed_module_specs(s.task, s.width))
         )
         .training(**training)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
@@ -200,13 +268,15 @@ def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
         "iteration": iteration,
         "timesteps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
         "episode_return_mean": None if ret is None or np.isnan(ret) else float(ret),
+        # Multi-agent runs: the team reward is summed over the three agents.
         "episode_len_mean": runners.get("episode_len_mean"),
         "time_s": round(elapsed, 2),
     }
 
 
-def load_module(run_dir: Path) -> Any:
-    """The trained RLModule from a run directory's checkpoint."""
+def load_module(run_dir: Path, module_id: str = "default_policy") -> Any:
+    """A trained RLModule from a run directory's checkpoint (``module_id``: the role's
+    agent name for ``ed`` runs)."""
     from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -215,7 +285,9 @@ def load_module(run_dir: Path) -> Any:
         raise FileNotFoundError(f"no checkpoint under {run_dir}: train first (without --no-train)")
     path = (
         Path(prev["path"]) / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE
-    ) / MODULE_ID
+    ) / module_id
+    if not path.exists():
+        raise FileNotFoundError(f"no module {module_id!r} in the checkpoint under {run_dir}")
     return RLModule.from_checkpoint(str(path.resolve()))
 
 
