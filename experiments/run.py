@@ -72,8 +72,9 @@ class RunConfig:
 
     task: str = "mass_casualty"
     """Task: basic_triage, dynamic_queue, mass_casualty (or task_1_easy … task_3_hard)."""
-    ruleset: str = "classic"
-    """Engine ruleset. classic = Queue Doctor's engine, bit for bit."""
+    ruleset: str = "ed"
+    """ed: the three-role ED (nurse, consultant, pharmacist; PettingZoo env, one trained
+    module per role); classic: Queue Doctor's engine, bit for bit (single consultant)."""
     compare: tuple[str, ...] = DEFAULT_COMPARE
     """Policies to evaluate, by registered name (see agents.POLICIES)."""
     eval_episodes: int = 50

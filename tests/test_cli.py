@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_front_door_subprocess_writes_every_output(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "experiments/run.py", "--task", "task_3_hard", "--eval-episodes", "3",
+        [sys.executable, "experiments/run.py", "--task", "task_3_hard", "--ruleset", "classic",
+         "--eval-episodes", "3",
          "--output", str(out), "--save-episodes", "--train-iters", "1",
          "--train-batch-size", "200", "--minibatch-size", "100", "--num-env-runners", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -48,7 +49,8 @@ def test_front_door_subprocess_writes_every_output(tmp_path):
 
 
 def test_run_in_process_with_unseeded_reference(tmp_path):
-    cfg = RunConfig(task="basic_triage", compare=("severity_greedy", "fifo"), eval_episodes=2,
+    cfg = RunConfig(task="basic_triage", ruleset="classic", compare=("severity_greedy", "fifo"),
+                    eval_episodes=2,
                     include_unseeded=True, output=tmp_path / "r")  # fmt: skip
     doc = run(cfg)
     rows = pq.read_table(tmp_path / "r" / "results.parquet").to_pylist()
@@ -61,19 +63,20 @@ def test_run_in_process_with_unseeded_reference(tmp_path):
     ("args", "message"),
     [
         (["--task", "nope"], "unknown task"),
-        (["--ruleset", "ed"], "not implemented yet"),
+        (["--ruleset", "nope"], "unknown ruleset"),
         (["--compare", "fifo", "dqn"], "unknown policies ['dqn']"),
         (["--eval-episodes", "0"], "at least 1"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message, tmp_path, capsys):
-    assert main([*args, "--output", str(tmp_path / "x"), "--no-train"]) == 2
+    assert main(["--ruleset", "classic", *args, "--output", str(tmp_path / "x"), "--no-train"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
 def test_refuses_to_overwrite_results(tmp_path):
-    args = ["--task", "basic_triage", "--eval-episodes", "1", "--compare", "fifo",
+    args = ["--task", "basic_triage", "--ruleset", "classic", "--eval-episodes", "1",
+            "--compare", "fifo",
             "--output", str(tmp_path), "--no-train"]  # fmt: skip
     assert main(args) == 0
     before = (tmp_path / "results.parquet").read_bytes()

@@ -56,7 +56,8 @@ def test_env_runner_killed_mid_training_is_restarted():
 
 def test_killed_run_resumes_without_losing_iterations(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage", "--output", str(out),
+    cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage", "--ruleset", "classic",
+           "--output", str(out),
            "--train-iters", "4", "--train-batch-size", "200", "--minibatch-size", "100",
            "--num-env-runners", "0", "--envs-per-runner", "2", "--eval-episodes", "1",
            "--compare", "ppo"]  # fmt: skip

@@ -100,7 +100,7 @@ def test_job_submission_to_a_local_head(head_node, tmp_path):
         client = JobSubmissionClient(url)
         out = tmp_path / "job_run"
         entrypoint = (
-            "python experiments/run.py --task basic_triage --train-iters 1 "
+            "python experiments/run.py --task basic_triage --ruleset classic --train-iters 1 "
             "--train-batch-size 200 --minibatch-size 100 --num-env-runners 1 "
             f"--envs-per-runner 2 --eval-episodes 2 --compare ppo fifo --output {out}"
         )

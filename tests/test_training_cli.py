@@ -26,7 +26,7 @@ def _ray():
 
 def test_train_resume_and_evaluate(tmp_path):
     out = tmp_path / "run"
-    base = ["--task", "basic_triage", "--output", str(out), *TINY]
+    base = ["--task", "basic_triage", "--ruleset", "classic", "--output", str(out), *TINY]
     assert main([*base, "--train-iters", "1", "--compare", "ppo", "fifo"]) == 0
     for name in ["learning_curve.png", "results.parquet", "checkpoint/train_state.json"]:
         assert (out / name).exists(), name
@@ -48,7 +48,8 @@ def test_train_resume_and_evaluate(tmp_path):
 
     # Evaluate the saved module without training.
     out2 = tmp_path / "eval"
-    assert main(["--task", "basic_triage", "--no-train", "--checkpoint", str(out), "--output",
+    assert main(["--task", "basic_triage", "--ruleset", "classic", "--no-train", "--checkpoint",
+                 str(out), "--output",
                  str(out2), "--compare", "ppo", "--eval-episodes", "2"]) == 0  # fmt: skip
     again = pq.read_table(out2 / "results.parquet").to_pylist()
     ppo_before = [r["score"] for r in rows if r["policy"] == "ppo"]
@@ -66,7 +67,7 @@ def test_train_resume_and_evaluate(tmp_path):
 )
 def test_training_flags_fail_clearly(args, message, tmp_path, capsys):
     extra = [] if "--resume" in args else ["--output", str(tmp_path / "o")]
-    assert main(["--task", "basic_triage", *extra, *args]) == 2
+    assert main(["--task", "basic_triage", "--ruleset", "classic", *extra, *args]) == 2
     assert message in capsys.readouterr().err
 
 
