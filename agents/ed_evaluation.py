@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 
 from agents.base import Policy, PolicyContext
@@ -24,8 +25,15 @@ def team_context(env: EdTriageParallelEnv) -> PolicyContext:
     )
 
 
-def run_episode(env: EdTriageParallelEnv, team: Mapping[str, Policy], seed: int | None) -> dict:
-    """Play one episode; return the final info of the consultant plus counters."""
+def run_episode(
+    env: EdTriageParallelEnv,
+    team: Mapping[str, Policy],
+    seed: int | None,
+    log: list[dict] | None = None,
+) -> dict:
+    """Play one episode; return the final info of the consultant plus counters. With
+    ``log``, append one row per agent and sub-step (observation, mask size, action,
+    reward and its named terms): offline-RL and SFT material."""
     for p in team.values():
         p.reset(seed)
     obs, _ = env.reset(seed=seed) if seed is not None else env.reset(options={"episode_seed": None})
@@ -33,7 +41,23 @@ def run_episode(env: EdTriageParallelEnv, team: Mapping[str, Policy], seed: int 
     infos: dict = {}
     while env.agents:
         actions = {a: team[a].act(obs[a]) for a in env.agents}
-        obs, _, _, _, infos = env.step(actions)
+        before = obs
+        obs, rewards, terms, _, infos = env.step(actions)
+        if log is not None:
+            for a, act in actions.items():
+                info = infos[a]
+                log.append(
+                    {
+                        "seed": seed, "agent": a, "parallel_step": steps,
+                        "step": info["step"], "substep": info["substep"],
+                        "observation": before[a]["observation"].tolist(),
+                        "legal_actions": int(before[a]["action_mask"].sum()),
+                        "action": int(act), "reward": float(rewards[a]),
+                        "reward_terms": json.dumps(info["reward_terms"]),
+                        "illegal_action": bool(info["illegal_action"]),
+                        "terminated": bool(terms[a]),
+                    }
+                )  # fmt: skip
         steps += 1
     final = dict(infos["consultant"])
     final["parallel_steps"] = steps
@@ -48,6 +72,7 @@ def evaluate_teams(
     reward_mode: str = "team",
     extra: Mapping[str, Mapping[str, Policy]] | None = None,
     on_episode: Callable[[dict], None] | None = None,
+    step_log: list[dict] | None = None,
 ) -> list[dict]:
     """One row per (team, seed): score, returns, KPIs, oracle value and score.
     ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules)."""
@@ -59,7 +84,10 @@ def evaluate_teams(
         names = parse_team(spec)
         for seed in seeds:
             team = make_team(spec, ctx, seed, extra)
-            info = run_episode(env, team, seed)
+            log: list[dict] | None = [] if step_log is not None else None
+            info = run_episode(env, team, seed, log)
+            if step_log is not None and log is not None:
+                step_log.extend({"task": env.task.name, "policy": label, **r} for r in log)
             bound = solve(env.task, seed, env.config)
             serve = info["grader"]["cumulative_reward"]
             rows.append(

@@ -48,6 +48,7 @@ from agents.evaluation import evaluate
 from agents.rllib.training import TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
+from envs.ed.observation import CONSULTANT_FEATURES
 from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
 from envs.tasks import UnknownTaskError, get_task
 from experiments import report
@@ -349,7 +350,10 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
         def tick(row: dict) -> None:
             progress.update(bar, advance=1, score=f"{row['policy']} {row['score']:.3f}")
 
-        rows = evaluate_teams(cfg.task, teams, seeds, extra=extra, on_episode=tick)
+        step_rows: list[dict] = []
+        rows = evaluate_teams(
+            cfg.task, teams, seeds, extra=extra, on_episode=tick, step_log=step_rows
+        )
     # The clairvoyant bound of each seed, reported as its own row (it is not played).
     firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
     rows += [
@@ -362,7 +366,16 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     labels = [*cfg.compare, ORACLE]
     summary = report.summarise(rows, labels)
     report.write_parquet(out / "results.parquet", rows)
+    if cfg.save_episodes:
+        report.write_parquet(out / "episodes.parquet", step_rows)
     title = f"{cfg.task} ({cfg.ruleset}), {cfg.eval_episodes} held-out seeds"
+    # Team timeline: the consultant's rows carry the team reward (team reward mode);
+    # its observation's "present" column counts the patients waiting.
+    f = len(CONSULTANT_FEATURES)
+    n_cells = get_task(cfg.task).num_patients * f
+    timeline = [{**r, "queue_length": int(sum(r["observation"][0:n_cells:f]))}
+                for r in step_rows if r["agent"] == "consultant"]  # fmt: skip
+    report.plot_timeline(out / "timeline.png", timeline, seeds[0], f"{cfg.task}, seed {seeds[0]}")
     md = (
         f"# {title}\n\nTeams: a bare name plays every role; role=policy mixes. "
         "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
@@ -377,9 +390,12 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     if history:
         report.plot_learning_curve(out / "learning_curve.png", history, title)
     _print_table(console, summary, title)
-    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
+    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "timeline.png",
+               "config.json"]  # fmt: skip
     if history:
         written += ["learning_curve.png", "checkpoint/"]
+    if cfg.save_episodes:
+        written.append("episodes.parquet")
     console.print(f"wrote {out}/: " + " ".join(written))
     return doc
 
@@ -396,6 +412,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
     t = Table(title=title)
     for col in ("policy", "score ± 95% CI", "return", "% of oracle", "served", "missed emerg."):
         t.add_column(col, justify="left" if col == "policy" else "right")
+
     def fmt(x: float, nd: int) -> str:
         return "-" if x != x else f"{x:.{nd}f}"  # NaN: not defined for this row
 

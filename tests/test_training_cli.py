@@ -75,7 +75,8 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     out = tmp_path / "ed"
     mixed = "nurse=heuristic,consultant=ppo,pharmacist=random"
     assert main(["--task", "basic_triage", "--ruleset", "ed", "--output", str(out), *TINY,
-                 "--train-iters", "1", "--compare", "ppo", "heuristic", mixed]) == 0  # fmt: skip
+                 "--train-iters", "1", "--compare", "ppo", "heuristic", mixed,
+                 "--save-episodes"]) == 0  # fmt: skip
     for agent in ("triage_nurse", "consultant", "pharmacist"):
         module = out / "checkpoint" / "learner_group" / "learner" / "rl_module" / agent
         assert module.is_dir(), agent  # one trained module per role
@@ -88,6 +89,13 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     played = [r for r in rows if r["policy"] != "oracle"]
     assert all(r["illegal_actions"] == 0 for r in played if r["policy"] != mixed)
     assert all(0 <= r["score"] <= 1 and r["oracle_value"] > 0 for r in played)
+    steps = pq.read_table(out / "episodes.parquet").to_pylist()
+    assert {s["agent"] for s in steps} == {"triage_nurse", "consultant", "pharmacist"}
+    assert {s["policy"] for s in steps} == {"ppo", "heuristic", mixed}
+    first = steps[0]
+    assert first["legal_actions"] >= 1 and len(first["observation"]) > 0
+    assert json.loads(first["reward_terms"])  # named terms per role and sub-step
+    assert (out / "timeline.png").stat().st_size > 0
 
 
 def test_bad_team_spec_is_a_clear_error(tmp_path, capsys):
