@@ -121,6 +121,11 @@ class PolicyModule(RLModule):
     (``model_config={"policy": "severity_greedy"}``), so heuristics act in the same
     EnvRunners as learned modules. Not trainable; keeps no state in checkpoints."""
 
+    # RLlib's connectors hand it torch tensors like any torch module; it has no
+    # parameters, so it stays a plain RLModule (a parameterless TorchRLModule would
+    # break a Learner's optimizer).
+    framework = "torch"
+
     def setup(self) -> None:
         from agents import make_policy
 
@@ -138,6 +143,11 @@ class PolicyModule(RLModule):
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         raise NotImplementedError(f"{self.policy.name} is a fixed policy: it does not train")
+
+    def to(self, *args: Any, **kwargs: Any) -> PolicyModule:
+        # A single-agent EnvRunner moves its module to a torch device; a heuristic
+        # has no tensors, so there is nothing to move.
+        return self
 
     def get_state(self, *args, **kwargs) -> dict:
         return {}
