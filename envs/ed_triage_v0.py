@@ -64,8 +64,10 @@ Episode end
     where undefined), ``oracle_value``, ``episode_return`` and ``episode_terms``.
 
 Arguments
-    ``task`` (name or alias, or ``"generated"``), ``ruleset`` (``"ed"``, the only one
-    with three roles), ``reward_mode`` (``"team"`` | ``"individual"``), ``config``
+    ``task`` (name or alias, or ``"generated"``), ``generator_params``
+    (:class:`~envs.generator.GeneratorParams`, ``generated`` only; horizon, doctors and
+    ICU beds fix the spaces, ``max_patients`` the slot count), ``ruleset`` (``"ed"``, the
+    only one with three roles), ``reward_mode`` (``"team"`` | ``"individual"``), ``config``
     (:class:`~envs.ed.config.EdConfig`: capacities, stock, reward constants),
     ``normaliser`` (``"oracle"``: the exact bound, an ILP solved once per episode and
     cached; ``"static"``: Σ wait-0 serve rewards, a cheap loose bound for throughput
@@ -76,9 +78,14 @@ Arguments
     ``reset()`` draws the next episode seed from the env's generator; a never-seeded
     env plays the schedule as written with presentations of seed 0;
     ``options={"episode_seed": s}`` forces one.
+    ``generated``: episode seed s plays ``generate_task(s, generator_params)`` as drawn
+    (no classic perturbation on top; presentations from ``default_rng(s)``); an
+    unseeded episode plays generator seed 0. ``env.task`` is the current episode's
+    task (before the first reset: generator seed 0's).
 
 Version history
-    v0: first release (``ed`` ruleset, three roles, four tasks).
+    v0: first release (``ed`` ruleset, three roles, four tasks; ``generated`` with
+    ``generator_params`` and ``max_patients`` padded slots).
 """
 
 from __future__ import annotations
@@ -97,8 +104,8 @@ from envs.ed.engine import EdState, action_sizes, initial_state, masks, substep
 from envs.ed.graders import episode_kpis, grade
 from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, highs, obs_size
 from envs.ed.scenario import build_ed_scenario
+from envs.generator import GeneratorParams, task_source
 from envs.reward import fast_serve_reward
-from envs.tasks import get_task
 
 EPISODE_SEED_BOUND = 2**31 - 1
 REWARD_MODES = ("team", "individual")
@@ -123,6 +130,7 @@ class EdTriageParallelEnv(ParallelEnv):
         text_observations: bool = False,
         render_mode: str | None = None,
         seed_range: tuple[int, int] | None = None,
+        generator_params: GeneratorParams | None = None,
     ) -> None:
         if ruleset not in ED_RULESETS:
             raise ValueError(f"ed_triage_v0 needs ruleset 'ed' (three roles), got {ruleset!r}")
@@ -134,7 +142,8 @@ class EdTriageParallelEnv(ParallelEnv):
             raise ValueError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
         if seed_range is not None and not 0 <= seed_range[0] < seed_range[1]:
             raise ValueError(f"seed_range must be (lo, hi) with 0 <= lo < hi, got {seed_range}")
-        self.task = get_task(task)
+        self._tasks = task_source(task, generator_params)
+        self.task = self._tasks.template
         self.ruleset = ruleset
         self.reward_mode = reward_mode
         self.config = config or EdConfig()
@@ -142,7 +151,7 @@ class EdTriageParallelEnv(ParallelEnv):
         self.text_observations = text_observations
         self.render_mode = render_mode
         self.seed_range = seed_range
-        self.n_slots = self.task.num_patients
+        self.n_slots = self._tasks.n_slots
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         sizes = action_sizes(self.n_slots)
@@ -196,6 +205,7 @@ class EdTriageParallelEnv(ParallelEnv):
         if options and "episode_seed" in options:
             episode_seed = options["episode_seed"]
         self.episode_seed = episode_seed
+        self.task = self._tasks.task_for(episode_seed)
         scenario = build_ed_scenario(self.task, episode_seed)
         self.state = initial_state(scenario, self.config, self.n_slots)
         self.agents = list(self.possible_agents)
@@ -263,7 +273,7 @@ class EdTriageParallelEnv(ParallelEnv):
         if self.normaliser == "oracle":
             from envs.ed.bound import solve  # scipy only when an episode is graded
 
-            optimum = solve(self.task, self.episode_seed, self.config).value
+            optimum = solve(s.scenario.task, self.episode_seed, self.config).value
         else:
             optimum = _static_optimum(s)
         g = grade(s, optimum)

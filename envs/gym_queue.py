@@ -32,8 +32,10 @@ Episode end
     ``info["grader"]`` the full grader dict.
 
 Arguments
-    ``task`` (name or Queue Doctor alias), ``ruleset`` (``"classic"``; ``"ed"`` comes
-    with the multi-agent ruleset), ``render_mode`` (``"ansi"`` or None),
+    ``task`` (name or Queue Doctor alias), ``ruleset`` (``"classic"``; the registered
+    ids' entry point :func:`make_queue_env` sends ``"ed"`` to
+    :class:`envs.gym_ed.EdConsultantEnv`, the consultant of the multi-agent ED),
+    ``render_mode`` (``"ansi"`` or None),
     ``seed_range`` (``(lo, hi)`` or None): when set, every episode seed, drawn or
     passed to ``reset``, is mapped into ``[lo, hi)`` — training envs use it so that
     evaluation seeds outside the range stay held out.
@@ -43,7 +45,8 @@ Arguments
     or ``options={"episode_seed": None}``, plays the schedule as written.
 
 Version history
-    v0: first release (classic ruleset).
+    v0: first release (classic ruleset); ``gym.make(id, ruleset="ed")`` gives the
+    ``ed`` consultant env (:mod:`envs.gym_ed`), the classic env is unchanged.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import load_env_creator
 
 from envs import dynamics
 from envs.graders import grade
@@ -211,3 +215,15 @@ GYM_IDS = {
     "edmarl/DynamicQueue-v0": "dynamic_queue",
     "edmarl/MassCasualty-v0": "mass_casualty",
 }
+
+RULESET_ENTRY_POINTS: dict[str, str] = {"ed": "envs.gym_ed:EdConsultantEnv"}
+"""Single-agent envs of the other rulesets (loaded lazily: ``envs.gym_ed`` imports the
+agents package); any other ruleset goes to :class:`QueueEnv`."""
+
+
+def make_queue_env(task: str = "mass_casualty", ruleset: str = "classic", **kwargs: Any) -> gym.Env:
+    """Entry point of the queue ids: :class:`QueueEnv` for ``classic`` (and for unknown
+    rulesets, which it refuses), :class:`~envs.gym_ed.EdConsultantEnv` for ``ed``."""
+    entry = RULESET_ENTRY_POINTS.get(ruleset) if isinstance(ruleset, str) else None
+    cls = QueueEnv if entry is None else load_env_creator(entry)
+    return cls(task=task, ruleset=ruleset, **kwargs)

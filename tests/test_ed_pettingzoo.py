@@ -13,7 +13,7 @@ from agents.roles import make_team
 from envs import ed_triage_v0
 from envs.ed.config import AGENTS
 
-TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
+TASKS = ("basic_triage", "dynamic_queue", "mass_casualty", "generated")
 
 
 @pytest.fixture(autouse=True)

@@ -154,8 +154,8 @@ def test_reset_seeding_semantics():
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="unknown task"):
         envs.QueueEnv("nope")
-    with pytest.raises(ValueError, match="not implemented yet"):
-        envs.QueueEnv("basic_triage", ruleset="ed")
+    with pytest.raises(ValueError, match="ruleset 'ed'"):
+        envs.QueueEnv("basic_triage", ruleset="ed")  # the classic class; ed is envs.gym_ed
     with pytest.raises(ValueError, match="render_mode"):
         envs.QueueEnv("basic_triage", render_mode="human")
 

@@ -2,6 +2,10 @@
 perturbation, or the procedural generator's draw) plus one charted presentation per
 patient.
 
+A ``generated`` task (:mod:`envs.generator`) is already the draw of its seed, so it is
+played as written (:data:`SCHEDULE_BUILDERS`): no classic perturbation on top; the
+episode seed still seeds the presentations.
+
 Presentations come from :class:`~envs.clinical.PatientGenerator`, conditioned on the
 patient's true category and seeded by the episode seed (``numpy`` generator; an
 unseeded episode uses :data:`UNSEEDED_PRESENTATION_SEED`, so it is deterministic
@@ -13,6 +17,7 @@ and the schedule's ICU / specialist flags replace the template's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -22,6 +27,7 @@ from envs.clinical import PatientGenerator, Presentation
 from envs.clinical.library import LIBRARY
 from envs.clinical.presentation import AVPU, VITAL_FIELDS, ArrivalMode, Sex
 from envs.ed.config import DRUG_INDEX, FLOWCHART_CODE, N_DRUGS
+from envs.generator import GENERATED_TASK
 from envs.scenario import build_scenario
 from envs.types import Scenario, TaskSpec
 
@@ -106,8 +112,19 @@ def draw_presentations(base: Scenario, rng: np.random.Generator) -> tuple[Presen
     return tuple(out)
 
 
+def _as_drawn(task: TaskSpec, seed: int | None) -> Scenario:
+    return replace(build_scenario(task, None), seed=seed)
+
+
+SCHEDULE_BUILDERS: dict[str, Callable[[TaskSpec, int | None], Scenario]] = {
+    GENERATED_TASK: _as_drawn,
+}
+"""Task name → how its episode's patients are made; any other task: Queue Doctor's
+seeded perturbation (:func:`envs.scenario.build_scenario`)."""
+
+
 def build_ed_scenario(task: TaskSpec, seed: int | None = None) -> EdScenario:
-    base = build_scenario(task, seed)
+    base = SCHEDULE_BUILDERS.get(task.name, build_scenario)(task, seed)
     rng = np.random.default_rng(UNSEEDED_PRESENTATION_SEED if seed is None else seed)
     pres = draw_presentations(base, rng)
     n = len(pres)
