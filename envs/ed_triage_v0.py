@@ -106,8 +106,9 @@ from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, highs, obs_size
 from envs.ed.scenario import build_ed_scenario
 from envs.generator import GeneratorParams, task_source
 from envs.reward import fast_serve_reward
+from envs.seeding import check_seed_range
+from envs.seeding import episode_seed as next_episode_seed
 
-EPISODE_SEED_BOUND = 2**31 - 1
 REWARD_MODES = ("team", "individual")
 NORMALISERS = ("oracle", "static")
 ED_RULESETS = ("ed",)
@@ -140,8 +141,7 @@ class EdTriageParallelEnv(ParallelEnv):
             raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
-        if seed_range is not None and not 0 <= seed_range[0] < seed_range[1]:
-            raise ValueError(f"seed_range must be (lo, hi) with 0 <= lo < hi, got {seed_range}")
+        check_seed_range(seed_range)
         self._tasks = task_source(task, generator_params)
         self.task = self._tasks.template
         self.ruleset = ruleset
@@ -194,16 +194,9 @@ class EdTriageParallelEnv(ParallelEnv):
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
             self._seeded = True
-            episode_seed: int | None = int(seed)
-        elif self._seeded:
-            episode_seed = int(self._np_random.integers(EPISODE_SEED_BOUND))
-        else:
-            episode_seed = None
-        if episode_seed is not None and self.seed_range is not None:
-            lo, hi = self.seed_range
-            episode_seed = lo + episode_seed % (hi - lo)
-        if options and "episode_seed" in options:
-            episode_seed = options["episode_seed"]
+        episode_seed = next_episode_seed(
+            seed, self._np_random, self._seeded, self.seed_range, options
+        )
         self.episode_seed = episode_seed
         self.task = self._tasks.task_for(episode_seed)
         scenario = build_ed_scenario(self.task, episode_seed)

@@ -69,10 +69,11 @@ from envs.observation import (
 )
 from envs.rulesets import get_ruleset
 from envs.scenario import build_scenario
+from envs.seeding import check_seed_range
+from envs.seeding import episode_seed as next_episode_seed
 from envs.tasks import get_task
 from envs.tool_api import queue_state
 
-EPISODE_SEED_BOUND = 2**31 - 1
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
     dynamics.Outcome.BLOCKED: "blocked",
@@ -89,8 +90,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         render_mode: str | None = None,
         seed_range: tuple[int, int] | None = None,
     ) -> None:
-        if seed_range is not None and not 0 <= seed_range[0] < seed_range[1]:
-            raise ValueError(f"seed_range must be (lo, hi) with 0 <= lo < hi, got {seed_range}")
+        check_seed_range(seed_range)
         self.seed_range = seed_range
         self.task = get_task(task)
         self.rules = get_ruleset(ruleset)
@@ -121,18 +121,10 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._seeded = True
-            episode_seed: int | None = int(seed)
-        elif self._seeded:
-            episode_seed = int(self.np_random.integers(EPISODE_SEED_BOUND))
-        else:
-            episode_seed = None
-        if episode_seed is not None and self.seed_range is not None:
-            lo, hi = self.seed_range
-            episode_seed = lo + episode_seed % (hi - lo)
-        if options and "episode_seed" in options:
-            episode_seed = options["episode_seed"]
+        self._seeded = self._seeded or seed is not None
+        episode_seed = next_episode_seed(
+            seed, self.np_random, self._seeded, self.seed_range, options
+        )
         scenario = build_scenario(self.task, episode_seed)
         self.episode_seed = episode_seed
         self.state = self.rules.initial_state(scenario)

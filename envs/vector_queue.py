@@ -58,6 +58,7 @@ from envs.reward import (
 )
 from envs.rulesets import get_ruleset
 from envs.scenario import perturb_schedule
+from envs.seeding import EPISODE_SEED_BOUND
 from envs.tasks import get_task
 from envs.types import Condition
 
@@ -68,7 +69,6 @@ _REWARD = np.array(
 _REWARD_ROUNDED = np.array(
     [[round(float(r), REWARD_DECIMALS) for r in row] for row in _REWARD]
 )  # Python's round, as the scalar engine records it
-EPISODE_SEED_BOUND = 2**31 - 1
 
 
 class QueueVectorEnv(VectorEnv):

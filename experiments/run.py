@@ -198,6 +198,18 @@ class RunConfig:
         return extra + list(range(self.eval_seed_start, self.eval_seed_start + self.eval_episodes))
 
 
+def _progress(console: Console, fields: str) -> Progress:
+    """A progress bar: description, bar, done/total, the given fields, elapsed time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(fields),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _output_dir(cfg: RunConfig) -> Path:
     if cfg.output is not None:
         out = cfg.output
@@ -225,15 +237,7 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
     if cfg.multi_agent:
         return _run_ed(cfg, out, seeds, extra, history, console)
     total = len(seeds) * len(cfg.compare)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("score {task.fields[score]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with _progress(console, "score {task.fields[score]}") as progress:
         bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="-")
 
         def tick(row: dict) -> None:
@@ -284,14 +288,7 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
     s = cfg.train_settings()
     total = s.train_iters if not s.timesteps else s.timesteps
     unit = "iterations" if not s.timesteps else "env steps"
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress(console, "{task.fields[info]}") as progress:
         bar = progress.add_task(f"training {cfg.algo} ({unit})", total=total, info="starting Ray")
 
         def tick(row: dict) -> None:
@@ -335,14 +332,7 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     from agents.ed_evaluation import evaluate_teams
 
     teams = {label: team_spec(label) for label in cfg.compare}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("score {task.fields[score]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress(console, "score {task.fields[score]}") as progress:
         bar = progress.add_task(
             f"evaluating teams on {cfg.task}", total=len(seeds) * len(teams), score="-"
         )
