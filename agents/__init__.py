@@ -22,4 +22,12 @@ def _ed_oracle(context: PolicyContext | None = None, role: str = "consultant") -
     return ed_oracle_member(context, role)
 
 
+@register("llm")
+def _llm(context: PolicyContext | None = None, **options) -> Policy:
+    # Lazy: llm_policy's backends load torch/transformers and a model on first use.
+    from llm_policy.policy import LLMPolicy
+
+    return LLMPolicy(context, **options)
+
+
 __all__ = ["POLICIES", "Policy", "PolicyContext", "make_policy"]

@@ -87,6 +87,9 @@ def evaluate(
                         }
                     )  # fmt: skip
                 t += 1
+            # An LLM policy replaces a failed answer by its fallback's legal action and
+            # counts it; those decisions are reported as illegal (0 for other policies).
+            illegal += int(getattr(policy, "episode_fallbacks", 0))
             state = env.state
             serve_reward = sum(s.reward for s in state.served)
             bound = bounds[seed]

