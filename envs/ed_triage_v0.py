@@ -102,13 +102,14 @@ from envs.clinical import Presentation, format_presentation
 from envs.ed.config import AGENTS, ROLE_OF, ROLE_TERMS, SHARED_TERMS, EdConfig, Place, Role
 from envs.ed.engine import EdState, action_sizes, initial_state, masks, substep
 from envs.ed.graders import episode_kpis, grade
-from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, highs, obs_size
+from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, encode_all, highs, obs_size
 from envs.ed.scenario import build_ed_scenario
 from envs.generator import GeneratorParams, task_source
 from envs.reward import fast_serve_reward
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 
+_ROLES = tuple(Role)
 REWARD_MODES = ("team", "individual")
 NORMALISERS = ("oracle", "static")
 ED_RULESETS = ("ed",)
@@ -179,6 +180,9 @@ class EdTriageParallelEnv(ParallelEnv):
         self._returns: dict[str, float] = {}
         self._episode_terms: dict[str, dict[str, float]] = {}
         self._masks: dict[Role, np.ndarray] = {}
+        self._end_actions = tuple((r.agent, sizes[r] - 1) for r in Role)
+        self._info_terms = {r: (*SHARED_TERMS, *ROLE_TERMS[r]) for r in Role}
+        self._base = self._base_info
 
     # PettingZoo wants the same space object on every call.
     def observation_space(self, agent: str) -> spaces.Dict:
@@ -212,37 +216,38 @@ class EdTriageParallelEnv(ParallelEnv):
         s = self.state
         if s is None or not self.agents:
             raise RuntimeError("call reset() before step() (the episode is over)")
-        ends = action_sizes(self.n_slots)
         joint = []
-        for role in Role:
-            a = actions.get(role.agent, ends[role] - 1)  # a missing agent ENDs
+        for agent, end in self._end_actions:
+            a = actions.get(agent, end)  # a missing agent ENDs
             try:
                 joint.append(int(a))
             except (TypeError, ValueError):
                 joint.append(-1)  # unparsable: an illegal no-op
         res = substep(s, tuple(joint), start_masks=self._masks)
-        m = self._masks = masks(s)
-        role_totals = {}
-        per_role_terms = {}
-        for role in Role:
-            t = dict(res.shared)
-            t.update(res.terms[role])
-            per_role_terms[role] = t
-            role_totals[role] = sum(res.terms[role].values())
-        shared_total = sum(res.shared.values())
-        team = shared_total + sum(role_totals.values())
+        m = self._masks = res.masks
+        shared = res.shared
+        shared_total = sum(shared.values())
+        role_totals = [sum(res.terms[role].values()) for role in _ROLES]
+        team = shared_total + sum(role_totals)
+        individual = self.reward_mode != "team"
         rewards, infos = {}, {}
+        base = self._base
         for agent in self.agents:
             role = ROLE_OF[agent]
-            r = team if self.reward_mode == "team" else shared_total + role_totals[role]
-            rewards[agent] = float(r)
-            self._returns[agent] += float(r)
+            role_terms = res.terms[role]
+            r = float(shared_total + role_totals[role] if individual else team)
+            rewards[agent] = r
+            self._returns[agent] += r
             acc = self._episode_terms[agent]
-            for k, v in per_role_terms[role].items():
-                acc[k] = acc.get(k, 0.0) + v
-            info = self._base_info(agent)
-            info["reward_terms"] = {k: per_role_terms[role].get(k, 0.0)
-                                    for k in (*SHARED_TERMS, *ROLE_TERMS[role])}  # fmt: skip
+            # The terms are dict(shared) updated with the role's, in that key order.
+            for k, v in shared.items():
+                acc[k] = acc.get(k, 0.0) + (role_terms[k] if k in role_terms else v)
+            for k, v in role_terms.items():
+                if k not in shared:
+                    acc[k] = acc.get(k, 0.0) + v
+            info = base(agent)
+            info["reward_terms"] = {k: role_terms[k] if k in role_terms else shared.get(k, 0.0)
+                                    for k in self._info_terms[role]}  # fmt: skip
             info["illegal_action"] = res.illegal[role]
             info["time_advanced"] = res.advanced
             infos[agent] = info
@@ -287,9 +292,9 @@ class EdTriageParallelEnv(ParallelEnv):
         return info
 
     def _observations(self, m) -> dict[str, dict[str, np.ndarray]]:
-        s = self.state
+        enc = encode_all(self.state, m)  # one pass; m = the current masks
         return {
-            a: {"observation": ENCODERS[ROLE_OF[a]](s), "action_mask": m[ROLE_OF[a]]}
+            a: {"observation": enc[ROLE_OF[a]], "action_mask": m[ROLE_OF[a]]}
             for a in self.possible_agents
         }
 

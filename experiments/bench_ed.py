@@ -13,12 +13,16 @@ distinct (``--seed`` + i), so every reset draws new presentations (and, for
 ``generated``, a new schedule). Cells: tasks ``basic_triage``, ``dynamic_queue``,
 ``mass_casualty``, ``generated`` × teams ``heuristic`` (``ed_nurse``,
 ``ed_pharmacist``, ``ed_consultant``) and ``random``. Each cell reports the median
-steps/s over ``--repeats`` runs, episodes/s, mean steps per episode and the share of
-the time spent in ``reset``.
+steps/s over ``--repeats`` runs, episodes/s, mean steps per episode, the share of
+the time spent in ``reset`` (policy resets included), and the env alone:
+``env_steps_per_s`` (steps / time inside ``env.reset`` + ``env.step``, policies
+excluded) and ``env_share`` (that time's share of the total). ``--clock cpu`` times
+with this process's CPU time instead of wall time (steadier on a shared machine).
 
-Results to expect on a 2-core machine (shared): a few thousand steps/s (heuristic
-teams ~3–4 k, random teams ~4–6 k); the issue's target is 20 k. The JSON (``--out``)
-holds every figure plus the platform.
+Results to expect on a 2-core machine (shared, CPU clock): heuristic teams ~3–3.6 k
+steps/s (their policies cost ~120–200 µs per step: the nurse's text rules), random
+teams ~5.5–6.5 k, the env alone ~6.5–7.5 k; the issue's target is 20 k. The JSON
+(``--out``) holds every figure plus the platform.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Run:
     episodes: int
     seconds: float
     reset_seconds: float
+    env_seconds: float  # inside env.reset and env.step only (no policy time)
 
 
 @dataclass(frozen=True)
@@ -63,29 +68,44 @@ class Cell:
     episodes_per_s: float
     steps_per_episode: float
     reset_share: float
+    env_steps_per_s: float  # steps / time inside env.reset + env.step (policies excluded)
+    env_share: float  # share of the total time spent inside the env
 
 
-def run_once(env, team: dict[str, Policy], episodes: int, seed: int) -> Run:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def run_once(
+    env, team: dict[str, Policy], episodes: int, seed: int, clock=time.perf_counter
+) -> Run:
     steps = 0
-    reset_s = 0.0
-    t0 = time.perf_counter()
+    reset_s = env_s = 0.0
+    t0 = clock()
     for i in range(episodes):
-        r0 = time.perf_counter()
+        r0 = clock()
         for p in team.values():
             p.reset(seed + i)
+        e0 = clock()
         obs, _ = env.reset(seed=seed + i)
-        reset_s += time.perf_counter() - r0
+        e1 = clock()
+        reset_s += e1 - r0
+        env_s += e1 - e0
         while env.agents:
-            obs, *_ = env.step({a: team[a].act(obs[a]) for a in env.agents})
+            actions = {a: team[a].act(obs[a]) for a in env.agents}
+            e0 = clock()
+            obs, *_ = env.step(actions)
+            env_s += clock() - e0
             steps += 1
-    return Run(steps, episodes, time.perf_counter() - t0, reset_s)
+    return Run(steps, episodes, clock() - t0, reset_s, env_s)
 
 
-def bench(task: str, team_name: str, episodes: int, repeats: int, seed: int) -> Cell:
+def bench(
+    task: str, team_name: str, episodes: int, repeats: int, seed: int, clock: str = "wall"
+) -> Cell:
     env = ed_triage_v0.parallel_env(task=task, normaliser="static")
     team = make_team(TEAMS[team_name], team_context(env), seed=seed)
     run_once(env, team, 2, seed)  # warm-up: template indexing, imports
-    runs = [run_once(env, team, episodes, seed) for _ in range(repeats)]
+    runs = [run_once(env, team, episodes, seed, CLOCKS[clock]) for _ in range(repeats)]
     rates = [r.steps / r.seconds for r in runs]
     med = sorted(runs, key=lambda r: r.steps / r.seconds)[len(runs) // 2]
     return Cell(
@@ -95,6 +115,8 @@ def bench(task: str, team_name: str, episodes: int, repeats: int, seed: int) -> 
         episodes_per_s=round(med.episodes / med.seconds, 1),
         steps_per_episode=round(med.steps / med.episodes, 1),
         reset_share=round(med.reset_seconds / med.seconds, 3),
+        env_steps_per_s=round(statistics.median(r.steps / r.env_seconds for r in runs), 1),
+        env_share=round(med.env_seconds / med.seconds, 3),
     )
 
 
@@ -106,21 +128,28 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--teams", nargs="+", default=list(TEAMS), choices=list(TEAMS))
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument(
+        "--clock", choices=list(CLOCKS), default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time (steadier on a shared box)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     cells = []
-    print(f"{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}")
+    print(f"{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
+          f"{'env steps/s':>13}{'in env':>8}")  # fmt: skip
     for task in args.tasks:
         for team in args.teams:
-            c = bench(task, team, args.episodes, args.repeats, args.seed)
+            c = bench(task, team, args.episodes, args.repeats, args.seed, args.clock)
             cells.append(c)
             print(f"{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}{c.episodes_per_s:>9.1f}"
-                  f"{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}")  # fmt: skip
+                  f"{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
+                  f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}")  # fmt: skip
     result = {
         "benchmark": "ed_parallel_env_throughput",
         "normaliser": "static",
         "episodes": args.episodes,
         "repeats": args.repeats,
         "seed": args.seed,
+        "clock": args.clock,
         "target_steps_per_s": TARGET_STEPS_PER_S,
         "cells": [asdict(c) for c in cells],
         "platform": {

@@ -25,7 +25,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
-from envs.clinical.news2 import HIGH_THRESHOLD, MEDIUM_THRESHOLD, News2, news2
+from envs.clinical.news2 import (
+    HIGH_THRESHOLD,
+    HR_BANDS,
+    MEDIUM_THRESHOLD,
+    RED_SCORE,
+    RR_BANDS,
+    SBP_BANDS,
+    SPO2_SCALE1_BANDS,
+    TEMP_BANDS,
+    News2,
+    _avpu_points,
+    _band,
+    news2,
+)
 from envs.clinical.presentation import AVPU, Flowchart, Intervention
 from envs.types import Severity
 
@@ -248,6 +261,9 @@ FINDINGS: frozenset[Discriminator] = frozenset(
     + [D.INADEQUATE_BREATHING, D.SHOCK]  # computed from vitals, or a clinical finding
 )
 """Discriminators a template may carry as clinical findings."""
+_RANK = {d: i for i, d in enumerate(Discriminator)}  # table order
+_CATEGORY = {d: spec.category for d, spec in DISCRIMINATORS.items()}
+_FINDING_RULES = frozenset(d for d, spec in DISCRIMINATORS.items() if spec.finding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +310,8 @@ def fired_discriminators(state: ClinicalState) -> tuple[Discriminator, ...]:
     """Every discriminator that fires on ``state``, most urgent first (table order)."""
     s = state
     altered = s.avpu is not AVPU.ALERT
-    score = s.news2
-    fired = {d for d in s.findings if DISCRIMINATORS[d].finding}  # the rest: rules below
+    total, red = _news2_total_red(s)
+    fired = {d for d in s.findings if d in _FINDING_RULES}  # the rest: rules below
     rules: Iterable[tuple[Discriminator, bool]] = (
         (D.INADEQUATE_BREATHING, D.INADEQUATE_BREATHING in s.findings
          or s.rr < INADEQUATE_RR_LOW or s.rr > INADEQUATE_RR_HIGH or s.spo2 < CRITICAL_SPO2),
@@ -305,24 +321,38 @@ def fired_discriminators(state: ClinicalState) -> tuple[Discriminator, ...]:
         (D.ALTERED_CONSCIOUSNESS, s.avpu in (AVPU.CONFUSED, AVPU.VOICE, AVPU.PAIN)),
         (D.SEVERE_PAIN, s.pain >= SEVERE_PAIN),
         (D.VERY_HOT, s.temp >= VERY_HOT),
-        (D.NEWS2_RED_PARAMETER, score.red_score),
-        (D.NEWS2_HIGH, score.total >= HIGH_THRESHOLD),
+        (D.NEWS2_RED_PARAMETER, red),
+        (D.NEWS2_HIGH, total >= HIGH_THRESHOLD),
         (D.LOW_SPO2, s.spo2 < LOW_SPO2),
         (D.HOT, HOT <= s.temp < VERY_HOT),
         (D.MODERATE_PAIN, MODERATE_PAIN <= s.pain < SEVERE_PAIN),
-        (D.NEWS2_MEDIUM, MEDIUM_THRESHOLD <= score.total < HIGH_THRESHOLD),
+        (D.NEWS2_MEDIUM, MEDIUM_THRESHOLD <= total < HIGH_THRESHOLD),
         (D.WARM, WARM <= s.temp < HOT),
         (D.RECENT_MILD_PAIN, not s.chronic and MILD_PAIN <= s.pain < MODERATE_PAIN),
         (D.RECENT_PROBLEM, not s.chronic),
     )  # fmt: skip
     fired.update(d for d, on in rules if on)
-    return tuple(d for d in Discriminator if d in fired)
+    return tuple(sorted(fired, key=_RANK.__getitem__))
+
+
+def _news2_total_red(s: ClinicalState) -> tuple[int, bool]:
+    """``(s.news2.total, s.news2.red_score)`` without building the breakdown (air,
+    scale 1, as :attr:`ClinicalState.news2`)."""
+    if None in (s.rr, s.spo2, s.sbp, s.hr, s.temp, s.avpu):
+        score = s.news2
+        return score.total, score.red_score
+    sub = (
+        _band(float(s.rr), RR_BANDS), _band(float(s.spo2), SPO2_SCALE1_BANDS),
+        _band(float(s.sbp), SBP_BANDS), _band(float(s.hr), HR_BANDS),
+        _avpu_points(s.avpu), _band(float(s.temp), TEMP_BANDS),
+    )  # fmt: skip
+    return sum(sub), max(sub) >= RED_SCORE
 
 
 def ground_truth_category(state: ClinicalState) -> GroundTruth:
     """The MTS category of ``state``: the most urgent discriminator that fired, else 5."""
     fired = fired_discriminators(state)
-    category = min((d.category for d in fired), default=Severity.NON_URGENT)
+    category = min((_CATEGORY[d] for d in fired), default=Severity.NON_URGENT)
     return GroundTruth(Severity(category), fired)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
@@ -268,6 +268,29 @@ class Presentation:
     @property
     def vitals(self) -> tuple[float | None, ...]:
         return tuple(getattr(self, f) for f in VITAL_FIELDS)
+
+
+_PRESENTATION_FIELDS = tuple(f.name for f in fields(Presentation))
+_set = object.__setattr__
+
+
+def presentation_unchecked(**values: Any) -> Presentation:
+    """Internal fast path (generators): a :class:`Presentation` from values that are
+    already canonical — exactly what ``__post_init__`` would leave unchanged (enum
+    members, float vitals, int pain/age/urgency in range, bool injury, str texts) —
+    without re-running the coercion. Every field must be given."""
+    p = object.__new__(Presentation)
+    for name in _PRESENTATION_FIELDS:
+        _set(p, name, values[name])
+    return p
+
+
+def replace_unchecked(p: Presentation, **changes: Any) -> Presentation:
+    """``dataclasses.replace`` for canonical ``changes`` (see :func:`presentation_unchecked`)."""
+    q = object.__new__(Presentation)
+    for name in _PRESENTATION_FIELDS:
+        _set(q, name, changes[name] if name in changes else getattr(p, name))
+    return q
 
 
 _ARRIVAL_TEXT = {

@@ -60,6 +60,9 @@ from envs.reward import REWARD_DECIMALS, fast_serve_reward
 from envs.types import NO_COUNTDOWN, Condition
 
 _HIGH_ALERT = np.array([d in HIGH_ALERT_DRUGS for d in DRUGS])
+_ROLES = tuple(Role)
+_NURSE, _PHARMACIST, _CONSULTANT = _ROLES  # plain names: enum class lookups are slow
+_WAITING, _SERVED, _LEFT = int(Place.WAITING), int(Place.SERVED), int(Place.LEFT)
 UNDER_TRIAGE_LEVELS = 2  # assigned ≥ true + 2 on a true 1–2 is an under-triage event
 
 
@@ -74,9 +77,9 @@ def ed_serve_reward(severity: int, arrival_severity: int, wait: int) -> float:
 def action_sizes(n_slots: int) -> dict[Role, int]:
     """Discrete action sizes (the last action is END)."""
     return {
-        Role.NURSE: n_slots * N_CATEGORIES + 1,
-        Role.PHARMACIST: n_slots * N_DRUGS + 1,
-        Role.CONSULTANT: n_slots + 1,
+        _NURSE: n_slots * N_CATEGORIES + 1,
+        _PHARMACIST: n_slots * N_DRUGS + 1,
+        _CONSULTANT: n_slots + 1,
     }
 
 
@@ -116,6 +119,9 @@ class EdState:
     doses: int = 0
     illegal: list[int] = field(default_factory=lambda: [0, 0, 0])
     served: list[ServedRecord] = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+    """Episode-constant derived data (e.g. the static observation columns); never
+    dynamics: safe to clear at any time."""
 
     @property
     def n(self) -> int:
@@ -134,7 +140,7 @@ class EdState:
         return self.step >= self.max_steps
 
     def waiting(self) -> np.ndarray:
-        return np.flatnonzero(self.place == Place.WAITING)
+        return np.flatnonzero(self.place == _WAITING)
 
 
 def initial_state(scenario: EdScenario, config: EdConfig, n_slots: int | None = None) -> EdState:
@@ -172,34 +178,34 @@ def initial_state(scenario: EdScenario, config: EdConfig, n_slots: int | None = 
         icu=np.array([p.requires_icu for p in pats], dtype=bool),
         arrivals_at={k: tuple(v) for k, v in arrivals_at.items()},
     )
-    state.place[list(state.arrivals_at.get(0, ()))] = Place.WAITING
+    state.place[list(state.arrivals_at.get(0, ()))] = _WAITING
     return state
 
 
 # ---------------------------------------------------------------- legality and masks
 def nurse_slots(s: EdState) -> np.ndarray:
     """Slots the nurse may (re-)triage now (bool, length n)."""
-    if s.ended[Role.NURSE] or s.budget[Role.NURSE] <= 0:
+    if s.ended[_NURSE] or s.budget[_NURSE] <= 0:
         return np.zeros(s.n, dtype=bool)
     ok = s.triaged == 0
     if s.config.retriage:
         ok = ok | (s.condition != s.triage_condition)
-    return ok & (s.place == Place.WAITING)
+    return ok & (s.place == _WAITING)
 
 
 def pharmacist_pairs(s: EdState) -> np.ndarray:
     """(slot, drug) pairs the pharmacist may give now (bool, n × N_DRUGS)."""
-    if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
+    if s.ended[_PHARMACIST] or s.budget[_PHARMACIST] <= 0:
         return np.zeros((s.n, N_DRUGS), dtype=bool)
-    ok = (s.place == Place.WAITING) & (s.triaged > 0)
+    ok = (s.place == _WAITING) & (s.triaged > 0)
     return ok[:, None] & (s.stock > 0)[None, :] & ~s.given
 
 
 def consultant_slots(s: EdState) -> np.ndarray:
     """Slots the consultant may serve now (bool, length n)."""
-    if s.ended[Role.CONSULTANT]:
+    if s.ended[_CONSULTANT]:
         return np.zeros(s.n, dtype=bool)
-    ok = (s.place == Place.WAITING) & (s.need <= s.budget[Role.CONSULTANT])
+    ok = (s.place == _WAITING) & (s.need <= s.budget[_CONSULTANT])
     if s.icu_available < 1:
         ok &= ~s.icu
     return ok
@@ -210,17 +216,20 @@ def masks(s: EdState) -> dict[Role, np.ndarray]:
     n, ns = s.n, s.n_slots
     out = {}
     m = np.zeros(ns * N_CATEGORIES + 1, dtype=np.int8)
-    m[: n * N_CATEGORIES] = np.repeat(nurse_slots(s), N_CATEGORIES)
+    if not s.ended[_NURSE] and s.budget[_NURSE] > 0:
+        m[: n * N_CATEGORIES].reshape(n, N_CATEGORIES)[:] = nurse_slots(s)[:, None]
     m[-1] = 1
-    out[Role.NURSE] = m
+    out[_NURSE] = m
     m = np.zeros(ns * N_DRUGS + 1, dtype=np.int8)
-    m[: n * N_DRUGS] = pharmacist_pairs(s).ravel()
+    if not s.ended[_PHARMACIST] and s.budget[_PHARMACIST] > 0:
+        m[: n * N_DRUGS].reshape(n, N_DRUGS)[:] = pharmacist_pairs(s)
     m[-1] = 1
-    out[Role.PHARMACIST] = m
+    out[_PHARMACIST] = m
     m = np.zeros(ns + 1, dtype=np.int8)
-    m[:n] = consultant_slots(s)
+    if not s.ended[_CONSULTANT]:
+        m[:n] = consultant_slots(s)
     m[-1] = 1
-    out[Role.CONSULTANT] = m
+    out[_CONSULTANT] = m
     return out
 
 
@@ -239,6 +248,8 @@ class SubstepResult:
     illegal: list[bool]
     advanced: bool
     events: list[str]
+    masks: dict[Role, np.ndarray] | None = None
+    """The masks after the sub-step (time advanced or not): ``masks(s)`` of the new state."""
 
 
 def _deteriorate(s: EdState, slot: int) -> None:
@@ -253,7 +264,7 @@ def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -
     """Apply the nurse's (legal, non-END) action."""
     slot, cat = divmod(a, N_CATEGORIES)
     cat += 1
-    s.budget[Role.NURSE] -= 1
+    s.budget[_NURSE] -= 1
     s.triaged[slot] = cat
     s.triage_condition[slot] = s.condition[slot]
     true = int(s.severity[slot])
@@ -268,7 +279,7 @@ def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -
 
 def _pharmacist(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
     slot, d = divmod(a, N_DRUGS)
-    s.budget[Role.PHARMACIST] -= 1
+    s.budget[_PHARMACIST] -= 1
     s.given[slot, d] = True
     s.stock[d] -= 1
     s.doses += 1
@@ -295,10 +306,10 @@ def _pharmacist(s: EdState, a: int, terms: dict[str, float], log: list[str] | No
 
 def _consultant(s: EdState, a: int, shared: dict[str, float], log: list[str] | None) -> None:
     slot = a
-    s.budget[Role.CONSULTANT] -= int(s.need[slot])
+    s.budget[_CONSULTANT] -= int(s.need[slot])
     if s.icu[slot]:
         s.icu_available -= 1
-    s.place[slot] = Place.SERVED
+    s.place[slot] = _SERVED
     sev = int(s.severity[slot])
     w = s.step - int(s.arrival[slot])
     reward = ed_serve_reward(sev, int(s.arrival_severity[slot]), w)
@@ -324,7 +335,8 @@ def role_done(s: EdState, role: Role, legal: np.ndarray | None = None) -> bool:
         return True
     if legal is None:
         legal = masks(s)[role]
-    return not legal[:-1].any()
+    # == not legal[:-1].any(), without ndarray.any's Python-level overhead
+    return np.count_nonzero(legal) == (legal[-1] != 0)
 
 
 def substep(
@@ -337,7 +349,8 @@ def substep(
     advance time if every role is done.
 
     Legality is judged on the masks at the *start* of the sub-step (the ones the
-    agents saw; pass them as ``start_masks`` to skip recomputing them), so an action
+    agents saw; pass them as ``start_masks`` to skip recomputing them; the result's
+    ``masks`` are the ones of the state it leaves, for the next sub-step), so an action
     is illegal when its mask entry is 0 — except a dose for a patient the nurse
     triages in this very sub-step (she acts first), which is applied. END with
     nothing else legal is a *pass*: the role stays open and may act later in the same
@@ -348,14 +361,14 @@ def substep(
         raise RuntimeError("the episode is over")
     m0 = masks(s) if start_masks is None else start_masks
     events: list[str] | None = [] if log else None
-    terms: dict[Role, dict[str, float]] = {r: {} for r in Role}
+    terms: dict[Role, dict[str, float]] = {r: {} for r in _ROLES}
     shared: dict[str, float] = {}
     illegal = [False, False, False]
-    for role in Role:
+    for role in _ROLES:
         a = int(actions[role])
         mask = m0[role]
         end = len(mask) - 1
-        if role is Role.PHARMACIST and 0 <= a < end and not mask[a]:
+        if role is _PHARMACIST and 0 <= a < end and not mask[a]:
             # The one exception to mask-exact legality: the nurse acts first, so a
             # patient she triages in this sub-step may be dosed in the same sub-step.
             slot, d = divmod(a, N_DRUGS)
@@ -368,20 +381,21 @@ def substep(
             s.budget[role] = max(0, s.budget[role] - 1)
             terms[role][ILLEGAL_ACTION] = s.config.rewards.illegal_action
         elif a == end:
-            if mask[:end].any():
+            if np.count_nonzero(mask) > (mask[end] != 0):  # something but END legal
                 s.ended[role] = True
-        elif role is Role.NURSE:
+        elif role is _NURSE:
             _nurse(s, a, terms[role], events)
-        elif role is Role.PHARMACIST:
+        elif role is _PHARMACIST:
             _pharmacist(s, a, terms[role], events)
         else:
             _consultant(s, a, shared, events)
     s.substep += 1
     m = masks(s)
-    advanced = all(role_done(s, r, m[r]) for r in Role)
+    advanced = all(role_done(s, r, m[r]) for r in _ROLES)
     if advanced:
         advance(s, terms, shared, m, events)
-    return SubstepResult(terms, shared, illegal, advanced, events or [])
+        m = masks(s)
+    return SubstepResult(terms, shared, illegal, advanced, events or [], m)
 
 
 def advance(
@@ -393,19 +407,19 @@ def advance(
 ) -> None:
     """End the time step: idle and waiting terms, then enter ``step + 1``."""
     r = s.config.rewards
-    waiting = s.place == Place.WAITING
-    if s.budget[Role.CONSULTANT] > 0:
+    waiting = s.place == _WAITING
+    if s.budget[_CONSULTANT] > 0:
         # Who could have been served with the doctor slots left (END or not).
-        ok = waiting & (s.need <= s.budget[Role.CONSULTANT])
+        ok = waiting & (s.need <= s.budget[_CONSULTANT])
         servable = int((ok & ~s.icu).sum() if s.icu_available < 1 else ok.sum())
         if servable:
-            idle = min(s.budget[Role.CONSULTANT], servable)
-            terms[Role.CONSULTANT][IDLE_DOCTORS] = r.idle_doctor * idle
-    if s.budget[Role.NURSE] > 0:
+            idle = min(s.budget[_CONSULTANT], servable)
+            terms[_CONSULTANT][IDLE_DOCTORS] = r.idle_doctor * idle
+    if s.budget[_NURSE] > 0:
         untriaged = int((waiting & (s.triaged == 0)).sum())
         if untriaged:
-            idle = min(s.budget[Role.NURSE], untriaged)
-            terms[Role.NURSE][IDLE_TRIAGE] = r.idle_triage * idle
+            idle = min(s.budget[_NURSE], untriaged)
+            terms[_NURSE][IDLE_TRIAGE] = r.idle_triage * idle
     immediate = int((waiting & (s.severity == 1)).sum())
     s.missed_emergencies += immediate
     if immediate:
@@ -420,8 +434,8 @@ def advance(
                 events.append(f"deterioration: {s.scenario.patients[slot].patient_id}")
     new = s.arrivals_at.get(s.step)
     if new:
-        s.place[list(new)] = Place.WAITING
-    s.budget = [s.config.capacity(role, s.doctors) for role in Role]
+        s.place[list(new)] = _WAITING
+    s.budget = [s.config.capacity(role, s.doctors) for role in _ROLES]
     s.ended = [False, False, False]
     if s.done:
-        s.place[s.place == Place.WAITING] = Place.LEFT
+        s.place[s.place == _WAITING] = _LEFT

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.clinical.presentation import VITAL_FIELDS
-from envs.ed.config import DRUGS, FLOWCHARTS, N_DRUGS, Place, Role
+from envs.ed.config import DRUGS, FLOWCHARTS, N_CATEGORIES, N_DRUGS, Place, Role
 from envs.ed.engine import EdState, consultant_slots, nurse_slots
 from envs.ed.scenario import CHART_FEATURES
 
@@ -79,79 +79,143 @@ def highs(role: Role, n_slots: int, max_steps: int, doctors: int, icu: int, conf
     return np.maximum(np.array(row * n_slots + ctx, dtype=OBS_DTYPE), 1)
 
 
-def _rows(n_slots: int, n_feat: int) -> np.ndarray:
-    return np.zeros((n_slots, n_feat), dtype=OBS_DTYPE)
+_NURSE, _PHARMACIST, _CONSULTANT = tuple(Role)  # plain names: enum class lookups are slow
+_WAITING = int(Place.WAITING)
 
 
-def _pack(rows: np.ndarray, ctx: list[float]) -> np.ndarray:
-    return np.concatenate([rows.ravel(), np.asarray(ctx, dtype=OBS_DTYPE)])
+class _Common:
+    """Per-step quantities every encoder needs, computed once (see :func:`encode_all`)."""
+
+    __slots__ = ("w", "wf", "wait", "tri", "countdown", "queue", "untriaged")
+
+    def __init__(self, s: EdState) -> None:
+        w = self.w = s.place == _WAITING
+        self.wf = w.astype(OBS_DTYPE)[:, None]  # row multiplier: non-waiting rows are 0
+        self.wait = s.step - s.arrival
+        tri = self.tri = s.triaged > 0
+        self.countdown = np.maximum(s.countdown, 0)
+        self.queue = int(np.count_nonzero(w))
+        self.untriaged = self.queue - int(np.count_nonzero(tri[w]))
 
 
-def encode_nurse(s: EdState) -> np.ndarray:
-    n = s.n
-    rows = _rows(s.n_slots, len(NURSE_FEATURES))
-    w = s.place == Place.WAITING
-    r = rows[:n]
-    r[:, 0] = w
-    r[:, 1] = s.triaged > 0
+def _static(s: EdState, role: Role, n_feat: int) -> np.ndarray:
+    """The episode-constant columns of ``role``'s patient rows (dynamic columns 0),
+    built once per episode and kept in ``s.cache``."""
+    key = ("obs_static", role)
+    rows = s.cache.get(key)
+    if rows is None:
+        sc = s.scenario
+        rows = np.zeros((s.n, n_feat), dtype=OBS_DTYPE)
+        if role is _NURSE:
+            rows[:, 7:] = sc.charts
+        elif role is _PHARMACIST:
+            rows[:, 3] = sc.charts[:, _FLOWCHART_COL]
+            rows[:, 7 : 7 + N_DRUGS] = sc.allergies
+        else:
+            rows[:, 6] = s.icu
+            rows[:, 7] = s.need > 1
+        s.cache[key] = rows
+    return rows
+
+
+def _buffer(s: EdState, role: Role, n_feat: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fresh zero observation of ``role`` and the view of its first ``n`` rows,
+    already holding the static columns."""
+    out = np.zeros(s.n_slots * n_feat + _N_CONTEXT[role], dtype=OBS_DTYPE)
+    r = out[: s.n * n_feat].reshape(s.n, n_feat)
+    r[:] = _static(s, role, n_feat)
+    return out, r
+
+
+def encode_nurse(
+    s: EdState, common: _Common | None = None, nurse_ok: np.ndarray | None = None
+) -> np.ndarray:
+    """The nurse's observation. ``common`` and ``nurse_ok`` (:func:`nurse_slots`,
+    e.g. read off the current mask) only save recomputation."""
+    c = _Common(s) if common is None else common
+    ok = nurse_slots(s) if nurse_ok is None else nurse_ok
+    out, r = _buffer(s, _NURSE, _NF)
+    r[:, 0] = c.w
+    r[:, 1] = c.tri
     r[:, 2] = s.triaged
-    r[:, 3] = nurse_slots(s) & (s.triaged > 0)
+    r[:, 3] = ok & c.tri
     r[:, 4] = s.condition
-    r[:, 5] = s.step - s.arrival
+    r[:, 5] = c.wait
     r[:, 6] = s.reported
-    r[:, 7:] = s.scenario.charts
-    r *= w[:, None]
-    mc = s.config
-    ctx = [s.step, s.max_steps - s.step, s.budget[Role.NURSE], mc.triage_capacity,
-           int((w & (s.triaged == 0)).sum()), int(w.sum())]  # fmt: skip
-    return _pack(rows, ctx)
+    r *= c.wf
+    out[-_N_CONTEXT[_NURSE] :] = (
+        s.step, s.max_steps - s.step, s.budget[_NURSE], s.config.triage_capacity,
+        c.untriaged, c.queue,
+    )  # fmt: skip
+    return out
 
 
-def encode_pharmacist(s: EdState) -> np.ndarray:
-    n = s.n
-    rows = _rows(s.n_slots, len(PHARMACIST_FEATURES))
-    w = s.place == Place.WAITING
-    r = rows[:n]
-    r[:, 0] = w
-    r[:, 1] = s.triaged > 0
+def encode_pharmacist(s: EdState, common: _Common | None = None) -> np.ndarray:
+    c = _Common(s) if common is None else common
+    out, r = _buffer(s, _PHARMACIST, _PF)
+    r[:, 0] = c.w
+    r[:, 1] = c.tri
     r[:, 2] = s.triaged
-    r[:, 3] = s.scenario.charts[:, CHART_FEATURES.index("flowchart")]
     r[:, 4] = s.condition
-    r[:, 5] = np.maximum(s.countdown, 0)
-    r[:, 6] = s.step - s.arrival
-    r[:, 7 : 7 + N_DRUGS] = s.scenario.allergies
+    r[:, 5] = c.countdown
+    r[:, 6] = c.wait
     r[:, 7 + N_DRUGS :] = s.given
-    r *= w[:, None]
-    ctx = [s.step, s.max_steps - s.step, s.budget[Role.PHARMACIST],
-           s.config.dispense_capacity, *s.stock]  # fmt: skip
-    return _pack(rows, ctx)
+    r *= c.wf
+    ctx = out[-_N_CONTEXT[_PHARMACIST] :]
+    ctx[:4] = (s.step, s.max_steps - s.step, s.budget[_PHARMACIST], s.config.dispense_capacity)
+    ctx[4:] = s.stock
+    return out
 
 
-def encode_consultant(s: EdState) -> np.ndarray:
-    n = s.n
-    rows = _rows(s.n_slots, len(CONSULTANT_FEATURES))
-    w = s.place == Place.WAITING
-    r = rows[:n]
-    tri = s.triaged > 0
-    r[:, 0] = w
-    r[:, 1] = np.where(tri, s.triaged, s.reported)
-    r[:, 2] = tri
-    r[:, 3] = s.step - s.arrival
+def encode_consultant(
+    s: EdState, common: _Common | None = None, servable: np.ndarray | None = None
+) -> np.ndarray:
+    """The consultant's observation; ``servable`` (:func:`consultant_slots`, e.g. the
+    current mask's first ``n`` entries) only saves recomputation."""
+    c = _Common(s) if common is None else common
+    out, r = _buffer(s, _CONSULTANT, _CF)
+    r[:, 0] = c.w
+    r[:, 1] = np.where(c.tri, s.triaged, s.reported)
+    r[:, 2] = c.tri
+    r[:, 3] = c.wait
     r[:, 4] = s.condition
-    r[:, 5] = np.maximum(s.countdown, 0)
-    r[:, 6] = s.icu
-    r[:, 7] = s.need > 1
-    r[:, 8] = consultant_slots(s)
+    r[:, 5] = c.countdown
+    r[:, 8] = consultant_slots(s) if servable is None else servable
     r[:, 9] = s.given.any(axis=1)
-    r *= w[:, None]
+    r *= c.wf
     task = s.scenario.task
-    ctx = [s.step, s.max_steps - s.step, s.budget[Role.CONSULTANT], task.num_doctors,
-           s.icu_available, task.icu_beds, int(w.sum()), int((w & ~tri).sum())]  # fmt: skip
-    return _pack(rows, ctx)
+    out[-_N_CONTEXT[_CONSULTANT] :] = (
+        s.step, s.max_steps - s.step, s.budget[_CONSULTANT], task.num_doctors,
+        s.icu_available, task.icu_beds, c.queue, c.untriaged,
+    )  # fmt: skip
+    return out
 
 
 ENCODERS = {
-    Role.NURSE: encode_nurse,
-    Role.PHARMACIST: encode_pharmacist,
-    Role.CONSULTANT: encode_consultant,
+    _NURSE: encode_nurse,
+    _PHARMACIST: encode_pharmacist,
+    _CONSULTANT: encode_consultant,
 }
+
+
+def encode_all(s: EdState, masks: dict[Role, np.ndarray] | None = None) -> dict[Role, np.ndarray]:
+    """All three observations of ``s`` (fresh arrays), sharing the per-step work;
+    ``masks`` — the current :func:`~envs.ed.engine.masks` of ``s`` — saves recomputing
+    the legality columns. Equal to ``{role: ENCODERS[role](s)}``."""
+    c = _Common(s)
+    n = s.n
+    if masks is None:
+        ok, servable = nurse_slots(s), consultant_slots(s)
+    else:
+        ok = masks[_NURSE][: n * N_CATEGORIES : N_CATEGORIES] != 0
+        servable = masks[_CONSULTANT][:n]
+    return {
+        _NURSE: encode_nurse(s, c, ok),
+        _PHARMACIST: encode_pharmacist(s, c),
+        _CONSULTANT: encode_consultant(s, c, servable),
+    }
+
+
+_NF, _PF, _CF = len(NURSE_FEATURES), len(PHARMACIST_FEATURES), len(CONSULTANT_FEATURES)
+_N_CONTEXT = {role: len(g) for role, (_, g) in FEATURES.items()}
+_FLOWCHART_COL = CHART_FEATURES.index("flowchart")

@@ -25,7 +25,7 @@ import numpy as np
 
 from envs.clinical import PatientGenerator, Presentation
 from envs.clinical.library import LIBRARY
-from envs.clinical.presentation import AVPU, VITAL_FIELDS, ArrivalMode, Sex
+from envs.clinical.presentation import AVPU, VITAL_FIELDS, ArrivalMode, Sex, replace_unchecked
 from envs.ed.config import DRUG_INDEX, FLOWCHART_CODE, N_DRUGS
 from envs.generator import GENERATED_TASK
 from envs.scenario import build_scenario
@@ -101,10 +101,14 @@ def draw_presentations(base: Scenario, rng: np.random.Generator) -> tuple[Presen
     for p in base.patients:
         needs_drug = p.deterioration_countdown > 0 and drug_gen.by_category.get(p.severity)
         g = (drug_gen if needs_drug else any_gen).sample(p.severity)
+        reported = p.reported_severity
+        # replace() would re-run Presentation's coercion on every field; only the
+        # urgency is coerced there (the flags are stored as given).
+        make = replace_unchecked if type(reported) is int and 1 <= reported <= 5 else replace
         out.append(
-            replace(
+            make(
                 g.presentation,
-                self_reported_urgency=p.reported_severity,
+                self_reported_urgency=reported,
                 needs_icu=p.requires_icu,
                 needs_specialist=p.requires_specialist,
             )
