@@ -36,8 +36,9 @@ RULESETS: dict[str, Ruleset] = {CLASSIC.name: CLASSIC}
 """Single-agent (classic) engines, used by the tool API, the Gymnasium queue envs and
 the classic oracle."""
 PLANNED_RULESETS = {
-    "ed": "the multi-agent ED ruleset (SPEC §2.2) is not implemented yet for this API; "
-    "play it with envs.ed_triage_v0 (PettingZoo)"
+    "ed": "the multi-agent ED ruleset (SPEC §2.2) has its own tool session: use "
+    "envs.ed_tool_api.EdToolSession (a server started with --rulesets classic,ed, the "
+    "default, routes start_task(ruleset='ed') to it) or envs.ed_triage_v0 (PettingZoo)"
 }
 
 

@@ -38,7 +38,10 @@ CASES = [("basic_triage", None), ("dynamic_queue", 7), ("mass_casualty", 42), ("
 
 @pytest.fixture(scope="module")
 def servers():
-    main, small = start_servers((), ("--max-sessions", "3", "--idle-timeout", "1"))
+    # Classic-only servers: exactly Queue Doctor's tool set (the ed tools, on by
+    # default: tests/test_server_ed.py).
+    classic = ("--rulesets", "classic")
+    main, small = start_servers(classic, ("--max-sessions", "3", "--idle-timeout", "1", *classic))
     yield main, small
     for s in (main, small):
         s.stop()
@@ -757,7 +760,8 @@ def test_new_tools_plug_in_without_touching_the_server():
             rulesets=frozenset({"ed"}),
         )
     )
-    app = create_app(ServerConfig(allowed_hosts=("testserver",)), reg, EdSession)
+    config = ServerConfig(allowed_hosts=("testserver",), rulesets=("classic",))
+    app = create_app(config, reg, EdSession)
     with TestClient(app) as c:
         assert "triage_patient" in [t["name"] for t in c.get("/tools").json()["tools"]]
         sid = c.post("/reset", json={"task_id": "basic_triage"}).json()["session_id"]
@@ -785,7 +789,7 @@ def test_new_tools_plug_in_without_touching_the_server():
         )
         assert r.status_code == 409 and r.json()["code"] == "wrong_ruleset"
     reg.register(ToolSpec("end_step", "End the step."))
-    with TestClient(create_app(ServerConfig(allowed_hosts=("testserver",)), reg)) as c:
+    with TestClient(create_app(config, reg)) as c:
         sid = c.post("/reset").json()["session_id"]
         r = c.post("/step", json={"session_id": sid, "tool": "end_step"})
         assert r.status_code == 501 and r.json()["code"] == "not_implemented"

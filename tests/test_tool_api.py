@@ -102,7 +102,7 @@ def test_errors_name_the_fix():
     with pytest.raises(ToolError, match="basic_triage") as e:
         s.start_task("easy")
     assert e.value.code == "bad_argument"
-    with pytest.raises(ToolError, match="not implemented yet"):
+    with pytest.raises(ToolError, match="EdToolSession"):
         s.start_task("basic_triage", ruleset="ed")
     with pytest.raises(ToolError, match="seed must be an int"):
         s.start_task("basic_triage", seed="42")

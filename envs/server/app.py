@@ -5,6 +5,7 @@ Run::
 
     edmarl-server                          # 127.0.0.1:7860
     python -m envs.server.app --port 8000 --max-sessions 128 --idle-timeout 600
+    python -m envs.server.app --rulesets classic   # only Queue Doctor's seven tools
     uvicorn envs.server.app:app            # default config (what openenv.yaml names)
 
 Routes (full reference with examples: ``docs/server.md``):
@@ -25,7 +26,9 @@ openai and huggingface_hub. This module keeps its route names and accepts its ac
 shape (``{"action": {"type": "call_tool", "tool_name": ..., "arguments": ...}}``).
 
 The server only translates: tools are looked up in a :class:`ToolRegistry` and run on a
-per-session object (``envs.tool_api.ToolSession``); no engine logic lives here. Tool
+per-session object (``envs.tool_api.ToolSession``; with ``ed`` enabled
+``envs.ed_tool_api.MultiRulesetSession``, whose ``start_task(ruleset=...)`` picks the
+classic or the three-role ``ed`` session); no engine logic lives here. Tool
 calls are short and CPU-bound, so they run inline on the event loop (a thread pool would
 add latency and, under the GIL, no throughput).
 """
@@ -51,14 +54,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from envs.ed_tool_api import ED_WORKFLOW, MultiRulesetSession
 from envs.rulesets import RULESETS
 from envs.server.sessions import SessionConfig, SessionStore, UnknownSessionError
 from envs.server.tools import (
-    DEFAULT_REGISTRY,
     ApiError,
     ArgumentError,
     ToolRegistry,
     UnknownToolError,
+    registry_for,
 )
 from envs.tasks import TASKS
 from envs.tool_api import WORKFLOW, ToolError, ToolSession
@@ -69,6 +73,8 @@ SERVER_NAME = "edmarl"
 SERVER_VERSION = "0.1.0"
 MCP_PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+SERVABLE_RULESETS = (*RULESETS, "ed")
+"""Rulesets a server can enable; ``classic`` is always on, ``ed`` is opt-in."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,20 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None
     """Accepted Host headers. Default: loopback names when bound to loopback (guards
     against DNS rebinding from a browser), any host otherwise."""
+    rulesets: tuple[str, ...] = ("classic", "ed")
+    """Enabled rulesets: ``classic`` (Queue Doctor's seven tools) and ``ed`` (the
+    multi-agent tools, ``envs.server.tools.ED_TOOLS``, and ``start_task(ruleset="ed")``);
+    ``("classic",)`` serves exactly Queue Doctor's tool set."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
+        unknown = [r for r in self.rulesets if r not in SERVABLE_RULESETS]
+        if unknown or "classic" not in self.rulesets:
+            raise ValueError(
+                f"rulesets must include classic and be among {', '.join(SERVABLE_RULESETS)}; "
+                f"got {', '.join(self.rulesets) or 'none'}"
+            )
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         self.session_config()  # validates max_sessions and idle_timeout_s
@@ -97,13 +113,15 @@ class ServerConfig:
         """The config of the module-level ``app`` (``uvicorn envs.server.app:app``): uvicorn
         picks the address, so Host headers are not restricted unless
         ``EDMARL_ALLOWED_HOSTS`` (comma-separated) says so; ``EDMARL_MAX_SESSIONS`` and
-        ``EDMARL_IDLE_TIMEOUT`` set the session limits."""
+        ``EDMARL_IDLE_TIMEOUT`` set the session limits; ``EDMARL_RULESETS``
+        (comma-separated, e.g. ``classic,ed``) the enabled rulesets."""
         env = os.environ
         hosts = env.get("EDMARL_ALLOWED_HOSTS", "*")
         return cls(
             max_sessions=int(env.get("EDMARL_MAX_SESSIONS", cls.max_sessions)),
             idle_timeout_s=float(env.get("EDMARL_IDLE_TIMEOUT", cls.idle_timeout_s)),
             allowed_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
+            rulesets=_ruleset_list(env.get("EDMARL_RULESETS", "classic,ed")),
         )
 
     def session_config(self) -> SessionConfig:
@@ -118,6 +136,10 @@ class ServerConfig:
         if self.allowed_hosts is not None:
             return self.allowed_hosts
         return LOOPBACK_HOSTS if _is_loopback(self.host) else ("*",)
+
+
+def _ruleset_list(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.strip() for r in text.split(",") if r.strip()))
 
 
 def _is_loopback(host: str) -> bool:
@@ -143,9 +165,13 @@ class EnvService:
     Every transport calls these; they return JSON-ready dicts or raise :class:`ApiError`.
     """
 
-    def __init__(self, store: SessionStore, registry: ToolRegistry) -> None:
+    def __init__(
+        self, store: SessionStore, registry: ToolRegistry, workflow: str = WORKFLOW
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.workflow = workflow
+        """The ``workflow`` of a 'ready' reset and the MCP ``instructions``."""
 
     def reset(
         self, session_id: str | None, start: dict[str, Any] | None, transport: str = "http"
@@ -174,7 +200,7 @@ class EnvService:
         return {
             "status": "ready",
             "available_tools": list(self.registry.names()),
-            "workflow": WORKFLOW,
+            "workflow": self.workflow,
         }
 
     def step(self, session_id: Any, tool: Any, arguments: Any) -> dict[str, Any]:
@@ -410,14 +436,19 @@ class RequestGuardMiddleware:
 def create_app(
     config: ServerConfig | None = None,
     registry: ToolRegistry | None = None,
-    session_factory: Callable[[], Any] = ToolSession,
+    session_factory: Callable[[], Any] | None = None,
 ) -> FastAPI:
-    """The ASGI app. ``registry`` defaults to :data:`DEFAULT_REGISTRY` (the seven Queue
-    Doctor tools); ``session_factory`` builds one session object per client session."""
+    """The ASGI app. ``registry`` defaults to the tools of ``config.rulesets``
+    (:data:`DEFAULT_REGISTRY`, the seven Queue Doctor tools; with ``ed`` also the ``ed``
+    tools); ``session_factory`` builds one session object per client session (default
+    ``ToolSession``, with ``ed`` enabled ``MultiRulesetSession``)."""
     config = config or ServerConfig()
-    registry = DEFAULT_REGISTRY if registry is None else registry
+    ed = "ed" in config.rulesets
+    registry = registry_for(config.rulesets) if registry is None else registry
+    if session_factory is None:
+        session_factory = MultiRulesetSession if ed else ToolSession
     store = SessionStore(session_factory, config.session_config())
-    service = EnvService(store, registry)
+    service = EnvService(store, registry, f"{WORKFLOW}\n\n{ED_WORKFLOW}" if ed else WORKFLOW)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -440,7 +471,7 @@ def create_app(
         title="edmarl environment server",
         version=SERVER_VERSION,
         description=(
-            "Queue Doctor's tools (and later the multi-agent ED tools) over HTTP, "
+            "Queue Doctor's tools and the multi-agent ED tools (ruleset ed) over HTTP, "
             "WebSocket (/ws) and MCP (/mcp), with stateful isolated sessions. "
             'Errors are JSON: {"error": message, "code": code, ...}.'
         ),
@@ -500,7 +531,7 @@ def create_app(
                 "version": SERVER_VERSION,
                 "tools": list(registry.names()),
                 "tasks": list(TASKS),
-                "rulesets": list(RULESETS),
+                "rulesets": list(config.rulesets),
             }
         )
 
@@ -797,7 +828,7 @@ def _mcp_post(service: EnvService, body: bytes, header_sid: str | None) -> Respo
             "protocolVersion": version,
             "capabilities": {"tools": {"listChanged": False}},
             "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
-            "instructions": WORKFLOW,
+            "instructions": service.workflow,
         }
         return _rpc_result(msg_id, result, {"Mcp-Session-Id": session.id})
     if method == "ping":
@@ -855,6 +886,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         default=d.log_level,
         choices=["critical", "error", "warning", "info", "debug"],
     )
+    p.add_argument(
+        "--rulesets",
+        default="classic,ed",
+        help="comma-separated rulesets to serve: classic (always) and ed, the multi-agent "
+        "ED tools (default %(default)s)",
+    )
     a = p.parse_args(argv)
     try:
         return ServerConfig(
@@ -863,6 +900,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
             max_sessions=a.max_sessions,
             idle_timeout_s=a.idle_timeout,
             log_level=a.log_level,
+            rulesets=_ruleset_list(a.rulesets),
         )
     except ValueError as e:
         p.error(str(e))
@@ -879,7 +917,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"edmarl server on http://{config.host}:{config.port} "
-        f"(max {config.max_sessions} sessions, idle timeout {config.idle_timeout_s:g} s)",
+        f"(max {config.max_sessions} sessions, idle timeout {config.idle_timeout_s:g} s, "
+        f"rulesets {', '.join(config.rulesets)})",
         flush=True,
     )
     uvicorn.run(

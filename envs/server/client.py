@@ -17,6 +17,14 @@ Sync (HTTP by default; ``transport="ws"`` keeps one WebSocket open, which is fas
 
 Async: ``async with Client(url) as env: await env.call_tool_json("list_tasks")``.
 
+The multi-agent ``ed`` tools (server started with ``--rulesets classic,ed``) are called
+the same way::
+
+    with Client("http://127.0.0.1:7860").sync() as env:
+        env.reset(task_id="mass_casualty", seed=42, ruleset="ed")
+        env.call_tool("triage_patient", patient_id="P001", category=2)
+        reply = env.step("end_step")          # reply["reward"]: the sub-step's team reward
+
 ``call_tool`` returns the tool's JSON as a string (as Queue Doctor's client did);
 ``call_tool_json`` the decoded value; ``step`` the whole reply (``result``, ``reward``,
 ``done``). A refused call raises :class:`ServerError`, a subclass of
@@ -35,6 +43,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -82,7 +92,24 @@ def _reset_fields(task_id: str | None, seed: int | None, ruleset: str | None) ->
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _same(data: Any) -> Any:
+    return data
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One API call, as both transports spell it; ``pick`` extracts the answer."""
+
+    ws: tuple[str, dict[str, Any] | None]  # message type, data
+    http: tuple[str, str, dict | None, dict | None]  # method, path, JSON body, params
+    pick: Callable[[Any], Any] = _same
+    sets_session: bool = False
+
+
 class _Base:
+    """What the sync and async clients share: every request is planned here (the
+    ``_*_request`` methods) and only sent by the subclass's ``_send``."""
+
     def __init__(
         self,
         base_url: str,
@@ -98,6 +125,39 @@ class _Base:
         self.session_id = session_id
         self._owned = session_id is None
         self._next_id = 0
+
+    # -- requests ------------------------------------------------------------------------
+    def _reset_request(
+        self, task_id: str | None, seed: int | None, ruleset: str | None
+    ) -> _Request:
+        fields = _reset_fields(task_id, seed, ruleset)
+        body = dict(fields)
+        if self.session_id is not None:
+            body["session_id"] = self.session_id
+        return _Request(("reset", fields), ("POST", "/reset", body, None), sets_session=True)
+
+    def _step_request(self, name: str, arguments: dict[str, Any] | None) -> _Request:
+        call = {"tool": name, "arguments": arguments or {}}
+        body = {"session_id": self.session_id, **call}
+        return _Request(("step", call), ("POST", "/step", body, None))
+
+    def _state_request(self) -> _Request:
+        params = {"session_id": self.session_id}
+        return _Request(("state", None), ("GET", "/state", None, params))
+
+    def _tools_request(self) -> _Request:
+        return _Request(("tools", None), ("GET", "/tools", None, None), lambda d: d["tools"])
+
+    def _answer(self, request: _Request, data: Any) -> Any:
+        if request.sets_session:
+            self.session_id = data["session_id"]
+        return request.pick(data)
+
+    @staticmethod
+    def _http_result(resp: httpx.Response) -> Any:
+        if resp.status_code >= 400:
+            raise _http_error(resp)
+        return resp.json()
 
     def _ws_message(self, kind: str, data: dict[str, Any] | None = None) -> str:
         self._next_id += 1
@@ -179,24 +239,13 @@ class SyncEnv(_Base):
     ) -> dict[str, Any]:
         """Create the session (first call) or reset it; with ``task_id`` start that task.
         Returns ``{"session_id", "observation", "reward", "done"}``."""
-        fields = _reset_fields(task_id, seed, ruleset)
-        if self.transport == "ws":
-            out = self._ws_call("reset", fields)
-        else:
-            if self.session_id is not None:
-                fields["session_id"] = self.session_id
-            out = self._http_call("POST", "/reset", fields)
-        self.session_id = out["session_id"]
-        return out
+        return self._send(self._reset_request(task_id, seed, ruleset))
 
     def step(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool; the whole reply ``{"session_id", "tool", "result", "reward", "done"}``."""
         if self.session_id is None:
             self.reset()
-        call = {"tool": name, "arguments": arguments or {}}
-        if self.transport == "ws":
-            return self._ws_call("step", call)
-        return self._http_call("POST", "/step", {"session_id": self.session_id, **call})
+        return self._send(self._step_request(name, arguments))
 
     def call_tool_json(self, name: str, **arguments: Any) -> Any:
         return self.step(name, arguments)["result"]
@@ -208,26 +257,26 @@ class SyncEnv(_Base):
     def state(self) -> dict[str, Any]:
         if self.session_id is None:
             self.reset()
-        if self.transport == "ws":
-            return self._ws_call("state")
-        return self._http_call("GET", "/state", params={"session_id": self.session_id})
+        return self._send(self._state_request())
 
     def list_tools(self) -> list[dict[str, Any]]:
-        if self.transport == "ws":
-            return self._ws_call("tools")["tools"]
-        return self._http_call("GET", "/tools")["tools"]
+        return self._send(self._tools_request())
 
     # -- transport -------------------------------------------------------------------------
+    def _send(self, request: _Request) -> Any:
+        if self.transport == "ws":
+            data = self._ws_call(*request.ws)
+        else:
+            data = self._http_call(*request.http)
+        return self._answer(request, data)
+
     def _http_call(
         self, method: str, path: str, body: dict | None = None, params: dict | None = None
     ) -> Any:
         if self._http is None:
             self.open()
         assert self._http is not None
-        resp = self._http.request(method, path, json=body, params=params)
-        if resp.status_code >= 400:
-            raise _http_error(resp)
-        return resp.json()
+        return self._http_result(self._http.request(method, path, json=body, params=params))
 
     def _ws_call(self, kind: str, data: dict[str, Any] | None = None) -> Any:
         if self._ws is None:
@@ -296,23 +345,12 @@ class AsyncEnv(_Base):
     async def reset(
         self, task_id: str | None = None, seed: int | None = None, ruleset: str | None = None
     ) -> dict[str, Any]:
-        fields = _reset_fields(task_id, seed, ruleset)
-        if self.transport == "ws":
-            out = await self._ws_call("reset", fields)
-        else:
-            if self.session_id is not None:
-                fields["session_id"] = self.session_id
-            out = await self._http_call("POST", "/reset", fields)
-        self.session_id = out["session_id"]
-        return out
+        return await self._send(self._reset_request(task_id, seed, ruleset))
 
     async def step(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.session_id is None:
             await self.reset()
-        call = {"tool": name, "arguments": arguments or {}}
-        if self.transport == "ws":
-            return await self._ws_call("step", call)
-        return await self._http_call("POST", "/step", {"session_id": self.session_id, **call})
+        return await self._send(self._step_request(name, arguments))
 
     async def call_tool_json(self, name: str, **arguments: Any) -> Any:
         return (await self.step(name, arguments))["result"]
@@ -323,14 +361,17 @@ class AsyncEnv(_Base):
     async def state(self) -> dict[str, Any]:
         if self.session_id is None:
             await self.reset()
-        if self.transport == "ws":
-            return await self._ws_call("state")
-        return await self._http_call("GET", "/state", params={"session_id": self.session_id})
+        return await self._send(self._state_request())
 
     async def list_tools(self) -> list[dict[str, Any]]:
+        return await self._send(self._tools_request())
+
+    async def _send(self, request: _Request) -> Any:
         if self.transport == "ws":
-            return (await self._ws_call("tools"))["tools"]
-        return (await self._http_call("GET", "/tools"))["tools"]
+            data = await self._ws_call(*request.ws)
+        else:
+            data = await self._http_call(*request.http)
+        return self._answer(request, data)
 
     async def _http_call(
         self, method: str, path: str, body: dict | None = None, params: dict | None = None
@@ -339,9 +380,7 @@ class AsyncEnv(_Base):
             await self.open()
         assert self._http is not None
         resp = await self._http.request(method, path, json=body, params=params)
-        if resp.status_code >= 400:
-            raise _http_error(resp)
-        return resp.json()
+        return self._http_result(resp)
 
     async def _ws_call(self, kind: str, data: dict[str, Any] | None = None) -> Any:
         if self._ws is None:

@@ -6,16 +6,18 @@ schema (missing, unknown and wrongly typed arguments are refused *before* the se
 touched, so a bad call cannot corrupt an episode) and calls ``getattr(session, method)``.
 
 The seven Queue Doctor tools of :class:`envs.tool_api.ToolSession` are registered in
-:data:`DEFAULT_REGISTRY`. The multi-agent tools of the ``ed`` ruleset plug in the same
-way once the session implements them, without touching the server::
+:data:`DEFAULT_REGISTRY`. :data:`ED_REGISTRY` adds the multi-agent tools of the ``ed``
+ruleset (:data:`ED_TOOLS`: ``triage_patient``, ``dispense_drug``, ``end_step``, each
+restricted to ``rulesets={"ed"}``; ``serve_patient`` and ``get_queue_state`` serve both
+rulesets), played by :class:`envs.ed_tool_api.EdToolSession`; :func:`registry_for` picks
+the registry of a server's enabled rulesets. Another tool plugs in the same way::
 
     from envs.server.tools import DEFAULT_REGISTRY, Arg, ToolSpec
 
     DEFAULT_REGISTRY.register(ToolSpec(
-        name="triage_patient",
-        description="Assign an MTS category (1-5) to an untriaged patient.",
-        args=(Arg("patient_id", str, "Patient id, e.g. 'P003'."),
-              Arg("category", int, "MTS category 1 (immediate) to 5 (non-urgent).")),
+        name="my_tool",
+        description="What it does.",
+        args=(Arg("patient_id", str, "Patient id, e.g. 'P003'."),),
         rulesets=frozenset({"ed"}),
         advances_time=False,
     ))
@@ -293,8 +295,91 @@ QUEUE_DOCTOR_TOOLS: tuple[ToolSpec, ...] = (
 DEFAULT_REGISTRY = ToolRegistry(QUEUE_DOCTOR_TOOLS)
 """The registry :func:`envs.server.app.create_app` serves unless given another."""
 
+_ED_ONLY = frozenset({"ed"})
+_PATIENT = Arg("patient_id", str, "Patient id from the queue, e.g. 'P001'.")
+
+ED_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "triage_patient",
+        "ed, triage nurse: queue an MTS category (1 immediate .. 5 non-urgent) for a "
+        "waiting patient who is untriaged (or whose condition changed since triage). "
+        "Applied by end_step(); one decision per role per sub-step.",
+        args=(_PATIENT, Arg("category", int, "MTS category 1 (immediate) to 5 (non-urgent).")),
+        rulesets=_ED_ONLY,
+    ),
+    ToolSpec(
+        "dispense_drug",
+        "ed, pharmacist: queue one dose of a drug for a triaged waiting patient (or one "
+        "the nurse triages in this sub-step). An allergy or an unindicated high-alert "
+        "drug harms the patient. Applied by end_step().",
+        args=(
+            _PATIENT,
+            Arg("drug", str, "Drug name from the formulary, e.g. 'adrenaline', 'aspirin'."),
+        ),
+        rulesets=_ED_ONLY,
+    ),
+    ToolSpec(
+        "end_step",
+        "ed: apply the queued decisions (nurse, pharmacist, consultant) as one sub-step; "
+        "a role that queued nothing ENDs its turn for this time step. Time advances once "
+        "all three roles are done. Returns the team reward and the new state.",
+        rulesets=_ED_ONLY,
+        advances_time=True,
+    ),
+)
+"""The ``ed`` ruleset's own tools (:class:`envs.ed_tool_api.EdToolSession`)."""
+
+_SHARED_ED: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "start_task",
+        "Start a new episode of a task (basic_triage, dynamic_queue, mass_casualty or the "
+        "aliases task_1_easy, task_2_medium, task_3_hard; 'generated' in ed). "
+        "ruleset 'classic' (Queue Doctor's single agent) or 'ed' (three roles).",
+        args=QUEUE_DOCTOR_TOOLS[1].args,
+    ),
+    ToolSpec(
+        "get_queue_state",
+        "Observe the queue (no true severity). classic: patients, resources, step, done. "
+        "ed: each role's view (or only `role`'s), with what each role may do now. "
+        "Does not advance time.",
+        args=(
+            Arg(
+                "role",
+                (str, type(None)),
+                "ed only: triage_nurse, pharmacist or consultant; null = all three.",
+                None,
+            ),
+        ),
+    ),
+    ToolSpec(
+        "serve_patient",
+        "classic: treat a waiting patient, advancing time by one step. ed, consultant: "
+        "queue a serve of a servable waiting patient, applied by end_step().",
+        args=(_PATIENT,),
+        advances_time=True,
+    ),
+)
+
+
+def _ed_tools() -> list[ToolSpec]:
+    shared = {s.name: s for s in _SHARED_ED}
+    return [shared.get(s.name, s) for s in QUEUE_DOCTOR_TOOLS] + list(ED_TOOLS)
+
+
+ED_REGISTRY = ToolRegistry(_ed_tools())
+"""Queue Doctor's tools (descriptions covering both rulesets, ``get_queue_state`` with
+an optional ``role``) plus :data:`ED_TOOLS`: what a server with ``ed`` enabled serves."""
+
+
+def registry_for(rulesets: tuple[str, ...] | frozenset[str]) -> ToolRegistry:
+    """The registry of a server whose enabled rulesets are ``rulesets``."""
+    return ED_REGISTRY if "ed" in rulesets else DEFAULT_REGISTRY
+
+
 __all__ = [
     "DEFAULT_REGISTRY",
+    "ED_REGISTRY",
+    "ED_TOOLS",
     "QUEUE_DOCTOR_TOOLS",
     "ApiError",
     "Arg",
@@ -302,4 +387,5 @@ __all__ = [
     "ToolRegistry",
     "ToolSpec",
     "UnknownToolError",
+    "registry_for",
 ]

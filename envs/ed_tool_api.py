@@ -1,0 +1,659 @@
+"""The multi-agent ``ed`` ruleset as tools: a plain Python class over
+:class:`envs.ed_triage_v0.EdTriageParallelEnv`, the ``ed`` twin of
+:class:`envs.tool_api.ToolSession` (which the environment server serves the same way).
+
+Three roles play one emergency department: the triage nurse (``triage_patient``), the
+pharmacist (``dispense_drug``) and the consultant (``serve_patient``). Patients are named
+by id (``"P003"``), never by slot; the class only translates ids and names into the
+env's discrete actions and checks them against the env's action masks.
+
+Semantics: one ``end_step()`` is exactly one ``parallel_env.step(actions)``.
+
+* In a *sub-step* each role may queue at most one decision (``triage_patient``,
+  ``dispense_drug``, ``serve_patient``); nothing happens until ``end_step()``.
+* ``end_step()`` submits the queued decisions as the joint action; a role that queued
+  nothing submits ``END`` (as the env does for a missing agent): it ends that role's
+  turn for the current 10-minute time step if the role had anything legal to do, and is
+  a pass otherwise. The env applies nurse → pharmacist → consultant; the time step
+  advances once all three roles are done (chose END, spent their capacity, or have
+  nothing legal) — ``time_advanced`` in the reply says so.
+* A decision is accepted only if the env's action mask allows it at the start of the
+  sub-step, with the env's one exception: a patient the nurse triages in this sub-step
+  may be dosed in it. An illegal decision (unknown id, bad category or drug, a patient
+  not servable, a role that already acted) raises :class:`~envs.tool_api.ToolError` and
+  changes nothing, so the env never sees an illegal action through this API.
+* ``step_reward`` is the team reward of the sub-step (the sum of every named term, what
+  each agent gets with ``reward_mode="team"``), unrounded; ``rewards`` and
+  ``reward_terms`` are per agent, as the env's ``infos``.
+
+Observations never expose the true severity: ``get_queue_state(role)`` shows what each
+role's observation holds (the nurse and pharmacist read the chart; the consultant sees
+the triage category, or the self-report before triage). The truth appears only in
+``finalize_episode`` (served detail, grader, KPIs), as in the classic tools.
+
+Example::
+
+    s = EdToolSession()
+    s.start_task("basic_triage", seed=42)
+    while not s.get_queue_state()["done"]:
+        view = s.get_queue_state()
+        nurse = [p for p in view["triage_nurse"]["patients"] if p["can_triage"]]
+        if nurse:
+            s.triage_patient(nurse[0]["patient_id"], nurse[0]["self_reported_urgency"])
+        doc = [p for p in view["consultant"]["patients"] if p["can_serve"]]
+        if doc:
+            s.serve_patient(doc[0]["patient_id"])
+        s.end_step()
+    print(s.finalize_episode()["score"])
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+from gymnasium import error as gym_error
+
+from envs.clinical.presentation import Drug, format_presentation
+from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS, ROLE_OF, EdConfig, Place, Role
+from envs.ed.engine import EdState, consultant_slots, masks, role_done
+from envs.ed_triage_v0 import NORMALISERS, EdTriageParallelEnv
+from envs.rulesets import RULESETS
+from envs.tasks import TASKS
+from envs.tool_api import ToolError, ToolSession
+from envs.types import Condition
+
+ED_RULESET = "ed"
+ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse", "doctor": "consultant"}
+
+ED_WORKFLOW = (
+    "Three roles run the ED; one end_step() applies one sub-step of their decisions.\n"
+    "1. Call get_queue_state() (or get_queue_state(role=...)) to see each role's view.\n"
+    "2. Queue at most one decision per role for this sub-step: "
+    "triage_patient(patient_id, category 1-5) [triage nurse], "
+    "dispense_drug(patient_id, drug) [pharmacist], serve_patient(patient_id) [consultant].\n"
+    "3. Call end_step() to apply them (nurse, then pharmacist, then consultant). "
+    "A role that queued nothing ENDs its turn for this 10-minute time step; time advances "
+    "once every role is done.\n"
+    "4. Repeat until done=true, then call finalize_episode() for the score."
+)
+
+
+def _condition(code: int) -> str:
+    return Condition(int(code)).label
+
+
+class EdToolSession:
+    """One session of the ``ed`` tools; holds at most one active episode.
+
+    ``config`` and ``normaliser`` are passed to :class:`EdTriageParallelEnv`
+    (``reward_mode`` is always ``"team"``)."""
+
+    def __init__(self, config: EdConfig | None = None, normaliser: str = "oracle") -> None:
+        if normaliser not in NORMALISERS:
+            raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
+        self.config = config or EdConfig()
+        self.normaliser = normaliser
+        self.episode_id = str(uuid.uuid4())
+        self.step_count = 0  # successful tool calls, as ToolSession counts them
+        self.cumulative_reward = 0.0  # team reward of the current episode
+        self.finalized_scores: dict[str, float] = {}
+        self.task_id: str | None = None
+        self.ruleset: str | None = None
+        self.seed: int | None = None
+        self.env: EdTriageParallelEnv | None = None
+        self.parallel_steps = 0
+        self._slot_of: dict[str, int] = {}
+        self._queued: dict[Role, tuple[int, str]] = {}
+        self._final: dict[str, Any] | None = None
+
+    # -- tools ---------------------------------------------------------------------------
+    def list_tasks(self) -> list[dict]:
+        return [{**t, "rulesets": [*RULESETS, ED_RULESET]} for t in ToolSession().list_tasks()]
+
+    def start_task(self, task_id: str, seed: int | None = None, ruleset: str = ED_RULESET) -> dict:
+        if ruleset != ED_RULESET:
+            raise ToolError(
+                "bad_argument",
+                f"EdToolSession plays ruleset 'ed' only, got {ruleset!r}; "
+                "use envs.tool_api.ToolSession for 'classic'",
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ToolError(
+                "bad_argument", f"start_task: seed must be a non-negative integer, got {seed!r}"
+            )
+        try:
+            env = EdTriageParallelEnv(
+                task=task_id, ruleset=ED_RULESET, config=self.config, normaliser=self.normaliser
+            )
+        except (ValueError, TypeError) as e:
+            raise ToolError("bad_argument", f"start_task: {e}") from None
+        try:
+            env.reset(seed=seed) if seed is not None else env.reset()
+        except (ValueError, gym_error.Error) as e:  # e.g. a negative seed
+            raise ToolError("bad_argument", f"start_task: {e}") from None
+        s = env.state
+        assert s is not None
+        self.env, self.seed = env, seed
+        self.task_id, self.ruleset = env.task.name, ED_RULESET
+        self._slot_of = {p.patient_id: p.slot for p in s.scenario.patients}
+        self._queued = {}
+        self._final = None
+        self.cumulative_reward = 0.0
+        self.parallel_steps = 0
+        self.step_count += 1
+        task = env.task
+        return {
+            "task_id": task.name,
+            "task_name": task.title,
+            "difficulty": task.difficulty,
+            "description": task.description,
+            "max_steps": task.max_steps,
+            "num_doctors": task.num_doctors,
+            "icu_beds": task.icu_beds,
+            "seed": seed,
+            "ruleset": ED_RULESET,
+            "roles": list(AGENTS),
+            "capacities": {r.agent: self.config.capacity(r, task.num_doctors) for r in Role},
+            "drugs": [d.value for d in DRUGS],
+            "state": self._view(None),
+            "workflow": ED_WORKFLOW,
+        }
+
+    def get_queue_state(self, role: str | None = None) -> dict:
+        self._active()
+        agent = self._role_arg(role)
+        self.step_count += 1
+        return self._view(agent)
+
+    def triage_patient(self, patient_id: str, category: int) -> dict:
+        s = self._acting()
+        slot = self._slot(patient_id, "triage_patient")
+        if isinstance(category, bool) or not isinstance(category, int):
+            raise ToolError(
+                "bad_argument", f"triage_patient: category must be an integer 1-5, got {category!r}"
+            )
+        if not 1 <= category <= N_CATEGORIES:
+            raise ToolError(
+                "bad_argument",
+                f"triage_patient: category must be 1 (immediate) to {N_CATEGORIES} "
+                f"(non-urgent), got {category}",
+            )
+        self._not_queued(Role.NURSE)
+        action = slot * N_CATEGORIES + category - 1
+        if not self._masks()[Role.NURSE][action]:
+            raise ToolError("illegal_action", self._why_not_triage(s, slot, patient_id))
+        return self._queue(Role.NURSE, action, f"triage {patient_id} -> {category}")
+
+    def dispense_drug(self, patient_id: str, drug: str) -> dict:
+        s = self._acting()
+        slot = self._slot(patient_id, "dispense_drug")
+        d = self._drug(drug)
+        self._not_queued(Role.PHARMACIST)
+        action = slot * N_DRUGS + d
+        if not self._can_dispense(s, slot, d):
+            raise ToolError("illegal_action", self._why_not_dispense(s, slot, d, patient_id))
+        return self._queue(Role.PHARMACIST, action, f"{DRUGS[d].value} -> {patient_id}")
+
+    def serve_patient(self, patient_id: str) -> dict:
+        s = self._acting()
+        slot = self._slot(patient_id, "serve_patient")
+        self._not_queued(Role.CONSULTANT)
+        if not self._masks()[Role.CONSULTANT][slot]:
+            raise ToolError("illegal_action", self._why_not_serve(s, slot, patient_id))
+        return self._queue(Role.CONSULTANT, slot, f"serve {patient_id}")
+
+    def end_step(self) -> dict:
+        """Apply the queued decisions as one ``parallel_env.step(actions)``."""
+        s = self._acting()
+        env = self.env
+        assert env is not None
+        before_step = s.step
+        before_cond = s.condition.copy()
+        before_waiting = s.place == Place.WAITING
+        applied = {r.agent: self._queued[r][1] if r in self._queued else "END" for r in Role}
+        queued, self._queued = self._queued, {}
+        actions = {r.agent: a for r, (a, _) in queued.items()}
+        _, rewards, _, _, infos = env.step(actions)
+        self.parallel_steps += 1
+        self.step_count += 1
+        team = float(rewards["consultant"])  # team mode: every agent gets the team reward
+        self.cumulative_reward += team
+        info = infos["consultant"]
+        events = [v for v in applied.values() if v != "END"]
+        if Role.PHARMACIST in queued:
+            terms = infos["pharmacist"]["reward_terms"]
+            outcome = (
+                "adverse event" if terms["adverse_event"]
+                else "deterioration prevented" if terms["prevented_deterioration"]
+                else "given"
+            )  # fmt: skip
+            events[events.index(applied["pharmacist"])] += f": {outcome}"
+        waiting_now = s.place == Place.WAITING
+        for slot in np.flatnonzero(before_waiting & waiting_now & (s.condition != before_cond)):
+            pid = s.scenario.patients[slot].patient_id
+            events.append(f"{pid} condition -> {_condition(s.condition[slot])}")
+        if s.step != before_step:
+            events.append(f"time advanced to step {s.step}")
+            new = [s.scenario.patients[i].patient_id for i in s.arrivals_at.get(s.step, ())]
+            if new and not s.done:
+                events.append("arrived: " + ", ".join(new))
+        out: dict[str, Any] = {
+            "action": "end_step()",
+            "applied": applied,
+            "step_reward": team,
+            "rewards": {a: float(r) for a, r in rewards.items()},
+            "reward_terms": {a: dict(infos[a]["reward_terms"]) for a in rewards},
+            "time_advanced": bool(info["time_advanced"]),
+            "events": events,
+            "done": bool(s.done),
+            "state": self._view(None),
+        }
+        if s.done:
+            self._final = {k: info[k] for k in ("score", "grader", "kpis", "oracle_value")}
+            self._final["normaliser"] = info["normaliser"]
+            self._final["episode_return"] = info["episode_return"]
+            self._final["episode_terms"] = {a: dict(infos[a]["episode_terms"]) for a in infos}
+            out["hint"] = "Episode complete. Call finalize_episode() to get your final score."
+        return out
+
+    def finalize_episode(self) -> dict:
+        s = self._active()
+        env = self.env
+        assert env is not None and self.task_id is not None
+        if self._final is not None:
+            summary = self._final
+        else:  # graded so far, as the classic finalize_episode allows
+            summary = env.episode_summary()
+        task = s.scenario.task
+        self.finalized_scores[self.task_id] = summary["score"]
+        self.step_count += 1
+        return {
+            "task_id": task.name,
+            "task_name": task.title,
+            "difficulty": task.difficulty,
+            "ruleset": ED_RULESET,
+            "seed": self.seed,
+            "score": summary["score"],
+            "grader": summary["grader"],
+            "kpis": summary["kpis"],
+            "oracle_value": summary["oracle_value"],
+            "normaliser": summary["normaliser"],
+            "episode_complete": bool(s.done),
+            "episode_steps": int(s.step),
+            "parallel_steps": self.parallel_steps,
+            "team_return": self.cumulative_reward,
+            "episode_terms": summary.get("episode_terms"),
+            "patients_served": len(s.served),
+            "served_detail": [r.as_dict() for r in s.served],
+            "missed_emergencies": int(s.missed_emergencies),
+            "tasks_completed": len(self.finalized_scores),
+            "tasks_total": len(TASKS),
+            "all_done": len(self.finalized_scores) >= len(TASKS),
+        }
+
+    def get_current_state(self) -> dict:
+        s = self.env.state if self.env is not None else None
+        return {
+            "episode_id": self.episode_id,
+            "step_count": self.step_count,
+            "active_task": self.task_id,
+            "ruleset": self.ruleset,
+            "seed": self.seed,
+            "finalized_scores": dict(self.finalized_scores),
+            "cumulative_reward": round(self.cumulative_reward, 4),
+            "episode_done": None if s is None else bool(s.done),
+            "queued": {r.agent: d for r, (_, d) in self._queued.items()},
+            "done": len(self.finalized_scores) >= len(TASKS),
+            "tasks_available": list(TASKS),
+        }
+
+    # -- checks --------------------------------------------------------------------------
+    def _active(self) -> EdState:
+        if self.env is None or self.env.state is None:
+            raise ToolError(
+                "no_active_task", "No active task. Call start_task(task_id, ruleset='ed') first."
+            )
+        return self.env.state
+
+    def _acting(self) -> EdState:
+        s = self._active()
+        if s.done:
+            raise ToolError(
+                "episode_finished",
+                f"Episode complete after {s.step} steps. Call finalize_episode(), "
+                "or start_task() for a new episode.",
+            )
+        return s
+
+    def _masks(self) -> dict[Role, np.ndarray]:
+        """The masks the env judges this sub-step's actions by (the state has not
+        changed since the last step, so they equal the env's own)."""
+        return masks(self._active())
+
+    def _role_arg(self, role: str | None) -> str | None:
+        if role is None:
+            return None
+        agent = ROLE_ALIASES.get(role, role) if isinstance(role, str) else None
+        if agent not in ROLE_OF:
+            raise ToolError(
+                "bad_argument",
+                f"get_queue_state: unknown role {role!r}; roles: {', '.join(AGENTS)} "
+                "(or omit it for all three)",
+            )
+        return agent
+
+    def _slot(self, patient_id: Any, tool: str) -> int:
+        s = self._active()
+        if not isinstance(patient_id, str):
+            raise ToolError(
+                "bad_argument", f"{tool}: patient_id must be a string such as 'P001', got "
+                f"{patient_id!r}",
+            )  # fmt: skip
+        slot = self._slot_of.get(patient_id)
+        if slot is None:
+            waiting = [s.scenario.patients[i].patient_id for i in s.waiting()]
+            raise ToolError(
+                "bad_argument",
+                f"{tool}: unknown patient {patient_id!r}; waiting now: "
+                f"{', '.join(waiting) or 'nobody'} (see get_queue_state())",
+            )
+        return slot
+
+    def _drug(self, drug: Any) -> int:
+        try:
+            d = Drug(drug)
+        except ValueError:
+            raise ToolError(
+                "bad_argument",
+                f"dispense_drug: unknown drug {drug!r}; the formulary: "
+                f"{', '.join(x.value for x in DRUGS)}",
+            ) from None
+        return DRUGS.index(d)
+
+    def _not_queued(self, role: Role) -> None:
+        if role in self._queued:
+            raise ToolError(
+                "already_acted",
+                f"{role.agent} already acted in this sub-step ({self._queued[role][1]}); "
+                "call end_step() to apply it, then act again",
+            )
+
+    def _queue(self, role: Role, action: int, what: str) -> dict:
+        self._queued[role] = (action, what)
+        self.step_count += 1
+        return {
+            "action": what,
+            "role": role.agent,
+            "queued": {r.agent: d for r, (_, d) in sorted(self._queued.items())},
+            "hint": "Queue the other roles' decisions, then call end_step() to apply them.",
+        }
+
+    def _can_dispense(self, s: EdState, slot: int, d: int) -> bool:
+        return bool(self._dispensable(s, slot, self._masks()[Role.PHARMACIST])[d])
+
+    def _dispensable(self, s: EdState, slot: int, mask: np.ndarray) -> np.ndarray:
+        """Drugs (bool, N_DRUGS) the pharmacist may give ``slot`` in this sub-step."""
+        ok = mask[slot * N_DRUGS : (slot + 1) * N_DRUGS].astype(bool)
+        # The env's exception: a patient the nurse triages in this very sub-step.
+        nurse = self._queued.get(Role.NURSE)
+        if nurse is not None and nurse[0] // N_CATEGORIES == slot and s.triaged[slot] == 0:
+            ok |= pharmacist_pairs_if_triaged(s, slot)
+        return ok
+
+    # -- refusal messages (the state decides which reason applies) -----------------------
+    def _where(self, s: EdState, slot: int, pid: str) -> str | None:
+        place = int(s.place[slot])
+        if place == Place.WAITING:
+            return None
+        return {
+            Place.PENDING: f"{pid} has not arrived yet (arrives at step {int(s.arrival[slot])})",
+            Place.SERVED: f"{pid} has already been served",
+            Place.LEFT: f"{pid} left unserved",
+        }[Place(place)]
+
+    def _why_not_triage(self, s: EdState, slot: int, pid: str) -> str:
+        why = self._where(s, slot, pid)
+        if why is None:
+            if s.ended[Role.NURSE] or s.budget[Role.NURSE] <= 0:
+                why = "the triage nurse's turn is over for this time step (capacity spent or ended)"
+            else:
+                why = (
+                    f"{pid} is already triaged (category {int(s.triaged[slot])}) and their "
+                    "condition has not changed since"
+                )
+        return f"triage_patient: {why}; call end_step() to move on"
+
+    def _why_not_dispense(self, s: EdState, slot: int, d: int, pid: str) -> str:
+        drug = DRUGS[d].value
+        why = self._where(s, slot, pid)
+        if why is None:
+            if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
+                why = "the pharmacist's turn is over for this time step (capacity spent or ended)"
+            elif s.triaged[slot] == 0:
+                why = f"{pid} is not triaged yet (queue triage_patient({pid!r}, ...) first)"
+            elif s.given[slot, d]:
+                why = f"{pid} has already had {drug}"
+            elif s.stock[d] <= 0:
+                why = f"{drug} is out of stock"
+            else:  # pragma: no cover - the mask has no other reason
+                why = "not allowed now"
+        return f"dispense_drug: {why}"
+
+    def _why_not_serve(self, s: EdState, slot: int, pid: str) -> str:
+        why = self._where(s, slot, pid)
+        if why is None:
+            left = s.budget[Role.CONSULTANT]
+            if s.ended[Role.CONSULTANT]:
+                why = "the consultant's turn is over for this time step"
+            elif s.need[slot] > left:
+                why = f"{pid} needs {int(s.need[slot])} doctor slot(s), {left} left this time step"
+            elif s.icu[slot] and s.icu_available < 1:
+                why = f"{pid} needs the ICU and no ICU bed is free"
+            else:  # pragma: no cover
+                why = "not allowed now"
+        return f"serve_patient: {why}; call end_step() to move on"
+
+    # -- views ---------------------------------------------------------------------------
+    def _view(self, agent: str | None) -> dict:
+        s = self._active()
+        task = s.scenario.task
+        m = self._masks()
+        waiting = [int(i) for i in s.waiting()]
+        roles = {}
+        for r in Role:
+            roles[r.agent] = {
+                "capacity": self.config.capacity(r, task.num_doctors),
+                "left": int(s.budget[r]),
+                "turn_over": bool(s.done or role_done(s, r, m[r])),
+                "queued": self._queued[r][1] if r in self._queued else None,
+            }
+        out: dict[str, Any] = {
+            "step": int(s.step),
+            "max_steps": task.max_steps,
+            "steps_remaining": task.max_steps - int(s.step),
+            "substep": int(s.substep),
+            "queue_length": len(waiting),
+            "untriaged": sum(1 for i in waiting if s.triaged[i] == 0),
+            "patients_served": len(s.served),
+            "cumulative_reward": round(self.cumulative_reward, 4),
+            "roles": roles,
+            "done": bool(s.done),
+        }
+        builders = {
+            "triage_nurse": self._nurse_view,
+            "pharmacist": self._pharmacist_view,
+            "consultant": self._consultant_view,
+        }
+        for name, build in builders.items():
+            if agent is None or agent == name:
+                out[name] = build(s, waiting)
+        return out
+
+    def _common(self, s: EdState, i: int) -> dict[str, Any]:
+        return {
+            "patient_id": s.scenario.patients[i].patient_id,
+            "wait": int(s.step - s.arrival[i]),
+            "condition": _condition(s.condition[i]),
+        }
+
+    def _nurse_view(self, s: EdState, waiting: list[int]) -> dict:
+        m = self._masks()[Role.NURSE]
+        free = Role.NURSE not in self._queued and not s.done
+        pats = []
+        for i in waiting:
+            cat = int(s.triaged[i])
+            pats.append(
+                {
+                    **self._common(s, i),
+                    "self_reported_urgency": int(s.reported[i]),
+                    "triage_category": cat or None,
+                    "can_triage": bool(free and m[i * N_CATEGORIES]),
+                    "chart": format_presentation(s.scenario.presentations[i]),
+                }
+            )
+        return {"triage_left": int(s.budget[Role.NURSE]), "patients": pats}
+
+    def _pharmacist_view(self, s: EdState, waiting: list[int]) -> dict:
+        free = Role.PHARMACIST not in self._queued and not s.done
+        mask = self._masks()[Role.PHARMACIST]
+        pats = []
+        for i in waiting:
+            pres = s.scenario.presentations[i]
+            cd = int(s.countdown[i])
+            can = [DRUGS[d].value for d in np.flatnonzero(self._dispensable(s, i, mask))]
+            can = can if free else []
+            pats.append(
+                {
+                    **self._common(s, i),
+                    "triage_category": int(s.triaged[i]) or None,
+                    "flowchart": None if pres.flowchart is None else pres.flowchart.value,
+                    "deterioration_countdown": cd if cd > 0 else None,
+                    "allergies": [DRUGS[d].value for d in np.flatnonzero(s.scenario.allergies[i])],
+                    "given": [DRUGS[d].value for d in np.flatnonzero(s.given[i])],
+                    "can_dispense": can,
+                    "chart": format_presentation(pres),
+                }
+            )
+        return {
+            "dispense_left": int(s.budget[Role.PHARMACIST]),
+            "stock": {d.value: int(n) for d, n in zip(DRUGS, s.stock, strict=True)},
+            "patients": pats,
+        }
+
+    def _consultant_view(self, s: EdState, waiting: list[int]) -> dict:
+        free = Role.CONSULTANT not in self._queued and not s.done
+        servable = consultant_slots(s) if free else np.zeros(s.n, dtype=bool)
+        task = s.scenario.task
+        pats = []
+        for i in waiting:
+            cd = int(s.countdown[i])
+            tri = int(s.triaged[i])
+            pats.append(
+                {
+                    **self._common(s, i),
+                    "category": tri or int(s.reported[i]),
+                    "triaged": tri > 0,
+                    "deterioration_countdown": cd if cd > 0 else None,
+                    "requires_icu": bool(s.icu[i]),
+                    "requires_specialist": bool(s.need[i] > 1),
+                    "doctors_needed": int(s.need[i]),
+                    "medicated": bool(s.given[i].any()),
+                    "can_serve": bool(servable[i]),
+                }
+            )
+        return {
+            "doctors_left": int(s.budget[Role.CONSULTANT]),
+            "doctors_total": task.num_doctors,
+            "icu_available": int(s.icu_available),
+            "icu_total": task.icu_beds,
+            "patients": pats,
+        }
+
+
+def pharmacist_pairs_if_triaged(s: EdState, slot: int) -> np.ndarray:
+    """Drugs the pharmacist could give ``slot`` once it is triaged (bool, N_DRUGS)."""
+    if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
+        return np.zeros(N_DRUGS, dtype=bool)
+    if s.place[slot] != Place.WAITING:
+        return np.zeros(N_DRUGS, dtype=bool)
+    return (s.stock > 0) & ~s.given[slot]
+
+
+class MultiRulesetSession:
+    """What the environment server runs per client session when ``ed`` is enabled: a
+    classic :class:`ToolSession` and an :class:`EdToolSession`; ``start_task``'s
+    ``ruleset`` picks which one the tools go to (classic until a task says otherwise).
+    Classic tool calls behave exactly as on a bare ``ToolSession``."""
+
+    def __init__(self) -> None:
+        self.classic = ToolSession()
+        self.ed = EdToolSession()
+        self._active: ToolSession | EdToolSession = self.classic
+
+    @property
+    def ruleset(self) -> str | None:
+        return self._active.ruleset
+
+    @property
+    def active(self) -> ToolSession | EdToolSession:
+        return self._active
+
+    def list_tasks(self) -> list[dict]:
+        return self._active.list_tasks()
+
+    def start_task(self, task_id: str, seed: int | None = None, ruleset: str = "classic") -> dict:
+        if ruleset == ED_RULESET:
+            target: ToolSession | EdToolSession = self.ed
+        elif ruleset in RULESETS:
+            target = self.classic
+        else:
+            raise ToolError(
+                "bad_argument",
+                f"ruleset {ruleset!r}: unknown ruleset; available: {', '.join(RULESETS)}, ed",
+            )
+        out = target.start_task(task_id, seed=seed, ruleset=ruleset)
+        self._active = target  # only once the task started: a refused start changes nothing
+        return out
+
+    def get_queue_state(self, role: str | None = None) -> dict:
+        if self._active is self.ed:
+            return self.ed.get_queue_state(role)
+        if role is not None:
+            raise ToolError(
+                "bad_argument",
+                "get_queue_state: 'role' applies to the ed ruleset only; omit it in classic "
+                "(or start_task(task_id, ruleset='ed'))",
+            )
+        return self.classic.get_queue_state()
+
+    def serve_patient(self, patient_id: str) -> dict:
+        return self._active.serve_patient(patient_id)
+
+    def wait(self) -> dict:
+        if self._active is self.ed:
+            raise ToolError(
+                "wrong_ruleset",
+                "wait is a classic tool; in the ed ruleset a role that queues nothing ENDs "
+                "its turn: call end_step()",
+            )
+        return self.classic.wait()
+
+    def triage_patient(self, patient_id: str, category: int) -> dict:
+        return self.ed.triage_patient(patient_id, category)
+
+    def dispense_drug(self, patient_id: str, drug: str) -> dict:
+        return self.ed.dispense_drug(patient_id, drug)
+
+    def end_step(self) -> dict:
+        return self.ed.end_step()
+
+    def finalize_episode(self) -> dict:
+        return self._active.finalize_episode()
+
+    def get_current_state(self) -> dict:
+        return self._active.get_current_state()
+
+
+__all__ = ["ED_WORKFLOW", "EdToolSession", "MultiRulesetSession"]
