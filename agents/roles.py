@@ -309,7 +309,10 @@ def make_team(
     out = {}
     for i, (agent, name) in enumerate(parse_team(spec).items()):
         if extra and name in extra:
-            out[agent] = extra[name][agent]
+            player = extra[name][agent]
+            if hasattr(player, "bind"):  # e.g. a trained module that reads hints
+                player.bind(context)
+            out[agent] = player
             continue
         kw = {"seed": None if seed is None else seed * 3 + i} if name == "random" else {}
         out[agent] = make_policy(name, context=context, **kw)

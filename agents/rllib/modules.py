@@ -21,7 +21,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.torch_utils import FLOAT_MIN
 from torch import nn
 
-OBS_KEY, MASK_KEY = "observation", "action_mask"
+OBS_KEY, MASK_KEY, HINT_KEY = "observation", "action_mask", "hint"
 DEFAULT_WIDTH = 64
 
 
@@ -59,8 +59,11 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
     reorders their logits. ``model_config``: ``width`` (64), ``slot_position`` (True:
     append the slot's index / N, i.e. the arrival rank, to its features — visible
     information that FIFO uses and without which two patients with equal reports and
-    waits are indistinguishable), optional ``n_slots`` / ``context_features`` /
-    ``present_feature`` (0: the slot feature that is 1 when a patient is present).
+    waits are indistinguishable), ``hints`` (False; True: the observation holds a
+    ``hint``, the role heuristic's one-hot action (:mod:`agents.rllib.hints`), read as
+    per-slot features and added to the logits with a fixed weight), optional
+    ``n_slots`` / ``context_features`` / ``present_feature`` (0: the slot feature that
+    is 1 when a patient is present).
     """
 
     def setup(self) -> None:
@@ -73,46 +76,61 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
             raise ValueError(f"{n_actions} actions are not {self.n_slots} slots × K + 1")
         self.present = int(cfg.get("present_feature", 0))
         self.position = bool(cfg.get("slot_position", True))
+        self.hints = bool(cfg.get("hints", False))
         width = int(cfg.get("width", DEFAULT_WIDTH))
         high = np.asarray(obs_space[OBS_KEY].high, dtype=np.float32)
         scale = np.where(np.isfinite(high) & (high > 0), high, 1.0)
         self.register_buffer("_scale", torch.as_tensor(scale))
         rank = torch.arange(self.n_slots, dtype=torch.float32) / self.n_slots
         self.register_buffer("_rank", rank[None, :, None])
-        self.slot_enc = _mlp([self.n_feat + int(self.position), width, width])
-        self.ctx_enc = _mlp([self.n_ctx, width])
+        hint_slot, hint_ctx = (self.per_slot, 1) if self.hints else (0, 0)
+        self.slot_enc = _mlp([self.n_feat + int(self.position) + hint_slot, width, width])
+        self.ctx_enc = _mlp([self.n_ctx + hint_ctx, width])
+        if self.hints:
+            from agents.rllib.hints import HINT_WEIGHT
+
+            # A fixed prior: learning its weight let PPO unlearn the heuristic in one
+            # bad update (seen as a collapse of the team return mid-training).
+            self.register_buffer("hint_weight", torch.tensor(HINT_WEIGHT))
         self.pool = _mlp([3 * width, width, width])
         self.slot_head = _mlp([2 * width, width, self.per_slot])
         self.end_head = _mlp([width, width, 1])
         self.value_head = _mlp([width, width, 1])
 
-    def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = obs / self._scale
+    def _embed(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = obs[OBS_KEY] / self._scale
         n, f = self.n_slots, self.n_feat
         slots = x[:, : n * f].reshape(-1, n, f)
         present = slots[..., self.present : self.present + 1] > 0
+        ctx_in = x[:, n * f :]
         if self.position:
             slots = torch.cat([slots, self._rank.expand(slots.shape[0], -1, -1)], -1)
+        if self.hints:
+            hint = obs[HINT_KEY].to(x.dtype)
+            slots = torch.cat([slots, hint[:, :-1].reshape(-1, n, self.per_slot)], -1)
+            ctx_in = torch.cat([ctx_in, hint[:, -1:]], -1)
         h = torch.relu(self.slot_enc(slots))
         count = present.sum(1).clamp(min=1)
         mean = (h * present).sum(1) / count
         hmax = torch.where(present, h, torch.zeros_like(h)).amax(1)
-        ctx = torch.relu(self.ctx_enc(x[:, n * f :]))
+        ctx = torch.relu(self.ctx_enc(ctx_in))
         c = torch.relu(self.pool(torch.cat([mean, hmax, ctx], -1)))
         return h, c
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
-        h, c = self._embed(obs[OBS_KEY])
+        h, c = self._embed(obs)
         per_slot = self.slot_head(torch.cat([h, c[:, None, :].expand_as(h)], -1))
         logits = torch.cat([per_slot.reshape(h.shape[0], -1), self.end_head(c)], -1)
+        if self.hints:
+            logits = logits + self.hint_weight * obs[HINT_KEY].to(logits.dtype)
         mask = obs[MASK_KEY].to(logits.dtype)
         logits = logits + torch.clamp(torch.log(mask), min=FLOAT_MIN)
         return {Columns.ACTION_DIST_INPUTS: logits, Columns.EMBEDDINGS: c}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         if embeddings is None:
-            _, embeddings = self._embed(batch[Columns.OBS][OBS_KEY])
+            _, embeddings = self._embed(batch[Columns.OBS])
         return self.value_head(embeddings).squeeze(-1)
 
 

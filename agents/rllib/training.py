@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Observation, Policy
+from agents.base import Observation, Policy, PolicyContext
 
 TRAIN_SEED_LIMIT = 10_000
 ENV_NAME = "edmarl_queue"
@@ -51,6 +51,9 @@ class TrainSettings:
     minibatch_size: int = 250
     num_epochs: int = 6
     width: int = 64
+    hints: bool = False
+    """``ed``: observations carry each role heuristic's action, which the modules start
+    from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -79,11 +82,14 @@ def _ed_env_creator(env_config: dict) -> Any:
 
     # Training needs rewards, not grader scores: the cheap static normaliser avoids an
     # ILP per episode.
-    return ParallelPettingZooEnv(
-        EdTriageParallelEnv(
-            env_config["task"], normaliser="static", seed_range=(0, TRAIN_SEED_LIMIT)
-        )
+    env = EdTriageParallelEnv(
+        env_config["task"], normaliser="static", seed_range=(0, TRAIN_SEED_LIMIT)
     )
+    if env_config.get("hints"):
+        from agents.rllib.hints import HintedEdEnv
+
+        env = HintedEdEnv(env)
+    return ParallelPettingZooEnv(env)
 
 
 def register_envs() -> None:
@@ -93,7 +99,7 @@ def register_envs() -> None:
     register_env(ED_ENV_NAME, _ed_env_creator)
 
 
-def ed_module_specs(task: str, width: int) -> dict[str, Any]:
+def ed_module_specs(task: str, width: int, hints: bool = False) -> dict[str, Any]:
     """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -110,6 +116,7 @@ def ed_module_specs(task: str, width: int) -> dict[str, Any]:
                 "width": width,
                 "n_slots": n,
                 "context_features": len(FEATURES[ROLE_OF[agent]][1]),
+                "hints": hints,
             },
         )
         for agent in AGENTS
@@ -168,7 +175,9 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     from envs.ed.config import AGENTS
 
     return (
-        base.environment(ED_ENV_NAME, env_config={"task": s.task}, disable_env_checking=True)
+        base.environment(
+            ED_ENV_NAME, env_config={"task": s.task, "hints": s.hints}, disable_env_checking=True
+        )
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
         .multi_agent(
@@ -177,7 +186,9 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
             policies_to_train=list(AGENTS),
         )
         .rl_module(
-            rl_module_spec=MultiRLModuleSpec(rl_module_specs=ed_module_specs(s.task, s.width))
+            rl_module_spec=MultiRLModuleSpec(
+                rl_module_specs=ed_module_specs(s.task, s.width, s.hints)
+            )
         )
         .training(**training)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
@@ -293,17 +304,40 @@ def load_module(run_dir: Path, module_id: str = "default_policy") -> Any:
 
 class ModulePolicy(Policy):
     """A trained RLModule on the shared Policy interface (greedy: argmax of the masked
-    logits), so it plays the same seeds in the same evaluation loop as everything else."""
+    logits), so it plays the same seeds in the same evaluation loop as everything else.
 
-    def __init__(self, module: Any, name: str = "ppo") -> None:
+    A module trained with hints (``module.hints``) needs its role (``agent``) and the
+    env's :class:`PolicyContext` (:meth:`bind`, done by :func:`agents.roles.make_team`)
+    to compute the role heuristic's hint, as the training env did."""
+
+    def __init__(self, module: Any, name: str = "ppo", agent: str | None = None) -> None:
         super().__init__(None)
         self.module = module
         self.name = name
+        self.agent = agent
+        self.hinter: Policy | None = None
+        if getattr(module, "hints", False) and agent is None:
+            raise ValueError("this module was trained with hints: give ModulePolicy its agent")
+
+    def bind(self, context: PolicyContext) -> None:
+        """Play in the env described by ``context`` (builds the hint heuristic)."""
+        self.context = context
+        if getattr(self.module, "hints", False):
+            from agents.rllib.hints import role_heuristic
+
+            self.hinter = role_heuristic(self.agent, context)
+
+    def reset(self, seed: int | None = None) -> None:
+        if self.hinter is not None:
+            self.hinter.reset(seed)
 
     def act_vec(self, observations: Observation) -> np.ndarray:
         import torch
         from ray.rllib.core.columns import Columns
 
+        observations = dict(observations)
+        if getattr(self.module, "hints", False):
+            observations["hint"] = self._hints(observations)
         batch = {Columns.OBS: {k: torch.as_tensor(np.asarray(v)) for k, v in observations.items()}}
         with torch.no_grad():
             logits = self.module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
@@ -311,3 +345,18 @@ class ModulePolicy(Policy):
 
     def act(self, observation: Observation) -> int:
         return int(self.act_vec({k: np.asarray(v)[None] for k, v in observation.items()})[0])
+
+    def _hints(self, observations: Observation) -> np.ndarray:
+        from agents.rllib.hints import one_hot
+
+        if self.hinter is None:
+            raise RuntimeError("a module trained with hints must be bound to its env first "
+                               "(ModulePolicy.bind(context); make_team does it)")  # fmt: skip
+        masks = np.asarray(observations["action_mask"])
+        obs = np.asarray(observations["observation"])
+        return np.stack(
+            [
+                one_hot(self.hinter.act({"observation": o, "action_mask": m}), m.shape[0])
+                for o, m in zip(obs, masks, strict=True)
+            ]
+        )

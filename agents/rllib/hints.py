@@ -1,0 +1,114 @@
+"""Residual learning from the role heuristics: the ``hint`` observation.
+
+A trained ``ed`` module need not start from scratch. With hints on, every agent's
+observation also holds ``hint`` — the one-hot (over the agent's actions) of the action
+its role heuristic (:data:`agents.roles.ROLE_HEURISTICS`) would take now — and the
+slot scorer (``model_config={"hints": True}``) reads it twice: as per-slot input
+features, and as a prior added to the logits, ``hint_weight × hint``, with the
+fixed ``hint_weight`` :data:`HINT_WEIGHT`, so that the untrained policy mostly follows
+the heuristic. PPO then learns where deviating pays (residual
+policy learning: Silver et al. 2018, "Residual Policy Learning"; Johannink et al.
+2019). The heuristics see what they see in the evaluation loop — the nurse and the
+pharmacist read the presentations through the env's in-process ``presentation``
+view — so training and evaluation give the module the same hint.
+
+The wrapper is a thin adapter over :class:`envs.ed_triage_v0.EdTriageParallelEnv`;
+:class:`agents.rllib.training.ModulePolicy` recomputes the hint itself when it plays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from agents.base import Observation, Policy, PolicyContext, make_policy
+from envs.ed.config import AGENTS, ROLE_OF
+
+HINT_KEY = "hint"
+HINT_WEIGHT = 4.0
+"""Initial logit bonus of the hinted action: with ~20 legal actions and an untrained
+scorer (logits ≈ 0), the hint is sampled ~75 % of the time."""
+
+
+def role_heuristic(agent: str, context: PolicyContext | None) -> Policy:
+    """The heuristic whose action is ``agent``'s hint."""
+    from agents.roles import ROLE_HEURISTICS
+
+    return make_policy(ROLE_HEURISTICS[ROLE_OF[agent]], context=context)
+
+
+def one_hot(action: int, size: int) -> np.ndarray:
+    h = np.zeros(size, dtype=np.float32)
+    h[action] = 1.0
+    return h
+
+
+def hint_space(mask_space: spaces.Box) -> spaces.Box:
+    return spaces.Box(0.0, 1.0, shape=mask_space.shape, dtype=np.float32)
+
+
+def with_hint(observation: Observation, heuristic: Policy) -> dict[str, np.ndarray]:
+    """The observation dict plus the heuristic's one-hot action."""
+    size = len(observation["action_mask"])
+    return {**observation, HINT_KEY: one_hot(heuristic.act(observation), size)}
+
+
+class HintedEdEnv:
+    """``EdTriageParallelEnv`` whose observations carry each role heuristic's hint.
+
+    Same agents, actions, rewards and infos; observation spaces gain ``hint``."""
+
+    metadata = {"name": "ed_triage_hinted_v0", "render_modes": [], "is_parallelizable": True}
+
+    def __init__(self, env: Any) -> None:
+        from agents.ed_evaluation import team_context
+
+        self.env = env
+        self.possible_agents = list(env.possible_agents)
+        context = team_context(env)
+        self.heuristics = {a: role_heuristic(a, context) for a in AGENTS}
+        self._spaces = {
+            a: spaces.Dict(
+                {**env.observation_space(a).spaces,
+                 HINT_KEY: hint_space(env.observation_space(a)["action_mask"])}
+            )
+            for a in self.possible_agents
+        }  # fmt: skip
+        self.render_mode = None
+
+    @property
+    def agents(self) -> list[str]:
+        return self.env.agents
+
+    @property
+    def unwrapped(self) -> Any:
+        return self.env
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self.env.action_space(agent)
+
+    def _hinted(self, obs: dict[str, Observation]) -> dict[str, dict[str, np.ndarray]]:
+        return {a: with_hint(o, self.heuristics[a]) for a, o in obs.items()}
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        for h in self.heuristics.values():
+            h.reset(self.env.episode_seed)
+        return self._hinted(obs), infos
+
+    def step(self, actions: dict[str, Any]):
+        obs, rewards, terms, truncs, infos = self.env.step(actions)
+        # After the last step the env has no agents and nothing to act on; its final
+        # observations still get a (well-formed) hint.
+        return self._hinted(obs), rewards, terms, truncs, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def render(self) -> Any:
+        return self.env.render()
