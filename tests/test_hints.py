@@ -18,6 +18,15 @@ from envs.ed.config import AGENTS  # noqa: E402
 from envs.ed_triage_v0 import EdTriageParallelEnv  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny per-step forwards: on a shared 2-core box two intra-op threads are ~10× slower.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _modules(env: HintedEdEnv, task: str, hint_weight: float | None = None) -> dict:
     specs = ed_module_specs(task, 16, hints=True)
     out = {}

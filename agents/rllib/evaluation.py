@@ -1,0 +1,389 @@
+"""Evaluate ``ed`` teams inside RLlib's own ``MultiAgentEnvRunner``: every player is an
+RLModule (one per agent), and the runner plays exactly the given episode seeds.
+
+This is the RLlib-side twin of :func:`agents.ed_evaluation.evaluate_teams` (our own
+Python loop), with the same core columns. Players, per agent (team specs as in
+:func:`agents.roles.parse_team`):
+
+* the role heuristic (``heuristic``, the default) — a :class:`HintModule`: an
+  inference-only RLModule that plays the argmax of the observation's ``hint``. The
+  heuristic itself is computed *in the env*, by :class:`agents.rllib.hints.HintedEdEnv`,
+  in the same EnvRunner process: the nurse and pharmacist heuristics read the
+  free-text presentations through the env's in-process ``presentation(slot)``
+  callback, which a module in an EnvRunner never sees (its input is the numeric
+  observation dict). So "the heuristic as an RLModule" is honestly "the env's
+  heuristic, relayed by a module": the module is a pass-through, the decision is the
+  unchanged policy code of :mod:`agents.roles`.
+* ``oracle`` (whole team only) — the clairvoyant plan (:class:`agents.oracle_ed.EdOracleTeam`),
+  computed the same way into an ``advice`` observation key (the three members share
+  the plan and the nurse's current choice, so they are called together in agent
+  order, as the evaluation loop does) and relayed by ``HintModule(key="advice")``.
+* any other registered policy name (``random``, ...) — :class:`agents.rllib.modules.PolicyModule`.
+  It acts on the numeric observation only, with its own random stream: a ``random``
+  player's actions differ from the loop's (which seeds it per episode and role).
+* a name in ``modules`` — an RLModule per agent (e.g. trained slot scorers,
+  :func:`trained_modules`), rebuilt in the runner from its class and
+  ``model_config`` and given the instance's weights (``set_state``, what RLlib's weight
+  sync does). The evaluation env always carries ``hint``, so modules trained with or
+  without hints both run (a module without hints reads only ``observation`` and
+  ``action_mask``).
+
+Seeds: the env registered as :data:`EVAL_ENV_NAME` plays ``env_config["episode_seeds"]``
+in order, one per ``reset()`` whatever seed RLlib passes; the runner has one env
+(``num_envs_per_env_runner=1``) and is asked for ``len(seeds)`` episodes, so episode i
+is seed i — and every row is checked against the ``episode_seed`` the env reports.
+Actions: ``sample(explore=False)``, i.e. ``forward_inference`` and, for modules that
+return logits, RLlib's ``GetActions`` connector takes ``dist.to_deterministic()`` —
+the argmax of the masked logits for the default ``TorchCategorical``.
+Scores use the ``oracle`` normaliser (an ILP per episode), as in the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
+from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+
+from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
+from envs.ed.config import AGENTS, ROLE_OF
+
+EVAL_ENV_NAME = "edmarl_ed_eval"
+ADVICE_KEY = "advice"
+ORACLE = "oracle"
+ORACLE_NAMES = (ORACLE, "ed_oracle")
+HINT_PLAYER = "heuristic"
+
+
+# ------------------------------------------------------------------------ modules
+class HintModule(RLModule):
+    """Inference-only RLModule that plays the argmax of an observation key
+    (``model_config={"key": "hint"}``, the default; ``"advice"`` for the oracle).
+    The decision is made in the env (:class:`AdvisedEdEnv`); this module relays it."""
+
+    framework = "torch"  # gets torch tensors from the connectors; has no parameters
+
+    def setup(self) -> None:
+        self.key = (self.model_config or {}).get("key", HINT_KEY)
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        hint = batch[Columns.OBS][self.key]
+        if hasattr(hint, "argmax") and not isinstance(hint, np.ndarray):
+            return {Columns.ACTIONS: hint.argmax(-1)}  # torch
+        return {Columns.ACTIONS: np.asarray(hint).argmax(-1)}
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._forward_inference(batch, **kwargs)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        raise NotImplementedError(f"HintModule({self.key!r}) relays the env's advice: no training")
+
+    def to(self, *args: Any, **kwargs: Any) -> HintModule:
+        return self
+
+    def get_state(self, *args, **kwargs) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- env
+class AdvisedEdEnv(HintedEdEnv):
+    """:class:`HintedEdEnv` (``hint``: the role heuristics) plus, with
+    ``advice="oracle"``, an ``advice`` key: the ed oracle team's action per agent."""
+
+    def __init__(self, env: Any, advice: str | None = None) -> None:
+        super().__init__(env)
+        self.advisors: dict[str, Any] = {}
+        if advice is None:
+            return
+        if advice not in ORACLE_NAMES:
+            raise ValueError(f"advice must be None or 'oracle', got {advice!r}")
+        from agents.ed_evaluation import team_context
+        from agents.oracle_ed import EdOracleTeam
+
+        self.advisors = EdOracleTeam(team_context(env)).policies()
+        self._spaces = {
+            a: spaces.Dict(
+                {**s.spaces, ADVICE_KEY: hint_space(env.observation_space(a)["action_mask"])}
+            )
+            for a, s in self._spaces.items()
+        }
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        for p in (*self.heuristics.values(), *self.advisors.values()):
+            p.reset(self.env.episode_seed)
+        return self._hinted(obs), infos
+
+    def _hinted(self, obs: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+        out = super()._hinted(obs)
+        if self.advisors:
+            live = bool(self.env.agents)  # final observations: advise END, act on nothing
+            for a, o in obs.items():  # agent order: the oracle nurse acts first
+                size = len(o["action_mask"])
+                action = self.advisors[a].act(o) if live else size - 1
+                out[a][ADVICE_KEY] = one_hot(action, size)
+        return out
+
+
+class EpisodeSeedsEnv(ParallelPettingZooEnv):
+    """RLlib multi-agent env that plays ``episode_seeds`` in order, one per ``reset``
+    (the seed RLlib passes is ignored); a reset past the end is an error."""
+
+    def __init__(self, env: Any, episode_seeds: Iterable[int]) -> None:
+        super().__init__(env)  # resets the wrapped env once, outside the seed list
+        self.episode_seeds = [int(s) for s in episode_seeds]
+        self.next_index = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if self.next_index >= len(self.episode_seeds):
+            raise RuntimeError(
+                f"all {len(self.episode_seeds)} episode seeds played: sample at most "
+                "len(episode_seeds) episodes from one env"
+            )
+        episode_seed = self.episode_seeds[self.next_index]
+        self.next_index += 1
+        return super().reset(seed=episode_seed, options=options)
+
+    def step(self, action_dict: dict):
+        obs, rewards, terms, truncs, infos = super().step(action_dict)
+        if terms.get("__all__"):
+            # The loop's row also has the bound's own score (cached: the env's
+            # ``oracle`` normaliser just solved it) and the task's name.
+            from envs.ed.bound import solve
+
+            base = self.par_env.unwrapped
+            bound = solve(base.task, base.episode_seed, base.config)
+            for info in infos.values():
+                info.update(oracle_score=bound.score, task_name=base.task.name)
+        return obs, rewards, terms, truncs, infos
+
+
+def _eval_env_creator(env_config: Mapping[str, Any]) -> EpisodeSeedsEnv:
+    from envs.ed_triage_v0 import EdTriageParallelEnv
+
+    env = EdTriageParallelEnv(
+        env_config["task"],
+        normaliser="oracle",
+        reward_mode=env_config.get("reward_mode", "team"),
+    )
+    return EpisodeSeedsEnv(AdvisedEdEnv(env, env_config.get("advice")), env_config["episode_seeds"])
+
+
+def register_eval_env() -> None:
+    from ray.tune.registry import register_env
+
+    register_env(EVAL_ENV_NAME, _eval_env_creator)
+
+
+# -------------------------------------------------------------------------- teams
+def trained_modules(run_dir: str | Path) -> dict[str, RLModule]:
+    """The trained module of every agent of an ``ed`` run directory."""
+    from agents.rllib.training import load_module
+
+    return {a: load_module(Path(run_dir), a) for a in AGENTS}
+
+
+def player_specs(
+    team: str | Mapping[str, str] | None,
+    modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
+) -> tuple[dict[str, RLModuleSpec], dict[str, dict], str | None]:
+    """(RLModuleSpec per agent, module state per agent to load after building, advice
+    for the env) for a team spec."""
+    from agents.rllib.modules import PolicyModule
+    from agents.roles import ROLE_HEURISTICS, parse_team
+
+    names = parse_team(team)
+    oracle = [a for a, n in names.items() if n in ORACLE_NAMES]
+    if oracle and len(oracle) != len(AGENTS):
+        raise ValueError("the ed oracle plays as a whole team (its members share one plan)")
+    specs: dict[str, RLModuleSpec] = {}
+    states: dict[str, dict] = {}
+    for agent, name in names.items():
+        if modules and name in modules:
+            player = modules[name][agent]
+            if isinstance(player, RLModuleSpec):
+                specs[agent] = player
+            else:
+                specs[agent] = RLModuleSpec(
+                    module_class=type(player), model_config=dict(player.model_config or {})
+                )
+                states[agent] = player.get_state()
+        elif name in ORACLE_NAMES:
+            specs[agent] = RLModuleSpec(module_class=HintModule, model_config={"key": ADVICE_KEY})
+        elif name == ROLE_HEURISTICS[ROLE_OF[agent]]:
+            specs[agent] = RLModuleSpec(module_class=HintModule, model_config={"key": HINT_KEY})
+        else:
+            specs[agent] = RLModuleSpec(module_class=PolicyModule, model_config={"policy": name})
+    return specs, states, ORACLE if oracle else None
+
+
+def _map_agent_to_module(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+    return agent_id
+
+
+def runner_config(
+    task: str,
+    seeds: Iterable[int],
+    specs: Mapping[str, RLModuleSpec],
+    advice: str | None = None,
+    reward_mode: str = "team",
+) -> Any:
+    """The AlgorithmConfig of an evaluation EnvRunner: the seeded eval env, one env per
+    runner, greedy (``explore=False``), one module per agent."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+    env_config = {
+        "task": task,
+        "episode_seeds": [int(s) for s in seeds],
+        "advice": advice,
+        "reward_mode": reward_mode,
+    }
+    return (
+        PPOConfig()
+        .environment(EVAL_ENV_NAME, env_config=env_config, disable_env_checking=True)
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=1, explore=False)
+        .multi_agent(policies=set(AGENTS), policy_mapping_fn=_map_agent_to_module)
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=dict(specs)))
+    )
+
+
+def sample_episodes(
+    task: str,
+    team: str | Mapping[str, str] | None,
+    seeds: Iterable[int],
+    modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
+    reward_mode: str = "team",
+) -> list[Any]:
+    """Play ``team`` on ``seeds`` (in order) in a local ``MultiAgentEnvRunner``;
+    return its ``MultiAgentEpisode`` objects, episode i on seed i."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        return []
+    register_eval_env()
+    specs, states, advice = player_specs(team, modules)
+    runner = MultiAgentEnvRunner(
+        config=runner_config(task, seeds, specs, advice, reward_mode=reward_mode)
+    )
+    try:
+        for agent, state in states.items():
+            runner.module[agent].set_state(state)
+        episodes = runner.sample(num_episodes=len(seeds), explore=False)
+    finally:
+        runner.stop()
+    played = [int(final_info(ep)["episode_seed"]) for ep in episodes]
+    if played != seeds:
+        raise RuntimeError(f"the runner played seeds {played}, not {seeds}")
+    return episodes
+
+
+def final_info(episode: Any) -> dict:
+    """The consultant's last info of a finished episode (score, grader, KPIs, ...)."""
+    infos = episode.get_infos(-1)
+    info = infos.get("consultant") or next(iter(infos.values()))
+    if "score" not in info:
+        raise RuntimeError("the episode did not terminate (no final info)")
+    return info
+
+
+def episode_row(task: str, label: str, names: Mapping[str, str], episode: Any) -> dict:
+    """One evaluation row from a finished episode (columns as in ``evaluate_teams``)."""
+    info = final_info(episode)
+    serve = info["grader"]["cumulative_reward"]
+    oracle_value = info["oracle_value"]
+    row = {
+        "task": info.get("task_name", task), "ruleset": "ed",
+        "seed": int(info["episode_seed"]), "team": label,
+        **{f"policy_{a}": names[a] for a in AGENTS},
+        "score": info["score"], "episode_return": info["episode_return"],
+        "serve_reward": serve, "served": info["grader"]["patients_served"],
+        "missed_emergencies": info["grader"]["missed_emergencies"],
+        "oracle_value": oracle_value, "oracle_score": info.get("oracle_score"),
+        "pct_of_oracle": 100.0 * serve / oracle_value if oracle_value else 100.0,
+        "parallel_steps": int(episode.env_t),
+        **dict(info["kpis"]),
+        "policy": label,
+        "evaluator": "rllib_env_runner",
+        # RLlib's own bookkeeping of the same episode, per agent.
+        **{f"rllib_return_{aid}": float(sa.get_return())
+           for aid, sa in episode.agent_episodes.items()},
+    }  # fmt: skip
+    # Modules have no fallback answers (an LLM player's count in the loop).
+    row.update({f"fallbacks_{a}": 0 for a in AGENTS})
+    row["illegal_actions"] = sum(int(row.get(f"illegal_{a}", 0) or 0) for a in AGENTS)
+    return row
+
+
+def evaluate_in_env_runner(
+    task: str,
+    teams: Mapping[str, str | Mapping[str, str] | None],
+    seeds: Iterable[int],
+    modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
+    reward_mode: str = "team",
+    num_workers: int = 0,
+) -> list[dict]:
+    """One row per (team, seed), as :func:`agents.ed_evaluation.evaluate_teams`, but
+    played by RLlib's ``MultiAgentEnvRunner`` with one RLModule per agent.
+    ``modules[name][agent]``: RLModules (or specs) for the players named ``name``
+    (e.g. ``{"ppo": trained_modules(run_dir)}`` with team ``"nurse=ppo,..."``).
+    ``num_workers`` = 0: one local runner in this process; k > 0: the seeds split into
+    k contiguous shards, each played by its own runner in a Ray worker (Ray must be
+    initialised)."""
+    seeds = [int(s) for s in seeds]
+    rows = []
+    for label, team in teams.items():
+        args = (task, label, team, seeds, modules, reward_mode)
+        rows += _in_ray_workers(*args, num_workers) if num_workers > 0 else _shard_rows(*args)
+    return rows
+
+
+def _shard_rows(task, label, team, seeds, modules, reward_mode) -> list[dict]:
+    from agents.roles import parse_team
+
+    names = parse_team(team)
+    episodes = sample_episodes(task, team, seeds, modules, reward_mode=reward_mode)
+    return [episode_row(task, label, names, ep) for ep in episodes]
+
+
+def _in_ray_workers(task, label, team, seeds, modules, reward_mode, num_workers):
+    """Contiguous shards of ``seeds``, each played by its own MultiAgentEnvRunner in a
+    Ray worker (one CPU each); rows come back in seed-list order."""
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError("num_workers > 0 needs Ray: call ray.init() (or training.init_ray)")
+    shards = [list(c) for c in np.array_split(np.asarray(seeds, dtype=np.int64), num_workers)]
+    remote = ray.remote(num_cpus=1)(_shard_rows)
+    refs = [
+        remote.remote(task, label, team, [int(s) for s in shard], modules, reward_mode)
+        for shard in shards
+        if len(shard)
+    ]
+    return [row for rows in ray.get(refs) for row in rows]
+
+
+__all__ = [
+    "ADVICE_KEY",
+    "EVAL_ENV_NAME",
+    "AdvisedEdEnv",
+    "EpisodeSeedsEnv",
+    "HintModule",
+    "episode_row",
+    "evaluate_in_env_runner",
+    "final_info",
+    "player_specs",
+    "register_eval_env",
+    "runner_config",
+    "sample_episodes",
+    "trained_modules",
+]
