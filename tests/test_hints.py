@@ -71,7 +71,7 @@ def test_hints_are_the_role_heuristics_actions():
 def test_hinted_scorer_adds_the_weighted_hint_to_its_logits():
     env = HintedEdEnv(EdTriageParallelEnv("dynamic_queue", normaliser="static"))
     obs, _ = env.reset(seed=2)
-    mods = _modules(env, "dynamic_queue")
+    mods = _modules(env, "dynamic_queue", hint_weight=4.0)
     a = "consultant"
     batch = {Columns.OBS: {k: torch.as_tensor(v)[None] for k, v in obs[a].items()}}
     with torch.no_grad():

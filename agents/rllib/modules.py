@@ -61,7 +61,7 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
     information that FIFO uses and without which two patients with equal reports and
     waits are indistinguishable), ``hints`` (False; True: the observation holds a
     ``hint``, the role heuristic's one-hot action (:mod:`agents.rllib.hints`), read as
-    per-slot features and added to the logits with a fixed weight), optional
+    per-slot features and added to the logits with a fixed weight, ``hint_weight``), optional
     ``n_slots`` / ``context_features`` / ``present_feature`` (0: the slot feature that
     is 1 when a patient is present).
     """
@@ -91,7 +91,8 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
 
             # A fixed prior: learning its weight let PPO unlearn the heuristic in one
             # bad update (seen as a collapse of the team return mid-training).
-            self.register_buffer("hint_weight", torch.tensor(HINT_WEIGHT))
+            w = float(cfg.get("hint_weight", HINT_WEIGHT))
+            self.register_buffer("hint_weight", torch.tensor(w))
         self.pool = _mlp([3 * width, width, width])
         self.slot_head = _mlp([2 * width, width, self.per_slot])
         self.end_head = _mlp([width, width, 1])

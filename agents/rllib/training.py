@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Observation, Policy, PolicyContext
+from agents.rllib.hints import HINT_WEIGHT
 
 TRAIN_SEED_LIMIT = 10_000
 ENV_NAME = "edmarl_queue"
@@ -54,6 +55,8 @@ class TrainSettings:
     hints: bool = False
     """``ed``: observations carry each role heuristic's action, which the modules start
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
+    hint_weight: float = HINT_WEIGHT
+    """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -99,7 +102,9 @@ def register_envs() -> None:
     register_env(ED_ENV_NAME, _ed_env_creator)
 
 
-def ed_module_specs(task: str, width: int, hints: bool = False) -> dict[str, Any]:
+def ed_module_specs(
+    task: str, width: int, hints: bool = False, hint_weight: float = HINT_WEIGHT
+) -> dict[str, Any]:
     """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -117,6 +122,7 @@ def ed_module_specs(task: str, width: int, hints: bool = False) -> dict[str, Any
                 "n_slots": n,
                 "context_features": len(FEATURES[ROLE_OF[agent]][1]),
                 "hints": hints,
+                "hint_weight": hint_weight,
             },
         )
         for agent in AGENTS
@@ -187,7 +193,7 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
         )
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, s.width, s.hints)
+                rl_module_specs=ed_module_specs(s.task, s.width, s.hints, s.hint_weight)
             )
         )
         .training(**training)
