@@ -106,7 +106,13 @@ def evaluate_teams(
             row = rows[-1]
             # Columns shared with the single-agent results (SPEC §5).
             row["policy"] = label
-            row["illegal_actions"] = sum(row[f"illegal_{a}"] for a in AGENTS)
+            # An LLM player replaces a failed answer by its fallback's legal action and
+            # counts it (episode_fallbacks); those decisions count as illegal here too.
+            fallbacks = {a: int(getattr(team[a], "episode_fallbacks", 0)) for a in AGENTS}
+            row.update({f"fallbacks_{a}": n for a, n in fallbacks.items()})
+            row["illegal_actions"] = sum(row[f"illegal_{a}"] for a in AGENTS) + sum(
+                fallbacks.values()
+            )
             if on_episode is not None:
                 on_episode(row)
     return rows

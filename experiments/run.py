@@ -8,11 +8,15 @@ How to run::
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
     python experiments/run.py --help
+    python experiments/run.py --task basic_triage --no-train \
+        --compare "nurse=llm,consultant=heuristic,pharmacist=heuristic" heuristic
 
 Training uses the single-agent queue env (the consultant; ``classic`` ruleset) with
 the permutation-invariant slot scorer (``agents.rllib.modules``) on episode seeds
 below 10,000; every policy in ``--compare`` then plays the same held-out seeds
 (``--eval-seed-start`` …) and the oracle's exact bound is solved for each seed.
+``llm`` (``llm_policy``, configured by the ``--llm-*`` options) plays the classic
+consultant or any ``ed`` role (one policy per role, one model loaded per run).
 
 Results to expect (defaults on a 2-core machine: about 2 minutes of training and a
 few seconds of evaluation): PPO within a few per cent of the oracle's serve reward,
@@ -138,7 +142,9 @@ class RunConfig:
     llm_backend: str = "transformers"
     """"llm": transformers, unsloth (GPU) or openai (API_BASE_URL, MODEL_NAME, HF_TOKEN)."""
     llm_fallback: str | None = None
-    """"llm": policy that acts when an answer fails (default severity_greedy)."""
+    """"llm": policy that acts when an answer fails (default: the role's heuristic,
+    severity_greedy for the classic consultant, ed_nurse / ed_consultant / ed_pharmacist
+    in ed teams; there it replaces all three, so name one every role plays: random)."""
 
     def validate(self) -> None:
         """Raise ValueError naming the fix for any bad field."""
@@ -168,13 +174,7 @@ class RunConfig:
                     f"--compare: unknown policies {unknown}; registered: "
                     f"{', '.join(sorted(POLICIES))}"
                 )
-        if self.multi_agent and any(
-            LLM in parse_team(team_spec(c)).values() for c in self.compare
-        ):  # the ed roles have no LLM prompts yet (llm_policy.prompts: classic consultant)
-            raise ValueError(
-                "the llm policy plays the classic consultant for now: use --ruleset classic"
-            )
-        if LLM in self.compare:
+        if self.uses_llm:
             from llm_policy.backends import BACKENDS
 
             self.llm_config().validate()
@@ -204,11 +204,17 @@ class RunConfig:
             clip_param=self.clip_param,
         )  # fmt: skip
 
-    def llm_config(self):
+    def llm_config(self, role: str = "consultant"):
         from llm_policy.policy import LLMConfig
 
-        return LLMConfig(role="consultant", mode=self.llm_mode, backend=self.llm_backend,
+        return LLMConfig(role=role, mode=self.llm_mode, backend=self.llm_backend,
                          model=self.llm_model, fallback=self.llm_fallback)  # fmt: skip
+
+    @property
+    def uses_llm(self) -> bool:
+        if self.multi_agent:
+            return any(LLM in parse_team(team_spec(c)).values() for c in self.compare)
+        return LLM in self.compare
 
     @property
     def multi_agent(self) -> bool:
@@ -265,12 +271,15 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
         history = _train(cfg, out, console)
     if cfg.uses_trained:
         extra[TRAINED] = _trained_policy(cfg, out)
+    if cfg.uses_llm:  # built here so the --llm-* options reach it (lazy model load)
+        from llm_policy.policy import LLMPolicy, ed_players
+
+        if cfg.multi_agent:  # one policy per role, one backend (the model loads once)
+            extra[LLM] = ed_players(cfg.llm_config())
+        else:
+            extra[LLM] = LLMPolicy(config=cfg.llm_config())
     if cfg.multi_agent:
         return _run_ed(cfg, out, seeds, extra, history, console)
-    if LLM in cfg.compare:  # built here so the --llm-* options reach it (lazy model load)
-        from llm_policy.policy import LLMPolicy
-
-        extra[LLM] = LLMPolicy(config=cfg.llm_config())
     total = len(seeds) * len(cfg.compare)
     with _progress(console, "score {task.fields[score]}") as progress:
         bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="-")
@@ -287,25 +296,44 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
             on_episode=tick,
             extra_policies=extra,
         )
-    summary = report.summarise(rows, cfg.compare)
+    intro = (
+        "Serve reward and % of oracle: Σ served rewards vs the clairvoyant bound of the "
+        "same seed (agents.oracle). Score: the task's grader. ± = 95 % t-interval."
+    )
+    return _write_outputs(cfg, out, rows, list(cfg.compare), step_rows, step_rows, history,
+                          intro, console)  # fmt: skip
+
+
+def _write_outputs(
+    cfg: RunConfig,
+    out: Path,
+    rows: list[dict],
+    labels: list[str],
+    step_rows: list[dict],
+    timeline: list[dict],
+    history: list[dict],
+    intro: str,
+    console: Console,
+) -> dict:
+    """Write results.parquet, summary.md/json, config.json, the plots (and with
+    --save-episodes episodes.parquet), print the table and the list; return the summary
+    document. ``timeline``: the step rows plotted for the first seed."""
+    seeds = cfg.seeds()
+    summary = report.summarise(rows, labels)
     report.write_parquet(out / "results.parquet", rows)
     if cfg.save_episodes:
         report.write_parquet(out / "episodes.parquet", step_rows)
     title = f"{cfg.task} ({cfg.ruleset}), {cfg.eval_episodes} held-out seeds"
-    md = (
-        f"# {title}\n\n"
-        "Serve reward and % of oracle: Σ served rewards vs the clairvoyant bound of the "
-        "same seed (agents.oracle). Score: the task's grader. ± = 95 % t-interval.\n\n"
-        + report.markdown_table(summary)
+    report.write_text(
+        out / "summary.md", f"# {title}\n\n{intro}\n\n" + report.markdown_table(summary)
     )
-    report.write_text(out / "summary.md", md)
     doc = {"config": _config_dict(cfg), "summary": summary, "training": history}
     if history:
         report.plot_learning_curve(out / "learning_curve.png", history, title)
     report.write_json(out / "summary.json", doc)
     report.write_json(out / "config.json", _config_dict(cfg))
     report.plot_comparison(out / "comparison.png", summary, title)
-    report.plot_timeline(out / "timeline.png", step_rows, seeds[0], f"{cfg.task}, seed {seeds[0]}")
+    report.plot_timeline(out / "timeline.png", timeline, seeds[0], f"{cfg.task}, seed {seeds[0]}")
     _print_table(console, summary, title)
     written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "timeline.png",
                "config.json"]  # fmt: skip
@@ -389,40 +417,18 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
         for r in firsts
     ]  # fmt: skip
     labels = [*cfg.compare, ORACLE]
-    summary = report.summarise(rows, labels)
-    report.write_parquet(out / "results.parquet", rows)
-    if cfg.save_episodes:
-        report.write_parquet(out / "episodes.parquet", step_rows)
-    title = f"{cfg.task} ({cfg.ruleset}), {cfg.eval_episodes} held-out seeds"
     # Team timeline: the consultant's rows carry the team reward (team reward mode);
     # its observation's "present" column counts the patients waiting.
     f = len(CONSULTANT_FEATURES)
     n_cells = get_task(cfg.task).num_patients * f
     timeline = [{**r, "queue_length": int(sum(r["observation"][0:n_cells:f]))}
                 for r in step_rows if r["agent"] == "consultant"]  # fmt: skip
-    report.plot_timeline(out / "timeline.png", timeline, seeds[0], f"{cfg.task}, seed {seeds[0]}")
-    md = (
-        f"# {title}\n\nTeams: a bare name plays every role; role=policy mixes. "
+    intro = (
+        "Teams: a bare name plays every role; role=policy mixes. "
         "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
         "(envs.ed.bound). Score: the task's grader with the ed fixes. ± = 95 % t-interval."
-        "\n\n" + report.markdown_table(summary)
     )
-    report.write_text(out / "summary.md", md)
-    doc = {"config": _config_dict(cfg), "summary": summary, "training": history}
-    report.write_json(out / "summary.json", doc)
-    report.write_json(out / "config.json", _config_dict(cfg))
-    report.plot_comparison(out / "comparison.png", summary, title)
-    if history:
-        report.plot_learning_curve(out / "learning_curve.png", history, title)
-    _print_table(console, summary, title)
-    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "timeline.png",
-               "config.json"]  # fmt: skip
-    if history:
-        written += ["learning_curve.png", "checkpoint/"]
-    if cfg.save_episodes:
-        written.append("episodes.parquet")
-    console.print(f"wrote {out}/: " + " ".join(written))
-    return doc
+    return _write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
 
 
 def _config_dict(cfg: RunConfig) -> dict:

@@ -5,6 +5,10 @@ and counted so that a fallback policy can act and the metrics show how often it 
   fences or JSON such as ``{"action": "serve", "slot": 3}``); the first decision wins.
 * :func:`parse_triage` reads ``CATEGORY n`` (or ``category: n``, ``MTS 2``) and
   ``Recommended intervention: <name>``; a missing intervention is reported, not fatal.
+* ``ed`` roles: :func:`parse_ed_nurse` (a category for the patient being triaged),
+  :func:`parse_serve_or_end` (``SERVE 3`` / ``END``, also ``WAIT`` / ``DONE``) and
+  :func:`parse_pharmacist` (``PATIENT 3: salbutamol_nebuliser``, ``give aspirin to
+  slot 2``, ``NONE``).
 
 A :class:`Parsed` is ``ok``, ``unparsable`` (no decision found) or ``illegal`` (a
 decision the mask forbids). :class:`FallbackCounter` keeps per-episode and total counts
@@ -22,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.clinical.presentation import INTERVENTIONS, Intervention
+from envs.clinical.presentation import INTERVENTIONS, Drug, Intervention
+from envs.ed.config import DRUGS, N_DRUGS
 
 OK, UNPARSABLE, ILLEGAL = "ok", "unparsable", "illegal"
 REASONS = (OK, UNPARSABLE, ILLEGAL)
@@ -118,6 +123,70 @@ def parse_triage(text: str) -> Parsed:
     return Parsed(TriageAnswer(category, intervention), OK)
 
 
+# -- ed roles ------------------------------------------------------------------------------
+def parse_ed_nurse(text: str, slot: int, mask: np.ndarray) -> Parsed:
+    """A triage answer for patient ``slot`` → ``slot * 5 + category - 1`` (mask-checked)."""
+    p = parse_triage(text)
+    if not p.ok:
+        return p
+    action = slot * N_CATEGORIES + p.action.category - 1
+    mask = np.asarray(mask)
+    if not 0 <= action < mask.shape[0] - 1 or not mask[action]:
+        return Parsed(None, ILLEGAL, wanted=action)
+    return Parsed(int(action), OK)
+
+
+_END = re.compile(r"\b(?:end|wait|done|none)\b", re.I)
+
+
+def parse_serve_or_end(text: str, mask: np.ndarray) -> Parsed:
+    """``SERVE <slot>`` → slot, ``END`` (or ``WAIT``/``DONE``/``NONE``) → the last action;
+    checked against ``mask``. The first decision wins."""
+    mask = np.asarray(mask)
+    end = mask.shape[0] - 1
+    found = _json_decision(text)
+    if found is None:
+        serve, stop = _SERVE.search(text), _END.search(text)
+        if serve and (not stop or serve.start() < stop.start()):
+            found = ("serve", int(serve.group(1)))
+        elif stop:
+            found = ("wait", None)
+    if found is None:
+        return Parsed(None, UNPARSABLE)
+    action = end if found[0] == "wait" else found[1]
+    if action is None or not 0 <= action <= end or (found[0] != "wait" and action == end):
+        return Parsed(None, ILLEGAL, wanted=action)
+    if not mask[action]:
+        return Parsed(None, ILLEGAL, wanted=action)
+    return Parsed(int(action), OK)
+
+
+_DRUG = re.compile(
+    r"(?<![a-z])(" + "|".join(d.value.replace("_", "[ _]") for d in DRUGS) + r")(?![a-z])",
+    re.I,
+)
+_SLOT = re.compile(r"\b(?:patient|slot|bed|#)\s*#?\s*(-?\d+)", re.I)
+_NONE = re.compile(r"\b(?:none|no drug|nothing|end)\b", re.I)
+
+
+def parse_pharmacist(text: str, mask: np.ndarray) -> Parsed:
+    """``PATIENT <slot>: <drug>`` (a slot and a drug in any order, ``give <drug> to
+    patient <slot>``) → ``slot * N_DRUGS + drug``; ``NONE`` → the last action."""
+    mask = np.asarray(mask)
+    end = mask.shape[0] - 1
+    drug, slot, none = _DRUG.search(text), _SLOT.search(text), _NONE.search(text)
+    if none and not (drug and slot and min(drug.start(), slot.start()) < none.start()):
+        return Parsed(end, OK)
+    if not (drug and slot):
+        return Parsed(None, UNPARSABLE)
+    d = DRUGS.index(Drug(drug.group(1).lower().replace(" ", "_")))
+    s = int(slot.group(1))
+    action = s * N_DRUGS + d
+    if not 0 <= s < end // N_DRUGS or not mask[action]:
+        return Parsed(None, ILLEGAL, wanted=action)
+    return Parsed(int(action), OK)
+
+
 # -- counting ------------------------------------------------------------------------------
 @dataclass
 class FallbackCounter:
@@ -156,6 +225,9 @@ __all__ = [
     "FallbackCounter",
     "Parsed",
     "TriageAnswer",
+    "parse_ed_nurse",
+    "parse_pharmacist",
     "parse_queue",
+    "parse_serve_or_end",
     "parse_triage",
 ]

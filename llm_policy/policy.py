@@ -17,17 +17,33 @@ Every decision is counted (:class:`~llm_policy.parsing.FallbackCounter`):
 ``results.parquet``'s ``illegal_actions`` column. ``act_vec`` batches the envs of a
 vector env / RLlib EnvRunner into one backend call (``batch_size`` prompts at a time).
 
-Roles (:data:`ROLES`): ``consultant`` (classic queue envs) and ``nursesim``
-(``NurseSim-Triage-v0``). A multi-agent ``ed`` role adds a :class:`RoleAdapter` with
-its prompt builder from :mod:`llm_policy.prompts`, its candidates and parser, and its
-heuristic as fallback; teams then name it like any policy (``nurse=llm,...``).
+Roles (:data:`ROLES`): ``consultant`` (classic queue envs), ``nursesim``
+(``NurseSim-Triage-v0``) and the three roles of the multi-agent ``ed`` env
+(:data:`ED_ROLES`, agent → role):
+
+* ``ed_nurse`` (``triage_nurse``): the *patient* is chosen as the ``ed_nurse`` heuristic
+  orders them, without its assessment — a re-triage or untriaged patient with the most
+  urgent visible category (assigned, else self-reported, raised by a worse condition),
+  then the longest wait — and the model chooses the *category* from that patient's
+  charted presentation (the SFT card): ``score`` ranks ``CATEGORY 1`` … ``CATEGORY 5``.
+  The nurse never ENDs while someone can be triaged (the env's ``idle_triage`` term).
+* ``ed_consultant``: ``SERVE <slot>`` for each servable patient, or ``END``.
+* ``ed_pharmacist``: two stages in ``score`` mode — ``PATIENT <slot>`` (patients with a
+  legal drug) or ``NONE``, then the drug among that patient's legal drugs.
+
+A decision with a single legal answer (END only) is taken without calling the model
+for the ``ed`` roles (``forced`` in :meth:`LLMPolicy.stats`). The fallback of an ``ed``
+role is its heuristic (``ed_nurse`` / ``ed_consultant`` / ``ed_pharmacist``) on the
+same observation. In teams, :func:`ed_players` builds one policy per agent around one
+shared backend; :func:`agents.roles.make_team` binds them to the env (``bind``), which
+gives the nurse and pharmacist the presentations (``PolicyContext.presentation``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -41,8 +57,20 @@ from envs.clinical.presentation import (
     Presentation,
     Sex,
 )
+from envs.ed.config import DRUGS, N_CATEGORIES, N_DRUGS
 from llm_policy import prompts
-from llm_policy.parsing import OK, FallbackCounter, Parsed, TriageAnswer, parse_queue, parse_triage
+from llm_policy.parsing import (
+    OK,
+    UNPARSABLE,
+    FallbackCounter,
+    Parsed,
+    TriageAnswer,
+    parse_ed_nurse,
+    parse_pharmacist,
+    parse_queue,
+    parse_serve_or_end,
+    parse_triage,
+)
 
 MODES = ("score", "generate")
 Action = Any  # int for the queue envs, int64[2] for NurseSim
@@ -53,19 +81,24 @@ Action = Any  # int for the queue envs, int64[2] for NurseSim
 class RoleAdapter:
     """How one role talks to a model: prompt, legal answers, parser, fallback."""
 
-    messages: Callable[[Observation], list[dict[str, str]]]
-    candidates: Callable[[Observation], list[tuple[Action, str]]]
+    messages: Callable[[Any], list[dict[str, str]]]
+    candidates: Callable[[Any], list[tuple[Action, str]]]
     """Legal actions with their answer texts (score mode ranks exactly these)."""
-    parse: Callable[[str, Observation], Parsed]
-    """Answer text → :class:`Parsed` holding the final env action."""
+    parse: Callable[[str, Any], Parsed]
+    """Answer text → :class:`Parsed` holding the final env action (mask-checked)."""
     fallback: str
     """Named fallback (a key of :data:`FALLBACKS` or a registered policy)."""
     max_new_tokens: int
     complete: bool = True
     """Score the end-of-turn token after a candidate (answers that are whole replies)."""
-    followup: Callable[[Observation, Action], tuple[str, list[tuple[Action, str]]]] | None = None
+    followup: Callable[[Any, Action], tuple[str, list[tuple[Action, str]]] | None] | None = None
     """Optional second scoring stage: (answer text so far, appended to the prompt, and the
-    candidates that continue it)."""
+    candidates that continue it); None keeps the first stage's action."""
+    view: Callable[[Observation, PolicyContext | None], Any] | None = None
+    """Observation (+ the env's context) → what the functions above read (None: the
+    observation itself). The fallback always gets the observation."""
+    skip_forced: bool = False
+    """Take a decision with a single legal answer without calling the model."""
 
 
 def _queue_candidates(obs: Observation) -> list[tuple[Action, str]]:
@@ -107,6 +140,121 @@ def _nursesim_parse(text: str, obs: Observation) -> Parsed:
     return Parsed(triage_action(answer.category, answer.intervention), OK)
 
 
+# -- ed roles ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EdView:
+    """An ``ed`` observation with what the env's context adds: the patient the nurse
+    triages (None: nobody can be triaged) and the charted presentations."""
+
+    observation: Observation
+    slot: int | None = None
+    presentations: Mapping[int, Presentation | None] = field(default_factory=dict)
+
+
+_NF = prompts.NURSE_FEATURES
+_N_TRIAGED, _N_ASSIGNED, _N_COND, _N_WAIT, _N_SELF = (
+    _NF.index(c)
+    for c in ("triaged", "assigned_category", "condition", "wait", "self_reported_urgency")
+)
+
+
+def nurse_slot(observation: Observation) -> int | None:
+    """The patient the LLM nurse triages next: the ``ed_nurse`` heuristic's order on the
+    visible category (assigned, else self-reported; :func:`agents.roles.upgrade` for a
+    worse condition), then the longest wait, then the slot; None if nobody is legal."""
+    from agents.roles import upgrade
+
+    mask = np.asarray(observation["action_mask"])
+    n = (mask.shape[0] - 1) // N_CATEGORIES
+    legal = mask[:-1].reshape(n, N_CATEGORIES).any(axis=1)
+    if not legal.any():
+        return None
+    rows, _ = prompts.ed_table(observation, _NF, prompts.NURSE_CONTEXT)
+    keys = []
+    for slot in np.flatnonzero(legal):
+        r = rows[slot]
+        base = int(r[_N_ASSIGNED]) if r[_N_TRIAGED] else int(r[_N_SELF])
+        keys.append((upgrade(base, int(r[_N_COND])), -float(r[_N_WAIT]), int(slot)))
+    return min(keys)[2]
+
+
+def _presentation(context: PolicyContext | None, slot: int) -> Presentation | None:
+    get = context.presentation if context is not None else None
+    return get(slot) if get is not None else None
+
+
+def _nurse_view(obs: Observation, context: PolicyContext | None) -> EdView:
+    slot = nurse_slot(obs)
+    pres = {} if slot is None else {slot: _presentation(context, slot)}
+    return EdView(obs, slot, pres)
+
+
+def _nurse_messages(v: EdView) -> list[dict[str, str]]:
+    assert v.slot is not None
+    return prompts.ed_nurse_messages(v.observation, v.slot, v.presentations.get(v.slot))
+
+
+def _nurse_candidates(v: EdView) -> list[tuple[Action, str]]:
+    mask = np.asarray(v.observation["action_mask"])
+    if v.slot is None:
+        return [(mask.shape[0] - 1, prompts.END_WORD)]
+    acts = [(prompts.nurse_action(v.slot, c), prompts.category_answer(c)) for c in range(1, 6)]
+    return [(a, t) for a, t in acts if mask[a]]
+
+
+def _nurse_parse(text: str, v: EdView) -> Parsed:
+    if v.slot is None:  # not reached: a forced END never asks the model
+        return Parsed(None, UNPARSABLE)
+    return parse_ed_nurse(text, v.slot, v.observation["action_mask"])
+
+
+def _ed_consultant_candidates(obs: Observation) -> list[tuple[Action, str]]:
+    mask = np.asarray(obs["action_mask"])
+    end = mask.shape[0] - 1
+    return [(int(a), prompts.ed_consultant_answer(int(a), end)) for a in np.flatnonzero(mask)]
+
+
+def _ed_consultant_parse(text: str, obs: Observation) -> Parsed:
+    return parse_serve_or_end(text, obs["action_mask"])
+
+
+def _pharmacist_view(obs: Observation, context: PolicyContext | None) -> EdView:
+    slots = np.flatnonzero(prompts.pharmacist_pairs(obs).any(axis=1))
+    return EdView(obs, None, {int(s): _presentation(context, int(s)) for s in slots})
+
+
+def _pharmacist_messages(v: EdView) -> list[dict[str, str]]:
+    return prompts.ed_pharmacist_messages(v.observation, v.presentations)
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    """The pharmacist's first scoring stage: a patient, the drug still to choose."""
+
+    slot: int
+
+
+def _pharmacist_candidates(v: EdView) -> list[tuple[Action, str]]:
+    end = np.asarray(v.observation["action_mask"]).shape[0] - 1
+    slots = np.flatnonzero(prompts.pharmacist_pairs(v.observation).any(axis=1))
+    out: list[tuple[Action, str]] = [(PatientChoice(int(s)), prompts.patient_answer(int(s)))
+                                     for s in slots]  # fmt: skip
+    return [*out, (end, prompts.NONE_WORD)]
+
+
+def _pharmacist_followup(v: EdView, choice: Action) -> tuple[str, list[tuple[Action, str]]] | None:
+    if not isinstance(choice, PatientChoice):
+        return None  # NONE: the whole answer
+    pairs = prompts.pharmacist_pairs(v.observation)
+    drugs = np.flatnonzero(pairs[choice.slot])
+    text = prompts.patient_answer(choice.slot) + ": "
+    return text, [(choice.slot * N_DRUGS + int(d), DRUGS[int(d)].value) for d in drugs]
+
+
+def _pharmacist_parse(text: str, v: EdView) -> Parsed:
+    return parse_pharmacist(text, v.observation["action_mask"])
+
+
 ROLES: dict[str, RoleAdapter] = {
     "consultant": RoleAdapter(
         messages=prompts.consultant_messages,
@@ -124,7 +272,42 @@ ROLES: dict[str, RoleAdapter] = {
         complete=False,  # the category line is followed by a rationale, not end of turn
         followup=_nursesim_followup,
     ),
+    "ed_nurse": RoleAdapter(
+        messages=_nurse_messages,
+        candidates=_nurse_candidates,
+        parse=_nurse_parse,
+        fallback="ed_nurse",
+        max_new_tokens=24,
+        complete=False,  # the SFT answer's category line goes on: (Name - COLOUR, target)
+        view=_nurse_view,
+        skip_forced=True,
+    ),
+    "ed_consultant": RoleAdapter(
+        messages=prompts.ed_consultant_messages,
+        candidates=_ed_consultant_candidates,
+        parse=_ed_consultant_parse,
+        fallback="ed_consultant",
+        max_new_tokens=12,
+        skip_forced=True,
+    ),
+    "ed_pharmacist": RoleAdapter(
+        messages=_pharmacist_messages,
+        candidates=_pharmacist_candidates,
+        parse=_pharmacist_parse,
+        fallback="ed_pharmacist",
+        max_new_tokens=24,
+        complete=False,  # stage 1 (PATIENT n / NONE) is a prefix; the drug ends the answer
+        followup=_pharmacist_followup,
+        view=_pharmacist_view,
+        skip_forced=True,
+    ),
 }
+ED_ROLES: dict[str, str] = {
+    "triage_nurse": "ed_nurse",
+    "consultant": "ed_consultant",
+    "pharmacist": "ed_pharmacist",
+}
+"""``ed`` agent → LLM role."""
 
 
 # -- fallbacks -----------------------------------------------------------------------------
@@ -152,35 +335,41 @@ def presentation_from_nursesim(obs: Observation) -> Presentation:
     )  # fmt: skip
 
 
-def _rule_based_nurse(context: PolicyContext | None) -> Callable[[Observation], Action]:
-    from agents.nurse import RuleBasedNurse
+class _RuleBasedNurse(Policy):
+    """NurseSim's rule-based nurse on the numeric observation (the chart read back)."""
 
-    nurse = RuleBasedNurse()
+    name = "rule_based_nurse"
 
-    def act(obs: Observation) -> Action:
-        category, intervention = nurse.decide(presentation_from_nursesim(obs))
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        from agents.nurse import RuleBasedNurse
+
+        super().__init__(context)
+        self.nurse = RuleBasedNurse()
+
+    def act(self, observation: Observation) -> Action:
+        category, intervention = self.nurse.decide(presentation_from_nursesim(observation))
         return triage_action(category, intervention)
 
-    return act
 
-
-FALLBACKS: dict[str, Callable[[PolicyContext | None], Callable[[Observation], Action]]] = {
-    "rule_based_nurse": _rule_based_nurse,
+FALLBACKS: dict[str, Callable[[PolicyContext | None], Policy]] = {
+    "rule_based_nurse": _RuleBasedNurse,
 }
 """Fallbacks that are not registered queue policies (any registered policy name works too)."""
 
 
-def make_fallback(name: str, context: PolicyContext | None) -> Callable[[Observation], Action]:
+def make_fallback(name: str, context: PolicyContext | None) -> Policy:
+    """The fallback player (a :class:`Policy`; its ``act`` replaces a failed answer)."""
     if name in FALLBACKS:
         return FALLBACKS[name](context)
-    return make_policy(name, context=context).act
+    return make_policy(name, context=context)
 
 
 # -- the policy ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LLMConfig:
     role: str = "consultant"
-    """consultant (classic queue envs) or nursesim (NurseSim-Triage-v0)."""
+    """consultant (classic queue envs), nursesim (NurseSim-Triage-v0), or an ed role:
+    ed_nurse, ed_consultant, ed_pharmacist (ed_triage_v0; ED_ROLES maps agents)."""
     mode: str = "score"
     """score: rank the legal actions by log-likelihood; generate: free text, then parse."""
     backend: str = "transformers"
@@ -223,6 +412,44 @@ def build_backend(config: LLMConfig) -> Any:
     return make_backend(config.backend, **options)
 
 
+class SharedBackend:
+    """One backend for several policies (the three roles of an ``ed`` team), built from
+    ``config`` on first use, so that a team loads its model once and only if it plays."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self._built: Any = None
+
+    @property
+    def built(self) -> bool:
+        return self._built is not None
+
+    def get(self) -> Any:
+        if self._built is None:
+            self._built = build_backend(self.config)
+        return self._built
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+
+def ed_players(
+    config: LLMConfig | None = None, backend: Any = None, **options: Any
+) -> dict[str, LLMPolicy]:
+    """One :class:`LLMPolicy` per ``ed`` agent (``{"triage_nurse": …, "consultant": …,
+    "pharmacist": …}``), all on one backend (``backend``, else a :class:`SharedBackend`
+    of ``config``): ``extra={"llm": ed_players(...)}`` for
+    :func:`agents.ed_evaluation.evaluate_teams` / :func:`agents.roles.make_team`."""
+    base = config or LLMConfig()
+    base = LLMConfig(**{**{f.name: getattr(base, f.name) for f in fields(LLMConfig)}, **options})
+    shared = backend if backend is not None else SharedBackend(base)
+    return {
+        agent: LLMPolicy(config=base, backend=shared, role=role) for agent, role in ED_ROLES.items()
+    }
+
+
 class LLMPolicy(Policy):
     """``LLMPolicy(context, role="consultant", mode="score", backend="transformers",
     model=None, fallback=None, ...)``; ``backend`` may also be a built backend object."""
@@ -248,9 +475,11 @@ class LLMPolicy(Policy):
         cfg.validate()
         self.role = ROLES[cfg.role]
         self.fallback_name = cfg.fallback or self.role.fallback
-        self._fallback = make_fallback(self.fallback_name, context)
+        self.fallback_policy = make_fallback(self.fallback_name, context)
         self._backend = backend
         self.counter = FallbackCounter()
+        self.forced = 0
+        """Decisions with a single legal answer, taken without the model (ed roles)."""
         self.seconds = 0.0
         self.last: list[dict[str, Any]] = []
         """The last batch's decisions: answer text (generate), source, reason."""
@@ -271,8 +500,17 @@ class LLMPolicy(Policy):
         return self._backend
 
     # -- Policy interface -------------------------------------------------------------
+    def bind(self, context: PolicyContext) -> None:
+        """Play in the env of ``context`` (called by :func:`agents.roles.make_team`): the
+        ``ed`` nurse and pharmacist read presentations through it, and so does the
+        fallback heuristic, rebuilt with it."""
+        if context is not self.context:
+            self.context = context
+            self.fallback_policy = make_fallback(self.fallback_name, context)
+
     def reset(self, seed: int | None = None) -> None:
         self.counter.new_episode()
+        self.fallback_policy.reset(seed)
 
     @property
     def episode_fallbacks(self) -> int:
@@ -291,56 +529,80 @@ class LLMPolicy(Policy):
         return np.asarray(self.decide(rows), dtype=np.int64)
 
     # -- decisions --------------------------------------------------------------------
+    def view(self, observation: Observation) -> Any:
+        """What the role's prompt, candidates and parser read (see :class:`RoleAdapter`)."""
+        if self.role.view is None:
+            return observation
+        return self.role.view(observation, self.context)
+
     def messages(self, observation: Observation) -> list[dict[str, str]]:
-        return self.role.messages(observation)
+        return self.role.messages(self.view(observation))
 
     def decide(self, observations: Sequence[Observation]) -> list[Action]:
         t0 = time.perf_counter()
-        out: list[Action] = []
+        observations = list(observations)
+        views = [self.view(o) for o in observations]
+        out: list[Action] = [None] * len(observations)
+        todo = []
+        for i, v in enumerate(views):
+            only = self.role.candidates(v) if self.role.skip_forced else None
+            if only is not None and len(only) == 1:
+                out[i] = only[0][0]
+                self.forced += 1
+            else:
+                todo.append(i)
         self.last = []
         step = self.config.batch_size
-        for lo in range(0, len(observations), step):
-            chunk = observations[lo : lo + step]
+        for lo in range(0, len(todo), step):
+            idx = todo[lo : lo + step]
             if self.config.mode == "score":
-                out += self._score(chunk)
+                acts = self._score([views[i] for i in idx])
             else:
-                out += self._generate(chunk)
+                acts = self._generate([views[i] for i in idx], [observations[i] for i in idx])
+            for i, a in zip(idx, acts, strict=True):
+                out[i] = a
         self.seconds += time.perf_counter() - t0
         return out
 
-    def _score(self, observations: Sequence[Observation]) -> list[Action]:
+    def _score(self, views: Sequence[Any]) -> list[Action]:
         backend = self.backend
-        rendered = [backend.render(self.messages(o)) for o in observations]
-        cands = [self.role.candidates(o) for o in observations]
+        rendered = [backend.render(self.role.messages(v)) for v in views]
+        cands = [self.role.candidates(v) for v in views]
         scores = backend.score(
             rendered, [[t for _, t in c] for c in cands], complete=self.role.complete
         )
         best = [int(np.argmax(s)) for s in scores]
         actions = [c[b][0] for c, b in zip(cands, best, strict=True)]
         if self.role.followup is not None:
-            follow = [self.role.followup(o, a) for o, a in zip(observations, actions, strict=True)]
-            prefixes = [r + text for r, (text, _) in zip(rendered, follow, strict=True)]
-            # the follow-up answer ends the reply (the intervention is the SFT answer's last line)
-            second = backend.score(prefixes, [[t for _, t in f[1]] for f in follow], complete=True)
-            actions = [f[1][int(np.argmax(s))][0] for f, s in zip(follow, second, strict=True)]
+            follow = [self.role.followup(v, a) for v, a in zip(views, actions, strict=True)]
+            idx = [i for i, f in enumerate(follow) if f is not None]
+            if idx:
+                prefixes = [rendered[i] + follow[i][0] for i in idx]
+                # the follow-up answer ends the reply (NurseSim: the intervention is the SFT
+                # answer's last line; ed pharmacist: the drug)
+                second = backend.score(
+                    prefixes, [[t for _, t in follow[i][1]] for i in idx], complete=True
+                )
+                for i, sc in zip(idx, second, strict=True):
+                    actions[i] = follow[i][1][int(np.argmax(sc))][0]
         for a in actions:
             self.counter.record(OK)
             self.last.append({"source": "model", "reason": OK, "action": a})
         return actions
 
-    def _generate(self, observations: Sequence[Observation]) -> list[Action]:
+    def _generate(self, views: Sequence[Any], observations: Sequence[Observation]) -> list[Action]:
         backend = self.backend
-        msgs = [self.messages(o) for o in observations]
+        msgs = [self.role.messages(v) for v in views]
         budget = self.config.max_new_tokens or self.role.max_new_tokens
         if hasattr(backend, "generate_batch"):
             texts = backend.generate_batch([backend.render(m) for m in msgs], budget)
         else:  # chat-only backends (openai): one request per observation
             texts = [backend.chat(m) for m in msgs]
         actions = []
-        for obs, text in zip(observations, texts, strict=True):
-            parsed = self.role.parse(text, obs)
+        for view, obs, text in zip(views, observations, texts, strict=True):
+            parsed = self.role.parse(text, view)
             self.counter.record(parsed.reason)
-            action = parsed.action if parsed.ok else self._fallback(obs)
+            action = parsed.action if parsed.ok else self.fallback_policy.act(obs)
             source = "model" if parsed.ok else "fallback"
             self.last.append({"source": source, "reason": parsed.reason, "text": text,
                               "action": action})  # fmt: skip
@@ -349,19 +611,25 @@ class LLMPolicy(Policy):
 
     def stats(self) -> Mapping[str, Any]:
         d = dict(self.counter.as_dict())
+        d["forced"] = self.forced
         d["seconds"] = round(self.seconds, 3)
         d["decisions_per_s"] = round(d["decisions"] / self.seconds, 3) if self.seconds else None
         return d
 
 
 __all__ = [
+    "ED_ROLES",
     "FALLBACKS",
     "MODES",
     "ROLES",
     "LLMConfig",
     "LLMPolicy",
+    "EdView",
     "RoleAdapter",
+    "SharedBackend",
     "build_backend",
+    "ed_players",
+    "nurse_slot",
     "presentation_from_nursesim",
     "triage_action",
 ]
