@@ -1,5 +1,6 @@
-"""edmarl's front door: train a PPO consultant with RLlib, then evaluate it with the
-heuristics on held-out seeds against the clairvoyant oracle bound.
+"""edmarl's front door: train the three-role ED team with RLlib (PPO, one module per
+role), then evaluate it with the heuristic, mixed and random teams on held-out seeds
+against the clairvoyant oracle bound.
 
 How to run::
 
@@ -7,26 +8,32 @@ How to run::
     python experiments/run.py --task dynamic_queue --train-iters 80 --eval-episodes 200
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
+    python experiments/run.py --task basic_triage --evaluator rllib    # evaluate in EnvRunners
+    python experiments/run.py --ruleset classic --task dynamic_queue   # Queue Doctor's engine
     python experiments/run.py --help
     python experiments/run.py --task basic_triage --no-train \
         --compare "nurse=llm,consultant=heuristic,pharmacist=heuristic" heuristic
 
-Training uses the single-agent queue env (the consultant; ``classic`` ruleset) with
-the permutation-invariant slot scorer (``agents.rllib.modules``) on episode seeds
-below 10,000; every policy in ``--compare`` then plays the same held-out seeds
-(``--eval-seed-start`` …) and the oracle's exact bound is solved for each seed.
-``llm`` (``llm_policy``, configured by the ``--llm-*`` options) plays the classic
-consultant or any ``ed`` role (one policy per role, one model loaded per run).
+``ed`` (default): PPO trains one permutation-invariant slot scorer per role
+(``agents.rllib.modules``; with ``--hints``, the default, each also reads its role
+heuristic's action, ``agents.rllib.hints``) on the PettingZoo env
+``envs.ed_triage_v0`` on episode seeds below 10,000; every team in ``--compare`` then
+plays the same held-out seeds (``--eval-seed-start`` …) in our evaluation loop (or,
+``--evaluator rllib``, in RLlib's MultiAgentEnvRunner) and the ``ed`` oracle's exact
+bound is solved for each seed. ``classic``: a single PPO consultant on Queue Doctor's
+engine against the classic heuristics and ILP oracle. ``llm`` (``llm_policy``,
+configured by the ``--llm-*`` options) plays the classic consultant or any ``ed`` role
+(one policy per role, one model loaded per run).
 
-Results to expect (defaults on a 2-core machine: about 2 minutes of training and a
-few seconds of evaluation): PPO within a few per cent of the oracle's serve reward,
-the heuristics at 96–100 % (severity-greedy is near-optimal on these schedules) and
-random far below. Grader scores are low for every policy on mass_casualty (Queue
-Doctor's hard grader subtracts up to 0.55 for severity-1 patients waiting). Files
-under ``--output``: ``results.parquet`` (one row per episode and policy),
-``summary.md``, ``summary.json``, ``comparison.png``, ``timeline.png``,
-``learning_curve.png``, ``config.json``, ``checkpoint/`` and, with
-``--save-episodes``, ``episodes.parquet``.
+Results to expect (defaults on a 2-core machine: 4–8 minutes of training and under a
+minute of evaluation): every sensible team within a few per cent of the oracle's serve
+reward on dynamic_queue and mass_casualty (the role heuristics are within 0.5 % of
+it), the trained team ahead of the heuristic team on basic_triage, random teams far
+below. Grader scores are low for every team on mass_casualty (the hard grader
+subtracts up to 0.55 for severity-1 patients waiting). Files under ``--output``:
+``results.parquet`` (one row per episode and team), ``summary.md``, ``summary.json``,
+``comparison.png``, ``timeline.png``, ``learning_curve.png``, ``config.json``,
+``checkpoint/`` and, with ``--save-episodes``, ``episodes.parquet``.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ ED_DEFAULT_COMPARE = (
 ORACLE = "oracle"
 TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
+EVALUATORS = ("loop", "rllib")
 LLM = "llm"
 """The LLM policy (llm_policy.policy.LLMPolicy), configured by the --llm-* options."""
 
@@ -131,6 +139,14 @@ class RunConfig:
     """Env steps sampled per training iteration."""
     minibatch_size: int = 250
     """SGD minibatch size (PPO)."""
+    hints: bool = True
+    """ed: the trained modules also read each role heuristic's action as an input feature
+    (agents.rllib.hints: how the presentations the nurse and pharmacist heuristics read
+    reach a numeric module); --no-hints learns from the observation alone."""
+    evaluator: str = "loop"
+    """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
+    MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
+    agents.rllib.evaluation; heuristic, oracle, random and ppo players)."""
     config: Path | None = None
     """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
     llm_model: str | None = None
@@ -181,6 +197,16 @@ class RunConfig:
             if self.llm_backend not in BACKENDS:
                 raise ValueError(f"--llm-backend {self.llm_backend!r}: use one of "
                                  f"{', '.join(BACKENDS)}")  # fmt: skip
+        if self.evaluator not in EVALUATORS:
+            raise ValueError(f"--evaluator {self.evaluator!r}: use one of {', '.join(EVALUATORS)}")
+        if self.evaluator == "rllib":
+            if not self.multi_agent:
+                raise ValueError("--evaluator rllib evaluates ed teams: use --ruleset ed")
+            if self.uses_llm or self.save_episodes or self.include_unseeded:
+                raise ValueError(
+                    "--evaluator rllib plays seeded heuristic/ppo/random teams only: drop "
+                    "llm players, --save-episodes and --include-unseeded, or use --evaluator loop"
+                )
         if self.eval_episodes < 1:
             raise ValueError("--eval-episodes must be at least 1")
         if self.eval_seed_start < TRAIN_SEED_LIMIT:
@@ -201,7 +227,7 @@ class RunConfig:
             seed=self.seed, address=self.address, lr=self.lr,
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
-            clip_param=self.clip_param,
+            clip_param=self.clip_param, hints=self.hints and self.multi_agent,
         )  # fmt: skip
 
     def llm_config(self, role: str = "consultant"):
@@ -333,10 +359,12 @@ def _write_outputs(
     report.write_json(out / "summary.json", doc)
     report.write_json(out / "config.json", _config_dict(cfg))
     report.plot_comparison(out / "comparison.png", summary, title)
-    report.plot_timeline(out / "timeline.png", timeline, seeds[0], f"{cfg.task}, seed {seeds[0]}")
+    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
+    if timeline:  # (the rllib evaluator keeps no step log)
+        title_t = f"{cfg.task}, seed {seeds[0]}"
+        report.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
+        written.append("timeline.png")
     _print_table(console, summary, title)
-    written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "timeline.png",
-               "config.json"]  # fmt: skip
     if history:
         written += ["learning_curve.png", "checkpoint/"]
     if cfg.save_episodes:
@@ -374,7 +402,7 @@ def _trained_policy(cfg: RunConfig, out: Path):
     source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
         if cfg.multi_agent:
-            return {a: ModulePolicy(load_module(source, a), name=TRAINED) for a in AGENTS}
+            return {a: ModulePolicy(load_module(source, a), name=TRAINED, agent=a) for a in AGENTS}
         return ModulePolicy(load_module(source), name=TRAINED)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
@@ -404,9 +432,14 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
             progress.update(bar, advance=1, score=f"{row['policy']} {row['score']:.3f}")
 
         step_rows: list[dict] = []
-        rows = evaluate_teams(
-            cfg.task, teams, seeds, extra=extra, on_episode=tick, step_log=step_rows
-        )
+        if cfg.evaluator == "rllib":
+            rows = _rllib_rows(
+                cfg, teams, seeds, extra, lambda: progress.update(bar, advance=len(seeds))
+            )
+        else:
+            rows = evaluate_teams(
+                cfg.task, teams, seeds, extra=extra, on_episode=tick, step_log=step_rows
+            )
     # The clairvoyant bound of each seed, reported as its own row (it is not played).
     firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
     rows += [
@@ -429,6 +462,20 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
         "(envs.ed.bound). Score: the task's grader with the ed fixes. ± = 95 % t-interval."
     )
     return _write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
+
+
+def _rllib_rows(cfg: RunConfig, teams: dict, seeds: list, extra: dict, done) -> list[dict]:
+    """Rows of every team played by RLlib's EnvRunner (agents.rllib.evaluation)."""
+    from agents.rllib.evaluation import evaluate_in_env_runner
+
+    modules = (
+        {TRAINED: {a: p.module for a, p in extra[TRAINED].items()}} if TRAINED in extra else None
+    )
+    rows = []
+    for label, spec in teams.items():
+        rows += evaluate_in_env_runner(cfg.task, {label: spec}, seeds, modules=modules)
+        done()
+    return rows
 
 
 def _config_dict(cfg: RunConfig) -> dict:

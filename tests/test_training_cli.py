@@ -96,6 +96,32 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     assert first["legal_actions"] >= 1 and len(first["observation"]) > 0
     assert json.loads(first["reward_terms"])  # named terms per role and sub-step
     assert (out / "timeline.png").stat().st_size > 0
+    assert json.loads((out / "config.json").read_text())["hints"] is True
+    # The same trained team and the heuristic team, played by RLlib's EnvRunner on the
+    # same seeds: equal to the loop's rows, seed by seed.
+    again = tmp_path / "rllib-eval"
+    assert main(["--task", "basic_triage", "--ruleset", "ed", "--output", str(again), *TINY,
+                 "--no-train", "--checkpoint", str(out), "--evaluator", "rllib",
+                 "--compare", "ppo", "heuristic"]) == 0  # fmt: skip
+    loop = {(r["policy"], r["seed"]): r for r in rows}
+    runner = pq.read_table(again / "results.parquet").to_pylist()
+    assert {r["policy"] for r in runner} == {"ppo", "heuristic", "oracle"}
+    for r in runner:
+        assert r["score"] == loop[r["policy"], r["seed"]]["score"], r["policy"]
+        if r["policy"] != "oracle":
+            ref = loop[r["policy"], r["seed"]]["episode_return"]
+            assert r["episode_return"] == pytest.approx(ref, abs=1e-9)
+
+
+def test_rllib_evaluator_refuses_what_it_cannot_play(tmp_path, capsys):
+    base = ["--task", "basic_triage", "--output", str(tmp_path / "x"), "--no-train",
+            "--evaluator", "rllib"]  # fmt: skip
+    assert main([*base, "--ruleset", "classic", "--compare", "fifo"]) == 2
+    assert "--ruleset ed" in capsys.readouterr().err
+    assert main([*base, "--compare", "heuristic", "--save-episodes"]) == 2
+    assert "--evaluator loop" in capsys.readouterr().err
+    assert main([*base, "--evaluator", "gym", "--compare", "heuristic"]) == 2
+    assert "loop, rllib" in capsys.readouterr().err
 
 
 def test_bad_team_spec_is_a_clear_error(tmp_path, capsys):
