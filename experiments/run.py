@@ -304,6 +304,12 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
             extra[LLM] = ed_players(cfg.llm_config())
         else:
             extra[LLM] = LLMPolicy(config=cfg.llm_config())
+    if cfg.uses_trained and not cfg.uses_llm:
+        import torch
+
+        # Evaluation runs the modules one observation at a time: tiny forwards that extra
+        # intra-op threads only slow down (~10× on 2 shared cores).
+        torch.set_num_threads(1)
     if cfg.multi_agent:
         return _run_ed(cfg, out, seeds, extra, history, console)
     total = len(seeds) * len(cfg.compare)
