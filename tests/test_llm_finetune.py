@@ -173,6 +173,8 @@ def test_front_door_compare_llm_counts_fallbacks_in_results(tmp_path, monkeypatc
     for r in rows:
         illegal[r["policy"]] += r["illegal_actions"]
     assert illegal == {"llm": calls // 3, "fifo": 0} and calls // 3 > 0
+    # ed teams take llm players too (tests/test_llm_ed.py); a bad backend is refused
+    # before any model loads.
     assert main(["--ruleset", "ed", "--compare", "nurse=llm", "--no-train",
-                 "--output", str(tmp_path / "e")]) == 2  # fmt: skip
-    assert "--ruleset classic" in capsys.readouterr().err
+                 "--llm-backend", "telepathy", "--output", str(tmp_path / "e")]) == 2  # fmt: skip
+    assert "--llm-backend" in capsys.readouterr().err
