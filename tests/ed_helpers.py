@@ -55,3 +55,30 @@ def triage(slot: int, cat: int) -> int:
 
 def dose(slot: int, drug: int) -> int:
     return slot * N_DRUGS + drug
+
+
+def slot_scorers(task: str, hints: bool, hint_weight: float | None = None) -> dict:
+    """Untrained width-16 slot-scorer modules, one per ``ed`` agent, built for the env
+    (the hinted env's spaces with ``hints``); ``hint_weight`` overrides the prior."""
+    import torch
+
+    from agents.rllib.hints import HintedEdEnv
+    from agents.rllib.training import ed_module_specs
+    from envs.ed.config import AGENTS
+    from envs.ed_triage_v0 import EdTriageParallelEnv
+
+    env = EdTriageParallelEnv(task, normaliser="static")
+    if hints:
+        env = HintedEdEnv(env)
+    specs = ed_module_specs(task, 16, hints=hints)
+    out = {}
+    for a in AGENTS:
+        spec = specs[a]
+        spec.observation_space = env.observation_space(a)
+        spec.action_space = env.action_space(a)
+        torch.manual_seed(0)
+        m = spec.build()
+        if hint_weight is not None:
+            m.hint_weight.data.fill_(hint_weight)
+        out[a] = m
+    return out

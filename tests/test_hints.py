@@ -13,9 +13,10 @@ from ray.rllib.core.columns import Columns  # noqa: E402
 
 from agents.ed_evaluation import evaluate_teams, team_context  # noqa: E402
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, role_heuristic  # noqa: E402
-from agents.rllib.training import ModulePolicy, ed_module_specs  # noqa: E402
+from agents.rllib.training import ModulePolicy  # noqa: E402
 from envs.ed.config import AGENTS  # noqa: E402
 from envs.ed_triage_v0 import EdTriageParallelEnv  # noqa: E402
+from tests.ed_helpers import slot_scorers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -25,21 +26,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def _modules(env: HintedEdEnv, task: str, hint_weight: float | None = None) -> dict:
-    specs = ed_module_specs(task, 16, hints=True)
-    out = {}
-    for a in AGENTS:
-        spec = specs[a]
-        spec.observation_space = env.observation_space(a)
-        spec.action_space = env.action_space(a)
-        torch.manual_seed(0)
-        m = spec.build()
-        if hint_weight is not None:
-            m.hint_weight.data.fill_(hint_weight)
-        out[a] = m
-    return out
 
 
 def test_hints_are_the_role_heuristics_actions():
@@ -71,7 +57,7 @@ def test_hints_are_the_role_heuristics_actions():
 def test_hinted_scorer_adds_the_weighted_hint_to_its_logits():
     env = HintedEdEnv(EdTriageParallelEnv("dynamic_queue", normaliser="static"))
     obs, _ = env.reset(seed=2)
-    mods = _modules(env, "dynamic_queue", hint_weight=4.0)
+    mods = slot_scorers("dynamic_queue", hints=True, hint_weight=4.0)
     a = "consultant"
     batch = {Columns.OBS: {k: torch.as_tensor(v)[None] for k, v in obs[a].items()}}
     with torch.no_grad():
@@ -88,8 +74,7 @@ def test_a_dominant_hint_weight_plays_exactly_the_heuristic_team():
     """Plumbing check for evaluation: bind (context → presentations), reset and the
     hint computed in ModulePolicy must reproduce the heuristic team's episodes."""
     task = "mass_casualty"
-    env = HintedEdEnv(EdTriageParallelEnv(task, normaliser="static"))
-    mods = _modules(env, task, hint_weight=1e4)
+    mods = slot_scorers(task, hints=True, hint_weight=1e4)
     extra = {"ppo": {a: ModulePolicy(mods[a], name="ppo", agent=a) for a in AGENTS}}
     teams = {"ppo": "nurse=ppo,consultant=ppo,pharmacist=ppo", "heuristic": None}
     rows = evaluate_teams(task, teams, [10_000, 10_001, 10_002], extra=extra)
@@ -101,7 +86,7 @@ def test_a_dominant_hint_weight_plays_exactly_the_heuristic_team():
 
 def test_hinted_module_needs_its_agent_and_a_bound_env():
     env = HintedEdEnv(EdTriageParallelEnv("basic_triage", normaliser="static"))
-    mods = _modules(env, "basic_triage")
+    mods = slot_scorers("basic_triage", hints=True)
     with pytest.raises(ValueError, match="agent"):
         ModulePolicy(mods["consultant"])
     p = ModulePolicy(mods["consultant"], agent="consultant")

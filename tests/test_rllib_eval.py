@@ -20,10 +20,10 @@ from agents.rllib.evaluation import (  # noqa: E402
     player_specs,
     sample_episodes,
 )
-from agents.rllib.hints import HINT_KEY, HintedEdEnv  # noqa: E402
-from agents.rllib.training import ed_module_specs  # noqa: E402
+from agents.rllib.hints import HINT_KEY  # noqa: E402
 from envs.ed.config import AGENTS  # noqa: E402
 from envs.ed_triage_v0 import EdTriageParallelEnv  # noqa: E402
+from tests.ed_helpers import slot_scorers  # noqa: E402
 
 SEEDS = [10_002, 10_000, 10_001]  # not sorted: the order is part of the contract
 CORE = ("score", "episode_return", "served", "missed_emergencies", "oracle_value",
@@ -37,24 +37,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def _modules(task: str, hints: bool, hint_weight: float | None = None) -> dict:
-    env = EdTriageParallelEnv(task, normaliser="static")
-    if hints:
-        env = HintedEdEnv(env)
-    specs = ed_module_specs(task, 16, hints=hints)
-    out = {}
-    for a in AGENTS:
-        spec = specs[a]
-        spec.observation_space = env.observation_space(a)
-        spec.action_space = env.action_space(a)
-        torch.manual_seed(0)
-        m = spec.build()
-        if hint_weight is not None:
-            m.hint_weight.data.fill_(hint_weight)
-        out[a] = m
-    return out
 
 
 def _by_seed(rows: list[dict]) -> dict[int, dict]:
@@ -109,7 +91,7 @@ def test_dominant_hint_slot_scorer_in_the_env_runner_is_the_heuristic_team():
     """The module path: a hinted SlotScorerModule (weights handed to the runner's
     module by set_state), greedy, reproduces the heuristic team exactly."""
     task = "mass_casualty"
-    mods = _modules(task, hints=True, hint_weight=1e4)
+    mods = slot_scorers(task, hints=True, hint_weight=1e4)
     teams = {"ppo": "nurse=ppo,consultant=ppo,pharmacist=ppo", "heuristic": None}
     rows = evaluate_in_env_runner(task, teams, SEEDS, modules={"ppo": mods})
     by = {(r["policy"], r["seed"]): r for r in rows}
@@ -123,7 +105,7 @@ def test_unhinted_module_ignores_the_hint_and_acts_greedily():
     """A module trained without hints runs in the (hinted) eval env, and explore=False
     plays the argmax of its masked logits, recomputed here from the episode."""
     task = "basic_triage"
-    mods = _modules(task, hints=False)
+    mods = slot_scorers(task, hints=False)
     specs, states, _ = player_specs("consultant=ppo", {"ppo": mods})
     assert set(states) == {"consultant"} and not specs["consultant"].model_config["hints"]
     (ep,) = sample_episodes(task, "consultant=ppo", [7], modules={"ppo": mods})
