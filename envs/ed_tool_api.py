@@ -61,7 +61,7 @@ from envs.ed.engine import EdState, consultant_slots, masks, role_done
 from envs.ed_triage_v0 import NORMALISERS, EdTriageParallelEnv
 from envs.rulesets import RULESETS
 from envs.tasks import TASKS
-from envs.tool_api import ToolError, ToolSession
+from envs.tool_api import ToolError, ToolSession, task_header
 from envs.types import Condition
 
 ED_RULESET = "ed"
@@ -145,15 +145,7 @@ class EdToolSession:
         self.step_count += 1
         task = env.task
         return {
-            "task_id": task.name,
-            "task_name": task.title,
-            "difficulty": task.difficulty,
-            "description": task.description,
-            "max_steps": task.max_steps,
-            "num_doctors": task.num_doctors,
-            "icu_beds": task.icu_beds,
-            "seed": seed,
-            "ruleset": ED_RULESET,
+            **task_header(task, seed, ED_RULESET),
             "roles": list(AGENTS),
             "capacities": {r.agent: self.config.capacity(r, task.num_doctors) for r in Role},
             "drugs": [d.value for d in DRUGS],

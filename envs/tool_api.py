@@ -33,7 +33,7 @@ from envs import dynamics
 from envs.rulesets import UnknownRulesetError, get_ruleset
 from envs.scenario import build_scenario
 from envs.tasks import TASKS, UnknownTaskError, get_task
-from envs.types import Severity
+from envs.types import Severity, TaskSpec
 
 URGENT_COUNTDOWN = 2
 """Countdowns at or below this are flagged URGENT / 'deteriorating soon'."""
@@ -59,6 +59,21 @@ class ToolError(ValueError):
 
     def as_dict(self) -> dict:
         return {"error": self.message, "code": self.code}
+
+
+def task_header(task: TaskSpec, seed: int | None, ruleset: str) -> dict:
+    """What ``start_task`` reports about the task, on every ruleset."""
+    return {
+        "task_id": task.name,
+        "task_name": task.title,
+        "difficulty": task.difficulty,
+        "description": task.description,
+        "max_steps": task.max_steps,
+        "num_doctors": task.num_doctors,
+        "icu_beds": task.icu_beds,
+        "seed": seed,
+        "ruleset": ruleset,
+    }
 
 
 def patient_dict(state: dynamics.ClassicState, slot: int) -> dict:
@@ -190,15 +205,7 @@ class ToolSession:
         self.step_count += 1
         initial = queue_state(self.state)
         return {
-            "task_id": task.name,
-            "task_name": task.title,
-            "difficulty": task.difficulty,
-            "description": task.description,
-            "max_steps": task.max_steps,
-            "num_doctors": task.num_doctors,
-            "icu_beds": task.icu_beds,
-            "seed": seed,
-            "ruleset": rules.name,
+            **task_header(task, seed, rules.name),
             "initial_queue": initial["queue"],
             "queue_length": initial["queue_length"],
             "triage_advisory": initial["triage_advisory"],
