@@ -101,10 +101,17 @@ class RoleAdapter:
     """Take a decision with a single legal answer without calling the model."""
 
 
-def _queue_candidates(obs: Observation) -> list[tuple[Action, str]]:
+def _mask_candidates(
+    obs: Observation, answer: Callable[[int, int], str]
+) -> list[tuple[Action, str]]:
+    """Every legal action of a serve-or-wait/end mask with its answer text."""
     mask = np.asarray(obs["action_mask"])
-    wait = mask.shape[0] - 1
-    return [(int(a), prompts.queue_answer(int(a), wait)) for a in np.flatnonzero(mask)]
+    last = mask.shape[0] - 1
+    return [(int(a), answer(int(a), last)) for a in np.flatnonzero(mask)]
+
+
+def _queue_candidates(obs: Observation) -> list[tuple[Action, str]]:
+    return _mask_candidates(obs, prompts.queue_answer)
 
 
 def _queue_parse(text: str, obs: Observation) -> Parsed:
@@ -209,9 +216,7 @@ def _nurse_parse(text: str, v: EdView) -> Parsed:
 
 
 def _ed_consultant_candidates(obs: Observation) -> list[tuple[Action, str]]:
-    mask = np.asarray(obs["action_mask"])
-    end = mask.shape[0] - 1
-    return [(int(a), prompts.ed_consultant_answer(int(a), end)) for a in np.flatnonzero(mask)]
+    return _mask_candidates(obs, prompts.ed_consultant_answer)
 
 
 def _ed_consultant_parse(text: str, obs: Observation) -> Parsed:
