@@ -282,17 +282,24 @@ def ed_consultant_answer(action: int, end_action: int) -> str:
     return END_WORD if action == end_action else serve_answer(action)
 
 
-def _ed_patient_line(slot: int, row: np.ndarray, can: bool) -> str:
-    g = {name: int(row[i]) for i, name in enumerate(CONSULTANT_FEATURES)}
-    how = "triaged" if g["triaged"] else "self-reported, untriaged"
+def _status_parts(slot: int, category: str, g: Mapping[str, int]) -> list[str]:
+    """What the consultant and the pharmacist both see of a waiting patient: slot and
+    category, wait, condition, and a visible deterioration countdown."""
     parts = [
-        f"slot {slot}: category {_category_name(g['visible_category'])} {how}",
+        f"slot {slot}: category {category}",
         f"waited {_steps(g['wait'])}",
         Condition(g["condition"]).label.replace("_", " "),
     ]
     if g["countdown"] > 0:
         soon = " (soon)" if g["countdown"] <= URGENT_COUNTDOWN else ""
         parts.append(f"deteriorates in {_steps(g['countdown'])}{soon}")
+    return parts
+
+
+def _ed_patient_line(slot: int, row: np.ndarray, can: bool) -> str:
+    g = {name: int(row[i]) for i, name in enumerate(CONSULTANT_FEATURES)}
+    how = "triaged" if g["triaged"] else "self-reported, untriaged"
+    parts = _status_parts(slot, f"{_category_name(g['visible_category'])} {how}", g)
     parts += [name for name, col in (("medicated", "medicated"), ("needs ICU", "requires_icu"),
                                      ("specialist", "requires_specialist")) if g[col]]  # fmt: skip
     parts.append("can serve now" if can else "cannot serve now")
@@ -353,15 +360,7 @@ def pharmacist_pairs(observation: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def _pharmacist_line(slot: int, row: np.ndarray, p: Presentation | None) -> str:
     g = {name: int(row[i]) for i, name in enumerate(PHARMACIST_FEATURES)}
-    parts = [
-        f"slot {slot}: category {_category_name(g['category'])}",
-        f"waited {_steps(g['wait'])}",
-        Condition(g["condition"]).label.replace("_", " "),
-    ]
-    if g["countdown"] > 0:
-        soon = " (soon)" if g["countdown"] <= URGENT_COUNTDOWN else ""
-        parts.append(f"deteriorates in {_steps(g['countdown'])}{soon}")
-    text = ", ".join(parts)
+    text = ", ".join(_status_parts(slot, _category_name(g["category"]), g))
     if p is not None:
         text += f"\n  Complaint: {p.complaint}"
     flow = g["flowchart"]
