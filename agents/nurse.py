@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from envs.clinical.discriminators import ECG_FLOWCHARTS
 from envs.clinical.news2 import News2, news2_of
@@ -270,6 +271,10 @@ class NurseAssessment:
         return Intervention.SEND_TO_MINORS if self.category == 4 else Intervention.REFER_TO_GP
 
 
+TEXT_CACHE_SIZE = 8192
+"""(complaint, history, flowchart) triples whose text-rule results a nurse keeps (the
+library's phrases number a few thousand; free text beyond that is re-scanned)."""
+
 NEGATION = re.compile(r"\b(no|not|nil|denies|without|never)\b[^,.;]{0,15}$")
 """A match is negated when one of these words precedes it within the same clause
 ("no lip swelling", "no thoughts of harm"); phrases whose match itself carries the
@@ -277,12 +282,18 @@ negation ("not breathing", "no response") are unaffected."""
 
 
 def _affirmed(rx: re.Pattern[str], text: str) -> bool:
-    return any(not NEGATION.search(text[: m.start()]) for m in rx.finditer(text))
+    m = rx.search(text)  # most rules do not match at all: one C-level scan decides
+    if m is None:
+        return False
+    if not NEGATION.search(text[: m.start()]):
+        return True
+    return any(not NEGATION.search(text[: m.start()]) for m in rx.finditer(text, m.end()))
 
 
 _FLOWCHART_RX = tuple((f, re.compile(p)) for f, p in FLOWCHART_RULES)
 
 
+@lru_cache(maxsize=TEXT_CACHE_SIZE)
 def infer_flowchart(complaint: str, injury: bool = False) -> Flowchart:
     """The MTS flowchart a nurse would open for this complaint."""
     text = complaint.lower()
@@ -301,6 +312,22 @@ class RuleBasedNurse:
         self._rules = [(r, re.compile(r.pattern)) for r in TEXT_RULES]
         self._chronic = re.compile(CHRONIC)
         self._recent = re.compile(RECENT)
+        # The text rules read only the complaint, the history and the flowchart, and
+        # generated patients reuse their templates' phrases: memoise the ~40 regex scans.
+        self._text_reasons = lru_cache(maxsize=TEXT_CACHE_SIZE)(self._match_text)
+
+    def _match_text(
+        self, complaint: str, history: str, flowchart: Flowchart
+    ) -> tuple[tuple[int, str], ...]:
+        """(category, label) of every text rule that fires, in rule order."""
+        both = f"{complaint} {history}"
+        out = []
+        for rule, rx in self._rules:
+            if rule.flowcharts and flowchart not in rule.flowcharts:
+                continue
+            if _affirmed(rx, both if rule.in_history else complaint):
+                out.append((rule.category, rule.label))
+        return tuple(out)
 
     def triage(self, p: Presentation) -> int:
         return self.assess(p).category
@@ -318,15 +345,8 @@ class RuleBasedNurse:
         history = p.history.lower()
         inferred = p.flowchart is None
         flowchart = infer_flowchart(complaint, p.injury) if inferred else p.flowchart
-        reasons: list[tuple[int, str]] = []
+        reasons: list[tuple[int, str]] = list(self._text_reasons(complaint, history, flowchart))
         add = reasons.append
-
-        for rule, rx in self._rules:
-            if rule.flowcharts and flowchart not in rule.flowcharts:
-                continue
-            text = f"{complaint} {history}" if rule.in_history else complaint
-            if _affirmed(rx, text):
-                add((rule.category, rule.label))
         if flowchart is F.CHEST_PAIN and not any(label == "cardiac pain" for _, label in reasons):
             qualified = re.search(NON_CARDIAC_CHEST, complaint) or any(
                 label == "pleuritic pain" for _, label in reasons

@@ -28,11 +28,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from agents.base import Observation, Policy, PolicyContext, make_policy, register
-from agents.nurse import RuleBasedNurse, infer_flowchart
+from agents.nurse import TEXT_CACHE_SIZE, RuleBasedNurse, infer_flowchart
 from envs.clinical.presentation import Drug, Flowchart, Presentation
 from envs.ed.config import AGENTS, DRUG_INDEX, FLOWCHARTS, N_CATEGORIES, N_DRUGS, Role
 from envs.ed.observation import (
@@ -43,6 +44,7 @@ from envs.ed.observation import (
 from envs.types import Condition
 
 DETERIORATION_HORIZON = 2
+_CRITICAL = int(Condition.CRITICAL)  # plain int: enum class lookups are slow on hot paths
 _WAIT_WEIGHT = 1_000.0
 
 
@@ -137,7 +139,7 @@ class EdConsultant(Policy):
             return n
         rows = _rows(observation, _C, n)
         cat = rows[:, _C_CAT].astype(float)
-        cat = np.where(rows[:, _C_COND] == Condition.CRITICAL, 1.0, cat)
+        cat = np.where(rows[:, _C_COND] == _CRITICAL, 1.0, cat)
         cd = rows[:, _C_CD]
         soon = (cd > 0) & (cd <= DETERIORATION_HORIZON) & (rows[:, _C_MED] == 0)
         urgency = np.maximum(1.0, cat - soon) - 0.5 * soon
@@ -200,6 +202,12 @@ def protocol_drug(p: Presentation) -> Drug | None:
     """The protocol drug for a presentation (None: nothing time-critical to give)."""
     text = p.complaint.lower()
     flow = p.flowchart if p.flowchart is not None else infer_flowchart(text, p.injury)
+    return _protocol_match(text, flow)
+
+
+@lru_cache(maxsize=TEXT_CACHE_SIZE)
+def _protocol_match(text: str, flow: Flowchart) -> Drug | None:
+    # Memoised like the nurse's text rules: generated complaints repeat their templates'.
     for rule, rx in _PROTOCOL_RX:
         if rule.flowcharts and flow not in rule.flowcharts:
             continue

@@ -110,6 +110,7 @@ from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 
 _ROLES = tuple(Role)
+_WAITING = int(Place.WAITING)  # plain int: enum class lookups are slow on hot paths
 REWARD_MODES = ("team", "individual")
 NORMALISERS = ("oracle", "static")
 ED_RULESETS = ("ed",)
@@ -306,7 +307,7 @@ class EdTriageParallelEnv(ParallelEnv):
         """The charted presentation of a waiting patient (None if the slot is empty).
         Policies reach it through ``PolicyContext.presentation``."""
         s = self.state
-        if s is None or not 0 <= slot < s.n or s.place[slot] != Place.WAITING:
+        if s is None or not 0 <= slot < s.n or s.place[slot] != _WAITING:
             return None
         return s.scenario.presentations[slot]
 

@@ -197,3 +197,27 @@ def test_real_world_chart_abbreviations_and_units():
     with pytest.raises(ValueError, match="pain"):
         chart(pain=-1)
     assert RuleBasedNurse().triage(chart(complaint="AMS")) <= 2
+
+
+def test_memoised_text_rules_keep_per_patient_reasons():
+    # The text-rule scan is memoised per (complaint, history, flowchart): the same words
+    # with other vitals, pain or age must still be assessed on those.
+    nurse = RuleBasedNurse()
+    calm = chart("Chest pain since this morning", age=25, pain=2)
+    assert nurse.triage(calm) == 4
+    assert nurse.triage(replace(calm, sbp=78, dbp=45, hr=128)) == 1  # shock, same words
+    assert nurse.triage(replace(calm, age=58)) == 2  # unqualified chest pain: cardiac
+    assert nurse.triage(replace(calm, pain=9)) == 2
+    assert nurse.triage(calm) == 4
+    # Negation and a second, affirmed mention of the same finding (the scan goes on
+    # past a negated first match).
+    assert nurse.triage(chart("No lip swelling earlier, now lip swelling", pain=0)) == 2
+    assert nurse.triage(chart("Hives after an antibiotic, no lip swelling", pain=0)) == 4
+
+
+def test_memoised_nurse_equals_fresh_nurses_on_generated_patients():
+    pres = [g.presentation for g in PatientGenerator(7).sample_many(400)]
+    shared = RuleBasedNurse()
+    first = [shared.assess(p) for p in pres]
+    assert [shared.assess(p) for p in pres] == first  # served from the memo
+    assert all(RuleBasedNurse().assess(p) == a for p, a in zip(pres, first, strict=True))
