@@ -16,8 +16,12 @@ distinct (``--seed`` + i), so every reset draws new presentations (and, for
 steps/s over ``--repeats`` runs, episodes/s, mean steps per episode, the share of
 the time spent in ``reset`` (policy resets included), and the env alone:
 ``env_steps_per_s`` (steps / time inside ``env.reset`` + ``env.step``, policies
-excluded) and ``env_share`` (that time's share of the total). ``--clock cpu`` times
-with this process's CPU time instead of wall time (steadier on a shared machine).
+excluded) and ``env_share`` (that time's share of the total), and what drawing the
+patients costs: ``scenario_ms`` (``build_ed_scenario`` per episode: the schedule plus
+one generated presentation per patient) and ``scenario_ceiling_steps_per_s`` (steps
+per episode ÷ that time: no env, however fast its steps and encoders, that draws fresh
+presentations every episode can beat it here). ``--clock cpu`` times with this
+process's CPU time instead of wall time (steadier on a shared machine).
 
 Results to expect on a 2-core machine (shared, CPU clock): heuristic teams ~3–3.6 k
 steps/s (their policies cost ~120–200 µs per step: the nurse's text rules), random
@@ -39,7 +43,8 @@ from agents.base import Policy
 from agents.ed_evaluation import team_context
 from agents.roles import make_team
 from envs import ed_triage_v0
-from envs.generator import GENERATED_TASK
+from envs.ed.scenario import build_ed_scenario
+from envs.generator import GENERATED_TASK, task_source
 from experiments.report import write_json
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty", GENERATED_TASK)
@@ -70,6 +75,8 @@ class Cell:
     reset_share: float
     env_steps_per_s: float  # steps / time inside env.reset + env.step (policies excluded)
     env_share: float  # share of the total time spent inside the env
+    scenario_ms: float  # build_ed_scenario per episode (schedule + presentations)
+    scenario_ceiling_steps_per_s: float  # steps/episode ÷ scenario time: the bound resets set
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -107,6 +114,16 @@ def bench(
     run_once(env, team, 2, seed)  # warm-up: template indexing, imports
     runs = [run_once(env, team, episodes, seed, CLOCKS[clock]) for _ in range(repeats)]
     rates = [r.steps / r.seconds for r in runs]
+    # What drawing each episode's patients alone costs: even a free step, policy and
+    # encoder could not run faster than steps_per_episode / this.
+    tick, source = CLOCKS[clock], task_source(task)
+    draws = []
+    for _ in range(repeats):
+        t0 = tick()
+        for i in range(episodes):
+            build_ed_scenario(source.task_for(seed + i), seed + i)
+        draws.append((tick() - t0) / episodes)
+    scenario_s = statistics.median(draws)
     med = sorted(runs, key=lambda r: r.steps / r.seconds)[len(runs) // 2]
     return Cell(
         task=task,
@@ -117,6 +134,8 @@ def bench(
         reset_share=round(med.reset_seconds / med.seconds, 3),
         env_steps_per_s=round(statistics.median(r.steps / r.env_seconds for r in runs), 1),
         env_share=round(med.env_seconds / med.seconds, 3),
+        scenario_ms=round(1e3 * scenario_s, 3),
+        scenario_ceiling_steps_per_s=round(med.steps / med.episodes / scenario_s, 1),
     )
 
 
@@ -135,14 +154,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     cells = []
     print(f"{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
-          f"{'env steps/s':>13}{'in env':>8}")  # fmt: skip
+          f"{'env steps/s':>13}{'in env':>8}{'ceiling':>9}")  # fmt: skip
     for task in args.tasks:
         for team in args.teams:
             c = bench(task, team, args.episodes, args.repeats, args.seed, args.clock)
             cells.append(c)
             print(f"{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}{c.episodes_per_s:>9.1f}"
                   f"{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
-                  f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}")  # fmt: skip
+                  f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}"
+                  f"{c.scenario_ceiling_steps_per_s:>9.0f}")  # fmt: skip
     result = {
         "benchmark": "ed_parallel_env_throughput",
         "normaliser": "static",
