@@ -56,6 +56,7 @@ from rich.table import Table
 
 from agents import POLICIES
 from agents.evaluation import evaluate
+from agents.rllib.hints import HINT_WEIGHT
 from agents.rllib.training import TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
@@ -143,6 +144,9 @@ class RunConfig:
     """ed: the trained modules also read each role heuristic's action as an input feature
     (agents.rllib.hints: how the presentations the nurse and pharmacist heuristics read
     reach a numeric module); --no-hints learns from the observation alone."""
+    hint_weight: float = HINT_WEIGHT
+    """ed with hints: logit prior added to the hinted action (0: the hint is only an input
+    feature; > 0 starts the policy at the heuristic's play, residual learning)."""
     evaluator: str = "loop"
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
@@ -228,6 +232,7 @@ class RunConfig:
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
             clip_param=self.clip_param, hints=self.hints and self.multi_agent,
+            hint_weight=self.hint_weight,
         )  # fmt: skip
 
     def llm_config(self, role: str = "consultant"):

@@ -63,6 +63,7 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--no-train", "--compare", "ppo"], "no checkpoint"),
         (["--algo", "dqn"], "--algo must be one of"),
         (["--eval-seed-start", "5"], "training seeds"),
+        (["--hint-weight", "-1"], "--hint-weight must be a finite number >= 0"),
     ],
 )
 def test_training_flags_fail_clearly(args, message, tmp_path, capsys):

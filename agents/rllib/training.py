@@ -68,6 +68,8 @@ class TrainSettings:
             raise ValueError("--num-env-runners >= 0, --envs-per-runner >= 1, --num-learners >= 0")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError("minibatch_size must not exceed train_batch_size")
+        if not 0.0 <= self.hint_weight < float("inf"):
+            raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
 
 
 def _env_creator(env_config: dict) -> Any:
