@@ -19,6 +19,9 @@ SUMMARY_METRICS = (
     "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
 )  # fmt: skip
 CI_LEVEL = 0.95
+PAIRED_METRICS = ("score", "episode_return", "pct_of_oracle")
+TIE = 1e-9
+"""Per-seed differences within this are ties (the metrics are rounded sums)."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -70,6 +73,53 @@ def summarise(rows: Sequence[dict], policies: Sequence[str]) -> list[dict]:
             s[f"{m}_ci95"] = half
         out.append(s)
     return out
+
+
+def paired(rows: Sequence[dict], policy: str, others: Sequence[str]) -> list[dict]:
+    """``policy`` minus each of ``others``, seed by seed on the seeds both played: per
+    metric of :data:`PAIRED_METRICS`, the mean difference, its 95 % t-interval
+    half-width and the seeds won / lost / tied. Policies compared on the same seeds
+    differ far less than their separate intervals suggest; this is the test to read."""
+
+    def by_seed(name: str) -> dict:
+        return {r["seed"]: r for r in rows if r["policy"] == name}
+
+    mine = by_seed(policy)
+    out = []
+    for other in others:
+        theirs = by_seed(other)
+        seeds = [k for k in mine if k in theirs]
+        if other == policy or not seeds:
+            continue
+        entry: dict = {"policy": policy, "versus": other, "seeds": len(seeds)}
+        for m in PAIRED_METRICS:
+            pairs = [(mine[k].get(m), theirs[k].get(m)) for k in seeds]
+            diff = [float(a) - float(b) for a, b in pairs if a is not None and b is not None]
+            if not diff:
+                continue
+            mean, half = mean_ci(diff)
+            entry[m] = {"mean_diff": mean, "ci95": half,
+                        "wins": sum(d > TIE for d in diff), "losses": sum(d < -TIE for d in diff),
+                        "ties": sum(abs(d) <= TIE for d in diff)}  # fmt: skip
+        out.append(entry)
+    return out
+
+
+def paired_markdown(entries: Sequence[dict]) -> str:
+    """The :func:`paired` comparisons as a table (difference ± 95 % CI, wins/losses/ties)."""
+    if not entries:
+        return ""
+    lines = ["| policy − versus | seeds | " + " | ".join(PAIRED_METRICS) + " |",
+             "|---|---|" + "---|" * len(PAIRED_METRICS)]  # fmt: skip
+    for e in entries:
+        cells = []
+        for m in PAIRED_METRICS:
+            d = e.get(m)
+            cells.append("n/a" if d is None else f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} "
+                         f"({d['wins']}/{d['losses']}/{d['ties']})")  # fmt: skip
+        row = f"| {e['policy']} − {e['versus']} | {e['seeds']} | "
+        lines.append(row + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(x: float, nd: int = 3) -> str:

@@ -361,10 +361,15 @@ def _write_outputs(
     if cfg.save_episodes:
         report.write_parquet(out / "episodes.parquet", step_rows)
     title = f"{cfg.task} ({cfg.ruleset}), {cfg.eval_episodes} held-out seeds"
-    report.write_text(
-        out / "summary.md", f"# {title}\n\n{intro}\n\n" + report.markdown_table(summary)
-    )
-    doc = {"config": _config_dict(cfg), "summary": summary, "training": history}
+    # The trained policy against every other, seed by seed (same seeds for all).
+    pairs = report.paired(rows, TRAINED, labels) if TRAINED in labels else []
+    md = report.markdown_table(summary)
+    if pairs:
+        md += (f"\n## {TRAINED} − each policy, paired by seed\n\nMean difference ± 95 % CI "
+               "(seeds won/lost/tied).\n\n" + report.paired_markdown(pairs))  # fmt: skip
+    report.write_text(out / "summary.md", f"# {title}\n\n{intro}\n\n" + md)
+    doc = {"config": _config_dict(cfg), "summary": summary, "paired": pairs,
+           "training": history}  # fmt: skip
     if history:
         report.plot_learning_curve(out / "learning_curve.png", history, title)
     report.write_json(out / "summary.json", doc)
@@ -376,6 +381,11 @@ def _write_outputs(
         report.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
         written.append("timeline.png")
     _print_table(console, summary, title)
+    for e in pairs:
+        d = e["score"]
+        console.print(f"{e['policy']} − {e['versus']}, score paired by seed: "
+                      f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} "
+                      f"(won {d['wins']}, lost {d['losses']}, tied {d['ties']})")  # fmt: skip
     if history:
         written += ["learning_curve.png", "checkpoint/"]
     if cfg.save_episodes:

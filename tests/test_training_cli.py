@@ -98,6 +98,16 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     assert json.loads(first["reward_terms"])  # named terms per role and sub-step
     assert (out / "timeline.png").stat().st_size > 0
     assert json.loads((out / "config.json").read_text())["hints"] is True
+    # The trained team against every other policy, seed by seed, from the same rows.
+    doc = json.loads((out / "summary.json").read_text())
+    pairs = {e["versus"]: e for e in doc["paired"]}
+    assert set(pairs) == {"heuristic", mixed, "oracle"}
+    ppo = {r["seed"]: r["score"] for r in rows if r["policy"] == "ppo"}
+    heur = {r["seed"]: r["score"] for r in rows if r["policy"] == "heuristic"}
+    diff = [ppo[k] - heur[k] for k in ppo]
+    assert pairs["heuristic"]["seeds"] == len(diff)
+    assert pairs["heuristic"]["score"]["mean_diff"] == pytest.approx(sum(diff) / len(diff))
+    assert "paired by seed" in (out / "summary.md").read_text()
     # The same trained team and the heuristic team, played by RLlib's EnvRunner on the
     # same seeds: equal to the loop's rows, seed by seed.
     again = tmp_path / "rllib-eval"
