@@ -381,11 +381,8 @@ def _write_outputs(
         report.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
         written.append("timeline.png")
     _print_table(console, summary, title)
-    for e in pairs:
-        d = e["score"]
-        console.print(f"{e['policy']} − {e['versus']}, score paired by seed: "
-                      f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} "
-                      f"(won {d['wins']}, lost {d['losses']}, tied {d['ties']})")  # fmt: skip
+    if pairs:
+        _print_paired(console, pairs)
     if history:
         written += ["learning_curve.png", "checkpoint/"]
     if cfg.save_episodes:
@@ -524,6 +521,17 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
             fmt(s["served"], 1),
             fmt(s["missed_emergencies"], 1),
         )
+    console.print(t)
+
+
+def _print_paired(console: Console, pairs: list[dict]) -> None:
+    t = Table(title=f"{TRAINED} − each policy, score paired by seed")
+    for col in ("versus", "Δ score ± 95% CI", "won", "lost", "tied"):
+        t.add_column(col, justify="left" if col == "versus" else "right")
+    for e in pairs:
+        d = e["score"]
+        t.add_row(e["versus"], f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f}", str(d["wins"]),
+                  str(d["losses"]), str(d["ties"]))  # fmt: skip
     console.print(t)
 
 
