@@ -15,25 +15,12 @@ import numpy as np
 from agents.base import Observation, Policy, PolicyContext
 from envs.ed.bound import EdPlan, solve
 from envs.ed.config import AGENTS, N_CATEGORIES, N_DRUGS, Role
-from envs.ed.observation import (
-    CONSULTANT_CONTEXT,
-    CONSULTANT_FEATURES,
-    NURSE_CONTEXT,
-    NURSE_FEATURES,
-    PHARMACIST_CONTEXT,
-    PHARMACIST_FEATURES,
-)
+from envs.ed.observation import FEATURES, NURSE_FEATURES, PHARMACIST_FEATURES
 from envs.ed.scenario import build_ed_scenario
-
-_FEATS = {
-    Role.NURSE: (NURSE_FEATURES, NURSE_CONTEXT),
-    Role.PHARMACIST: (PHARMACIST_FEATURES, PHARMACIST_CONTEXT),
-    Role.CONSULTANT: (CONSULTANT_FEATURES, CONSULTANT_CONTEXT),
-}
 
 
 def _split(role: Role, obs: Observation, n: int) -> tuple[np.ndarray, int]:
-    f, _ = _FEATS[role]
+    f, _ = FEATURES[role]
     flat = obs["observation"]
     rows = flat[: n * len(f)].reshape(n, len(f))
     return rows, int(flat[n * len(f)])  # first context entry is the step
