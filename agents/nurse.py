@@ -282,12 +282,7 @@ negation ("not breathing", "no response") are unaffected."""
 
 
 def _affirmed(rx: re.Pattern[str], text: str) -> bool:
-    m = rx.search(text)  # most rules do not match at all: one C-level scan decides
-    if m is None:
-        return False
-    if not NEGATION.search(text[: m.start()]):
-        return True
-    return any(not NEGATION.search(text[: m.start()]) for m in rx.finditer(text, m.end()))
+    return any(not NEGATION.search(text[: m.start()]) for m in rx.finditer(text))
 
 
 _FLOWCHART_RX = tuple((f, re.compile(p)) for f, p in FLOWCHART_RULES)
