@@ -25,7 +25,7 @@ process's CPU time instead of wall time (steadier on a shared machine).
 
 Results to expect on a 2-core machine (shared, CPU clock): random teams ~4–6.5 k
 steps/s, heuristic teams ~65–95 % of that (their memoised text rules are cheap; the
-consultant's and nurse's per-step scans remain), the env alone ~4–7.5 k; resets 26–36 %
+consultant's and nurse's per-step scans remain), the env alone ~4–7.5 k; resets 26–35 %
 of a random team's time, which caps any env that draws fresh presentations below the
 issue's 20 k target on this machine (see ``scenario_ceiling_steps_per_s``). The JSON
 (``--out``) holds every figure plus the platform.
