@@ -104,7 +104,7 @@ def evaluate_teams(
                 }
             )  # fmt: skip
             row = rows[-1]
-            # Columns shared with the single-agent results (SPEC §5).
+            # Columns shared with the single-agent results (docs/spec.md §5).
             row["policy"] = label
             # An LLM player replaces a failed answer by its fallback's legal action and
             # counts it (episode_fallbacks); those decisions count as illegal here too.

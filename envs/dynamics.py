@@ -1,4 +1,4 @@
-"""``classic`` dynamics: Queue Doctor's queue MDP, bit for bit (SPEC §2.1).
+"""``classic`` dynamics: Queue Doctor's queue MDP, bit for bit (docs/spec.md §2.1).
 
 The state is an explicit :class:`ClassicState`; the transition functions
 (:func:`serve`, :func:`wait`) take it and an action and update it in place, returning a

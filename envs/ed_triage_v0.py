@@ -1,4 +1,4 @@
-"""PettingZoo multi-agent ED: ``envs.ed_triage_v0`` (SPEC §2.2, §3).
+"""PettingZoo multi-agent ED: ``envs.ed_triage_v0`` (docs/spec.md §2.2, §3).
 
 Description
     Three agents run an emergency department on the ``ed`` ruleset

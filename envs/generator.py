@@ -1,4 +1,4 @@
-"""The ``generated`` task (SPEC §1): whole ED scenarios from a seeded procedural generator.
+"""The ``generated`` task (docs/spec.md §1): whole ED scenarios from a seeded procedural generator.
 
 :func:`generate_task` turns ``(seed, GeneratorParams)`` into a :class:`~envs.types.TaskSpec`
 with every draw taken from ``numpy.random.default_rng(seed)`` (never a global RNG), in

@@ -1,5 +1,5 @@
 """Episode graders. ``classic`` reproduces Queue Doctor's three formulas and dicts
-exactly (quirks included, SPEC §2.1); the README lists the quirks."""
+exactly (quirks included, docs/spec.md §2.1); the README lists the quirks."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ ruleset).
 
 Description
     :class:`EdConsultantEnv` wraps :class:`envs.ed_triage_v0.EdTriageParallelEnv`
-    (SPEC §2.2). The agent is the ``consultant``; every ``step(action)`` submits its
+    (docs/spec.md §2.2). The agent is the ``consultant``; every ``step(action)`` submits its
     action together with the nurse's and the pharmacist's policy actions (registry
     names ``nurse`` / ``pharmacist``, built like :func:`agents.roles.make_team` with a
     :class:`~agents.base.PolicyContext` whose ``presentation`` is the wrapped env's).

@@ -21,7 +21,7 @@ Observation space
     :mod:`envs.observation`.
 
 Rewards
-    Per step: the serve reward of SPEC §2.1 (MTS decay on true severity and wait), the
+    Per step: the serve reward of docs/spec.md §2.1 (MTS decay on true severity and wait), the
     ``wait()`` penalty (−0.3 per servable reported-1 patient, else −0.10 if any
     servable reported 2–3, else −0.05 if any servable), −0.1 for an unknown patient.
     Bounds per step: [−0.3·N, 1].

@@ -36,7 +36,7 @@ RULESETS: dict[str, Ruleset] = {CLASSIC.name: CLASSIC}
 """Single-agent (classic) engines, used by the tool API, the Gymnasium queue envs and
 the classic oracle."""
 PLANNED_RULESETS = {
-    "ed": "the multi-agent ED ruleset (SPEC §2.2) has its own tool session: use "
+    "ed": "the multi-agent ED ruleset (docs/spec.md §2.2) has its own tool session: use "
     "envs.ed_tool_api.EdToolSession (a server started with --rulesets classic,ed, the "
     "default, routes start_task(ruleset='ed') to it) or envs.ed_triage_v0 (PettingZoo)"
 }
@@ -54,7 +54,7 @@ class MultiAgentRuleset:
 
 ED = MultiAgentRuleset(
     name="ed",
-    description="The multi-agent ED (SPEC §2.2): triage nurse, pharmacist, consultant; "
+    description="The multi-agent ED (docs/spec.md §2.2): triage nurse, pharmacist, consultant; "
     "doctor slots per step, drugs, allergies, the episode's clairvoyant normaliser.",
     engine="envs.ed.engine",
     env="envs.ed_triage_v0",

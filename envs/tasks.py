@@ -1,7 +1,7 @@
 """The three fixed tasks of Queue Doctor, and the task registry.
 
 Schedules are Queue Doctor's (AjayBandiwaddar/queue-doctor, ``server/tasks.py``) as
-data; SPEC §1 lists them. Queue Doctor's ids (``task_1_easy`` …) are accepted aliases.
+data; docs/spec.md §1 lists them. Queue Doctor's ids (``task_1_easy`` …) are accepted aliases.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Queue Doctor's seven MCP tools as a plain Python class (SPEC §3).
+"""Queue Doctor's seven MCP tools as a plain Python class (docs/spec.md §3).
 
 Same tool names, arguments and JSON keys as Queue Doctor's ``QueueDoctorEnvironment``;
 methods return JSON-ready dicts (an MCP/HTTP server only has to ``json.dumps`` them).
-Differences, all deliberate (SPEC §2.1 "observations never expose the true severity"):
+Differences, all deliberate (docs/spec.md §2.1 "observations never expose the true severity"):
 
 * queue entries have no ``true_severity`` and the state has no ``missed_emergencies``
   (it counts hidden severity-1 patients); both are in :meth:`ToolSession.finalize_episode`.

@@ -1,4 +1,4 @@
-"""Summaries, tables, plots and atomic writes for experiment outputs (SPEC §5)."""
+"""Summaries, tables, plots and atomic writes for experiment outputs (docs/spec.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hand-checked ``ed`` rewards and transitions (SPEC §2.2)."""
+"""Hand-checked ``ed`` rewards and transitions (docs/spec.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Constants and the frozen configuration of the ``ed`` ruleset (SPEC §2.2).
+"""Constants and the frozen configuration of the ``ed`` ruleset (docs/spec.md §2.2).
 
 Every reward constant is named once, here (:class:`EdRewards`); every capacity and
 the drug stock live in :class:`EdConfig`. The formulary order :data:`DRUGS` is the
@@ -81,7 +81,7 @@ ROLE_TERMS: dict[Role, tuple[str, ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class EdRewards:
-    """Per-event reward constants (SPEC §2.2). Signs are part of the value."""
+    """Per-event reward constants (docs/spec.md §2.2). Signs are part of the value."""
 
     waiting_immediate: float = -0.03  # per true category-1 patient left waiting, per step
     under_triage: float = -0.3  # a true 1–2 triaged ≥ 2 levels too low

@@ -1,4 +1,4 @@
-"""``ed`` dynamics (SPEC §2.2): an explicit mutable :class:`EdState` and the
+"""``ed`` dynamics (docs/spec.md §2.2): an explicit mutable :class:`EdState` and the
 transition :func:`substep`, shared by every API (PettingZoo, Gymnasium, the oracle).
 
 Time. A time step (10 minutes) is a sequence of *sub-steps*. In a sub-step each role
@@ -67,7 +67,7 @@ UNDER_TRIAGE_LEVELS = 2  # assigned ≥ true + 2 on a true 1–2 is an under-tri
 
 
 def ed_serve_reward(severity: int, arrival_severity: int, wait: int) -> float:
-    """Serve reward of SPEC §2.1 on the true severity, capped by the arrival severity's."""
+    """Serve reward of docs/spec.md §2.1 on the true severity, capped by the arrival severity's."""
     r = fast_serve_reward(severity, wait)
     if severity != arrival_severity:
         r = min(r, fast_serve_reward(arrival_severity, wait))

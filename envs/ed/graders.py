@@ -1,6 +1,6 @@
-"""``ed`` graders and clinical KPIs (SPEC §2.2).
+"""``ed`` graders and clinical KPIs (docs/spec.md §2.2).
 
-The three Queue Doctor formulas with the fixes of SPEC §2.1 "known quirks":
+The three Queue Doctor formulas with the fixes of docs/spec.md §2.1 "known quirks":
 
 * the normalising optimum is the clairvoyant bound of *this* episode
   (:func:`envs.ed.bound.solve`), not a stale constant;
@@ -89,7 +89,7 @@ def grade(state: EdState, optimum: float) -> dict:
 
 
 def episode_kpis(state: EdState) -> dict[str, float]:
-    """Clinical KPIs (SPEC §2.2); categories are the true severities at arrival."""
+    """Clinical KPIs (docs/spec.md §2.2); categories are the true severities at arrival."""
     arrived = state.place != Place.PENDING
     served_wait = {r.slot: r.wait_time for r in state.served}
     out: dict[str, float] = {}
