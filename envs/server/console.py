@@ -123,8 +123,8 @@ class RunCatalog:
 
     def summary(self, name: str) -> dict[str, Any]:
         d = self.resolve(name)
-        try:
-            summary = json.loads((d / "summary.json").read_text())
+        try:  # run.py writes NaN where a figure does not apply: JSON null for the page
+            summary = json.loads((d / "summary.json").read_text(), parse_constant=lambda _: None)
         except (OSError, json.JSONDecodeError) as e:
             raise ApiError(422, "bad_run", f"run {name!r}: unreadable summary.json ({e})") from None
         return {

@@ -218,7 +218,7 @@ def advance(
         if human_can_act(view, team.players) and not (pass_turn and not replies):
             break  # a human decides first: never END a person's turn for them
         queue_ai(ed, team)
-        reply = ed.end_step()
+        reply = {"step": view["step"], **ed.end_step()}  # the time step it was played in
         view = reply.pop("state")
         replies.append(reply)
         if until == "substep" or (until == "step" and reply["time_advanced"]):

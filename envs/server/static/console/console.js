@@ -123,7 +123,7 @@ class Episode {
       session_id: this.sid, players: this.players, until, run: this.run || null, pass_turn: passTurn,
     });
     for (const s of r.substeps) {
-      for (const e of s.events) this.events.push({ step: this.view.step, text: e });
+      for (const e of s.events) this.events.push({ step: s.step, text: e });
       for (const [agent, terms] of Object.entries(s.reward_terms)) {
         const acc = (this.terms[agent] ||= {});
         for (const [k, v] of Object.entries(terms)) acc[k] = (acc[k] || 0) + v;
@@ -149,12 +149,14 @@ class Episode {
     const v = this.view;
     const b = this.board;
     b.hidden = false;
-    b.replaceChildren(
+    b.dataset.session = this.sid;  // for scripts and tests: the server's session id
+    const panels = [
       this.clockPanel(v), this.roomPanel(v),
       el("div", {}, this.resourcePanel(v), this.rolesPanel(v)),
       this.termsPanel(), this.eventsPanel(),
-      this.debrief ? this.debriefPanel() : null,
-    );
+    ];
+    if (this.debrief) panels.push(this.debriefPanel());
+    b.replaceChildren(...panels);
   }
 
   clockPanel(v) {
@@ -241,14 +243,14 @@ class Episode {
 }
 
 // ---------------------------------------------------------------- views
-function showView(name) {
+function showView(name, load = true) {
   for (const v of ["watch", "play", "results"]) {
     $(`view-${v}`).hidden = v !== name;
     if (v === name) $(`tab-${v}`).setAttribute("aria-current", "page");
     else $(`tab-${v}`).removeAttribute("aria-current");
   }
   $("main").focus();
-  if (name === "results") busy(loadRuns);
+  if (name === "results" && load) busy(loadRuns);
 }
 
 function fillTasks(select) {
@@ -530,10 +532,10 @@ async function init() {
       .filter(([k, p]) => k !== OPTIONS.human && !p.whole_team)
       .map(([k, p]) => el("option", { value: k, title: p.description }, p.label)));
     $("play-mates").value = "heuristic";
-    fillRuns($("watch-run"), OPTIONS.runs);
-    fillRuns($("play-run"), OPTIONS.runs);
-    const view = location.hash.match(/view=(watch|play|results)/);
-    showView(view ? view[1] : "watch");
+    await loadRuns();
+    const hashView = () => (location.hash.match(/view=(watch|play|results)/) || [])[1];
+    window.addEventListener("hashchange", () => { if (hashView()) showView(hashView()); });
+    showView(hashView() || "watch", false);
     say("Ready. Pick a task and a seed, then Start.");
   });
   document.body.dataset.ready = "1";
