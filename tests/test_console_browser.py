@@ -32,7 +32,8 @@ from server_fixtures import ROOT, ServerProcess
 from agents.ed_evaluation import evaluate_teams, team_context
 from agents.roles import make_team
 from envs import ed_triage_v0
-from envs.ed.config import N_CATEGORIES
+from envs.clinical.presentation import Drug
+from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS
 
 TASK = "basic_triage"
 PLAY_SEED = 7
@@ -190,27 +191,36 @@ def _shot(d, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def _replay_score(seed: int, nurse: list[tuple[str, int] | None]) -> float:
-    """The env's score when the nurse plays ``nurse`` (None = END) at each sub-step where
-    she can act (as the page asks her), with the heuristic pharmacist and consultant."""
+def _replay_score(
+    seed: int, nurse: list[tuple[str, int] | None], role: str = "triage_nurse"
+) -> float:
+    """The env's score when the human ``role`` plays ``nurse`` (None = END; else
+    (patient id, category) for the nurse, (patient id, drug) for the pharmacist,
+    (patient id, 0) for the consultant) at each sub-step where that role can act (as the
+    page asks for a decision), with heuristic teammates."""
     env = ed_triage_v0.parallel_env(task=TASK)
     obs, _ = env.reset(seed=seed)
     mates = make_team(None, team_context(env), seed)
     for p in mates.values():
         p.reset(seed)
     slot = {p.patient_id: p.slot for p in env.state.scenario.patients}
+    encode = {
+        "triage_nurse": lambda pid, c: slot[pid] * N_CATEGORIES + c - 1,
+        "pharmacist": lambda pid, d: slot[pid] * N_DRUGS + DRUGS.index(Drug(d)),
+        "consultant": lambda pid, _: slot[pid],
+    }[role]
     todo = list(nurse)
     infos: dict = {}
     while env.agents:
-        mask = obs["triage_nurse"]["action_mask"]
+        mask = obs[role]["action_mask"]
         end = len(mask) - 1
         act = end
-        if mask[:end].any():  # her turn is not over: the page waited for a decision
+        if mask[:end].any():  # the role's turn is not over: the page waited for a decision
             choice = todo.pop(0)
             if choice is not None:
-                act = slot[choice[0]] * N_CATEGORIES + choice[1] - 1
-        actions = {"triage_nurse": act}
-        actions.update({a: mates[a].act(obs[a]) for a in ("pharmacist", "consultant")})
+                act = encode(*choice)
+        actions = {a: mates[a].act(obs[a]) for a in AGENTS if a != role}
+        actions[role] = act
         obs, _, _, _, infos = env.step(actions)
     assert not todo, f"the page asked for fewer decisions than were made: {todo}"
     return float(infos["consultant"]["score"])
@@ -308,15 +318,15 @@ def test_watch_a_heuristic_episode_to_the_end(server, driver, shots):
 
     # A busier ED for the picture, then a refused action: the session is deleted behind
     # the page's back.
-    _choose(d, "watch-task", "mass_casualty")
-    _type(d, "watch-seed", "0")
+    _choose(d, "watch-task", "generated")
+    _type(d, "watch-seed", "1")
     n = _updates(d)
     d.find_element("id", "watch-start").click()
     n = _settle(d, n)
-    for _ in range(4):
+    for _ in range(5):
         d.find_element("tag name", "body").send_keys("t")
         n = _settle(d, n)
-    assert "time step 4 of" in d.find_element("id", "watch-board").text
+    assert "time step 5 of" in d.find_element("id", "watch-board").text
     _shot(d, shots / "console_watch.png")
     sid = d.find_element("id", "watch-board").get_attribute("data-session")
     assert httpx.delete(f"{server.url}/sessions/{sid}").status_code == 200
@@ -343,3 +353,36 @@ def test_results_view_opens_a_run_directory(server, driver, shots, results_root)
     assert imgs and all(i.get_attribute("alt") for i in imgs)
     assert all(d.execute_script("return arguments[0].naturalWidth", i) > 0 for i in imgs)
     _shot(d, shots / "console_results.png")
+
+
+@pytest.mark.parametrize("role", ["consultant", "pharmacist"])
+def test_play_the_other_roles_by_clicks(server, driver, shots, role):
+    d = driver
+    _open(d, server, "play")
+    _choose(d, "play-task", TASK)
+    _type(d, "play-seed", str(PLAY_SEED))
+    _choose(d, "play-role", role)
+    n = _updates(d)
+    d.find_element("id", "play-start").click()
+    n = _settle(d, n)
+    decisions: list[tuple[str, int | str] | None] = []
+    for _ in range(200):
+        assert not _error(d), _error(d)
+        if d.find_element("id", "play-result").is_displayed():
+            break
+        cards = d.find_elements("css selector", "#play-cards .card")
+        if not cards:
+            d.find_element("id", "play-endturn").click()
+            decisions.append(None)
+        else:
+            card = cards[-1]  # not always the heuristic's choice
+            button = card.find_elements("css selector", ".choices button, button")[0]
+            pid = card.get_attribute("data-patient")
+            decisions.append((pid, button.get_attribute("data-drug") or 0))
+            button.click()
+        n = _settle(d, n)
+    else:
+        raise AssertionError("the episode did not end within 200 decisions")
+    shown = float(d.find_element("id", "play-score").get_attribute("data-value"))
+    assert shown == _replay_score(PLAY_SEED, decisions, role)
+    assert any(x is not None for x in decisions)

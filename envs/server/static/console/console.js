@@ -392,7 +392,7 @@ function renderTurn() {
         el("h4", {}, `${p.patient_id} · category ${p.triage_category || "–"} · ${p.condition.replace("_", " ")}${p.allergies.length ? ` · allergic: ${p.allergies.join(", ")}` : ""}`),
         el("pre", {}, p.chart),
         el("div", { class: "choices", role: "group", "aria-label": `Drugs for ${p.patient_id}` },
-          p.can_dispense.map((d) => el("button", { type: "button", "aria-label": `Give ${p.patient_id} ${d.replaceAll("_", " ")}`, onclick: () => humanAct({ patient_id: p.patient_id, drug: d }) }, d.replaceAll("_", " "))))));
+          p.can_dispense.map((d) => el("button", { type: "button", "data-drug": d, "aria-label": `Give ${p.patient_id} ${d.replaceAll("_", " ")}`, onclick: () => humanAct({ patient_id: p.patient_id, drug: d }) }, d.replaceAll("_", " "))))));
     }
   } else {
     $("play-help").textContent = `Serve patients: ${v.consultant.doctors_left} doctor slot(s) and ${v.consultant.icu_available} ICU bed(s) free this time step. e ends your turn.`;
