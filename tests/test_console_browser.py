@@ -172,6 +172,10 @@ def _choose(d, select_id: str, value: str) -> None:
     Select(d.find_element("id", select_id)).select_by_value(value)
 
 
+def _option_text(d, select_id: str, value: str) -> str:
+    return d.find_element("css selector", f'#{select_id} option[value="{value}"]').text
+
+
 def _type(d, input_id: str, text: str) -> None:
     from selenium.webdriver.common.keys import Keys
 
@@ -182,13 +186,19 @@ def _type(d, input_id: str, text: str) -> None:
 
 
 def _shot(d, path: Path) -> None:
-    """The whole page (not only the viewport) as a PNG."""
+    """The whole page (not only the viewport) as a 256-colour PNG (a third of the bytes;
+    Pillow comes with matplotlib)."""
     import base64
+    import io
+
+    from PIL import Image
 
     shot = d.execute_cdp_cmd(
         "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
     )
-    path.write_bytes(base64.b64decode(shot["data"]))
+    image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
+    image = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    image.save(path, optimize=True)
 
 
 def _replay_score(
@@ -238,6 +248,11 @@ def test_play_a_whole_episode_as_the_nurse(server, driver, shots):
     _type(d, "play-seed", str(PLAY_SEED))
     _choose(d, "play-role", "triage_nurse")
     _choose(d, "play-mates", "heuristic")
+    # A trained team of this task under the results root (EDMARL_CONSOLE_RESULTS) joins
+    # the comparison at the end.
+    runs = [o.get_attribute("value") for o in d.find_elements("css selector", "#play-run option")]
+    trained = next((r for r in runs if r and f"({TASK})" in _option_text(d, "play-run", r)), "")
+    _choose(d, "play-run", trained)
     n = _updates(d)
     d.find_element("id", "play-start").click()
     n = _settle(d, n)
@@ -273,10 +288,11 @@ def test_play_a_whole_episode_as_the_nurse(server, driver, shots):
     assert sum(x is not None for x in decisions) >= 3
     rows = d.find_elements("css selector", "#play-summary tbody tr")
     labels = [r.find_element("tag name", "td").text for r in rows]
-    assert labels == ["your team", "heuristic team", "clairvoyant bound"]
+    teams = ["heuristic team", "trained team"] if trained else ["heuristic team"]
+    assert labels == ["your team", *teams, "clairvoyant bound"]
     heuristic = evaluate_teams(TASK, {"h": None}, [PLAY_SEED])[0]
     assert rows[1].find_elements("tag name", "td")[1].text == f"{heuristic['score']:.4f}"
-    assert rows[2].find_elements("tag name", "td")[1].text == f"{heuristic['oracle_score']:.4f}"
+    assert rows[-1].find_elements("tag name", "td")[1].text == f"{heuristic['oracle_score']:.4f}"
     d.find_element("tag name", "body").send_keys(Keys.HOME)
     _shot(d, shots / "console_play_end.png")
     print(f"\nconsole screenshots in {shots}")
