@@ -231,3 +231,31 @@ def test_runs_are_served_only_from_the_results_root(tmp_path, client):
         assert client.get(f"/console/api/runs/a-run/files/{file}").status_code == 404
     r = _advance(client, _start(client), dict.fromkeys(AGENTS, "trained"), run="../elsewhere")
     assert r.status_code == 400 and "not a path" in r.json()["error"]
+
+
+@pytest.mark.slow
+def test_a_trained_team_plays_its_run_directorys_episodes(tmp_path, make_client):
+    """Train one PPO iteration with run.py, then the console's ``trained`` players play
+    a held-out seed exactly as run.py's evaluation did (~2 min)."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "runs" / "tiny"
+    cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage",
+           "--train-iters", "1", "--eval-episodes", "1", "--compare", "ppo", "heuristic",
+           "--output", str(run)]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=900)
+    rows = [r for r in pq.read_table(run / "results.parquet").to_pylist() if r["policy"] == "ppo"]
+    seed = rows[0]["seed"]
+    c = make_client()
+    assert c.get("/console/api/runs").json()["runs"][0]["trained"]
+    sid = _start(c, "basic_triage", seed)
+    r = _advance(c, sid, dict.fromkeys(AGENTS, "trained"), until="end", run="tiny")
+    assert r.status_code == 200, r.text
+    assert _final(c, sid)["score"] == rows[0]["score"]
+    cmp = c.post("/console/api/compare", json={"session_id": sid, "run": "tiny"}).json()
+    assert [t["team"] for t in cmp["teams"]] == ["heuristic team", "trained team"]
+    assert cmp["teams"][1]["score"] == rows[0]["score"]
