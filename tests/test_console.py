@@ -55,7 +55,7 @@ def test_page_and_files_are_served(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert 'src="/console/console.js"' in r.text
-    for name in ("console.js", "console.css"):
+    for name in ("console.js", "views.js", "console.css"):
         assert client.get(f"/console/{name}").status_code == 200
         assert (STATIC_DIR / name).is_file()
     assert "cdn" not in r.text.lower() and "http" not in r.text.replace("http-equiv", "")
