@@ -56,6 +56,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from envs.ed_tool_api import ED_WORKFLOW, MultiRulesetSession
 from envs.rulesets import RULESETS
+from envs.server.console import mount_console
 from envs.server.sessions import SessionConfig, SessionStore, UnknownSessionError
 from envs.server.tools import (
     ApiError,
@@ -622,6 +623,7 @@ def create_app(
             {"Allow": "POST, DELETE"},
         )
 
+    mount_console(app, service)  # the web console at / (envs/server/console.py)
     return app
 
 
