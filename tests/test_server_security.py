@@ -291,3 +291,24 @@ def test_a_flood_cannot_lock_other_clients_out():
         assert r.status_code == 404 and code(r) == "session_evicted"
         assert "least recently used" in r.json()["error"]
         assert store.create("http", "192.0.2.7")  # another client is never starved
+
+
+def test_seeds_are_validated_the_same_on_every_transport():
+    message = "seed must be a non-negative integer"
+    with TestClient(create_app(ServerConfig(allowed_hosts=("testserver",)))) as c:
+        for ruleset in ("classic", "ed"):
+            body = {"task_id": "basic_triage", "seed": -1, "ruleset": ruleset}
+            r = c.post("/reset", json=body)
+            assert r.status_code == 400 and code(r) == "bad_argument" and message in r.text
+            with c.websocket_connect("/ws") as ws:
+                ws.send_json({"type": "reset", "id": 1, "data": body})
+                reply = ws.receive_json()
+                assert reply["data"]["code"] == "bad_argument" and message in reply["data"]["error"]
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize"}
+            sid = c.post("/mcp", json=init).headers["mcp-session-id"]
+            call = {"name": "start_task", "arguments": body}
+            r = c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                     "params": call}, headers={"Mcp-Session-Id": sid})  # fmt: skip
+            assert r.json()["result"]["isError"] and message in r.text
+        r = c.post("/reset", json={"task_id": "basic_triage", "seed": 1.5})
+        assert r.status_code == 422 and "seed" in r.json()["error"]

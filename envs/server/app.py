@@ -310,7 +310,9 @@ class ResetRequest(BaseModel):
     task_id: StrictStr | None = Field(
         None, max_length=MAX_STRING_CHARS, description="Start this task right away."
     )
-    seed: StrictInt | None = Field(None, ge=0, description="Episode seed (with task_id).")
+    seed: StrictInt | None = Field(
+        None, description="Episode seed (with task_id): a non-negative integer."
+    )
     ruleset: StrictStr | None = Field(
         None, max_length=MAX_STRING_CHARS, description="Ruleset (with task_id)."
     )
