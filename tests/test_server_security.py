@@ -312,3 +312,19 @@ def test_seeds_are_validated_the_same_on_every_transport():
             assert r.json()["result"]["isError"] and message in r.text
         r = c.post("/reset", json={"task_id": "basic_triage", "seed": 1.5})
         assert r.status_code == 422 and "seed" in r.json()["error"]
+
+
+def test_soak_script_smoke(tmp_path):
+    from experiments.soak_server import main
+
+    out = tmp_path / "soak.json"
+    assert (
+        main(["--minutes", "0.1", "--clients", "3", "--sample-every", "2", "--out", str(out)]) == 0
+    )
+    doc = json.loads(out.read_text())
+    assert doc["counts"]["episodes"] >= 3 and not [
+        k for k in doc["counts"] if k.startswith("error")
+    ]
+    assert len(doc["samples"]) >= 3 and all(
+        s["rss_kib"] > 0 and s["open_fds"] > 0 for s in doc["samples"]
+    )
