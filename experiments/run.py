@@ -33,6 +33,7 @@ below. Grader scores are low for every team on mass_casualty (the hard grader
 subtracts up to 0.55 for severity-1 patients waiting). Files under ``--output``:
 ``results.parquet`` (one row per episode and team), ``summary.md``, ``summary.json``,
 ``comparison.png``, ``timeline.png``, ``learning_curve.png``, ``config.json``,
+``run.json`` (the directory's claim: this run's settings, written first),
 ``checkpoint/`` and, with ``--save-episodes``, ``episodes.parquet``.
 """
 
