@@ -281,23 +281,31 @@ _ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse"}
 
 def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:
     """``"nurse=heuristic,consultant=random"`` → {agent: policy name} for all three
-    agents (unnamed roles: ``heuristic``, resolved to the role's heuristic)."""
+    agents (unnamed roles: ``heuristic``, resolved to the role's heuristic). A role
+    named twice (``nurse=ppo,triage_nurse=random``) is an error, not "the last wins"."""
     if spec is None or spec == "":
-        items: dict[str, str] = {}
+        items: list[tuple[str, str]] = []
     elif isinstance(spec, str):
-        items = {}
+        items = []
         for part in spec.split(","):
             if "=" not in part:
                 raise ValueError(f"team spec item {part!r} is not role=policy")
             k, v = (x.strip() for x in part.split("=", 1))
-            items[k] = v
+            items.append((k, v))
     else:
-        items = dict(spec)
+        items = list(dict(spec).items())
     team = dict.fromkeys(AGENTS, HEURISTIC)
-    for k, v in items.items():
+    named: dict[str, str] = {}
+    for k, v in items:
         agent = _ROLE_ALIASES.get(k, k)
         if agent not in team:
             raise ValueError(f"unknown role {k!r}; roles: nurse, consultant, pharmacist")
+        if agent in named:
+            raise ValueError(
+                f"team spec {spec!r} names role {agent} twice ({named[agent]}={team[agent]}, "
+                f"{k}={v}); give each role once"
+            )
+        named[agent] = k
         team[agent] = v
     for r in Role:
         if team[r.agent] == HEURISTIC:

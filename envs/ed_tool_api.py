@@ -63,6 +63,7 @@ from envs.rulesets import RULESETS
 from envs.tasks import TASKS
 from envs.tool_api import ToolError, ToolSession, task_header
 from envs.types import Condition
+from envs.validation import check_seed
 
 ED_RULESET = "ed"
 ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse", "doctor": "consultant"}
@@ -119,10 +120,10 @@ class EdToolSession:
                 f"EdToolSession plays ruleset 'ed' only, got {ruleset!r}; "
                 "use envs.tool_api.ToolSession for 'classic'",
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ToolError(
-                "bad_argument", f"start_task: seed must be a non-negative integer, got {seed!r}"
-            )
+        try:
+            check_seed(seed)
+        except ValueError as e:
+            raise ToolError("bad_argument", f"start_task: {e}") from None
         try:
             env = EdTriageParallelEnv(
                 task=task_id, ruleset=ED_RULESET, config=self.config, normaliser=self.normaliser

@@ -96,7 +96,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from envs.clinical import Presentation, format_presentation
 from envs.ed.config import AGENTS, ROLE_OF, ROLE_TERMS, SHARED_TERMS, EdConfig, Place, Role
@@ -108,6 +109,7 @@ from envs.generator import GeneratorParams, task_source
 from envs.reward import fast_serve_reward
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
+from envs.validation import check_action, check_agent_ids, check_seed
 
 _ROLES = tuple(Role)
 _WAITING = int(Place.WAITING)  # plain int: enum class lookups are slow on hot paths
@@ -196,6 +198,7 @@ class EdTriageParallelEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, dict], dict[str, dict]]:
+        seed = check_seed(seed)
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
             self._seeded = True
@@ -217,13 +220,12 @@ class EdTriageParallelEnv(ParallelEnv):
         s = self.state
         if s is None or not self.agents:
             raise RuntimeError("call reset() before step() (the episode is over)")
+        check_agent_ids(actions, self.possible_agents)
         joint = []
         for agent, end in self._end_actions:
             a = actions.get(agent, end)  # a missing agent ENDs
-            try:
-                joint.append(int(a))
-            except (TypeError, ValueError):
-                joint.append(-1)  # unparsable: an illegal no-op
+            # Refused before the state changes; an out-of-range int stays a counted no-op.
+            joint.append(check_action(a, f"an int in 0..{end} ({end} = END)", f"{agent}'s action"))
         res = substep(s, tuple(joint), start_masks=self._masks)
         m = self._masks = res.masks
         shared = res.shared
@@ -349,9 +351,22 @@ def parallel_env(**kwargs: Any) -> EdTriageParallelEnv:
     return EdTriageParallelEnv(**kwargs)
 
 
+class _StrictAEC(parallel_to_aec_wrapper):
+    """PettingZoo's AEC conversion, checking each action when it is given rather than
+    when the last agent's turn flushes the joint action (a bad action would otherwise
+    leave the other agents' queued actions behind)."""
+
+    def step(self, action: Any) -> None:
+        agent = self.agent_selection
+        if action is not None or not (self.terminations[agent] or self.truncations[agent]):
+            end = int(self.env.action_space(agent).n) - 1
+            action = check_action(action, f"an int in 0..{end} ({end} = END)", f"{agent}'s action")
+        super().step(action)
+
+
 def env(**kwargs: Any):
     """The AEC env: PettingZoo's ``parallel_to_aec`` over :func:`parallel_env`."""
-    return parallel_to_aec(parallel_env(**kwargs))
+    return OrderEnforcingWrapper(_StrictAEC(parallel_env(**kwargs)))
 
 
 raw_env = EdTriageParallelEnv

@@ -60,6 +60,7 @@ from agents.roles import make_team
 from envs.ed.config import AGENTS, EdConfig
 from envs.ed_triage_v0 import EdTriageParallelEnv
 from envs.generator import GeneratorParams
+from envs.validation import check_seed
 
 AGENT = "consultant"
 DEFAULT_NURSE = "ed_nurse"
@@ -120,6 +121,7 @@ class EdConsultantEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        seed = check_seed(seed)
         super().reset(seed=seed)
         obs, infos = self.env.reset(seed=seed, options=options)
         s = self.env.episode_seed

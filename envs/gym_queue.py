@@ -73,6 +73,7 @@ from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 from envs.tasks import get_task
 from envs.tool_api import queue_state
+from envs.validation import check_action, check_seed
 
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
@@ -120,6 +121,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        seed = check_seed(seed)
         super().reset(seed=seed)
         self._seeded = self._seeded or seed is not None
         episode_seed = next_episode_seed(
@@ -140,12 +142,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             raise RuntimeError("call reset() before step()")
         if state.done:
             raise RuntimeError("the episode is over (terminated=True); call reset()")
-        try:
-            a = int(action)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"action must be an int in [0, {self.n_slots}], got {action!r}"
-            ) from None
+        a = check_action(action, f"an int in 0..{self.n_slots} ({self.n_slots} waits)")
         if not 0 <= a <= self.n_slots:
             raise ValueError(
                 f"action {a} out of range: 0..{self.n_slots - 1} serve, {self.n_slots} waits"

@@ -117,6 +117,7 @@ from envs.clinical.presentation import (
     format_presentation,
 )
 from envs.types import Severity
+from envs.validation import check_action, check_seed
 
 
 class Area(IntEnum):
@@ -243,7 +244,7 @@ class NurseSimTriageEnv(gym.Env[dict[str, Any], np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         rng = self.np_random
         self._generator.rng = rng
         self._patients = self._generator.sample_many(self.n_patients)
@@ -341,12 +342,12 @@ class NurseSimTriageEnv(gym.Env[dict[str, Any], np.ndarray]):
     def parse_action(action: Any) -> tuple[int, Intervention]:
         """``(category 1–5, Intervention)`` from an array/sequence or a dict; else ValueError."""
         if isinstance(action, dict):
-            try:
-                category, raw = int(action["category"]), action["intervention"]
-            except (KeyError, TypeError, ValueError):
+            if "category" not in action or "intervention" not in action:
                 raise ValueError(
-                    f"dict action needs 'category' (1-5) and 'intervention', got {action!r}"
-                ) from None
+                    f"dict action needs 'category' (1-5) and 'intervention', got {action!r:.200}"
+                )
+            category = check_action(action["category"], "an int 1..5", "category")
+            raw = action["intervention"]
             if isinstance(raw, str):
                 try:
                     intervention = Intervention(raw)
@@ -356,12 +357,15 @@ class NurseSimTriageEnv(gym.Env[dict[str, Any], np.ndarray]):
             else:
                 intervention = NurseSimTriageEnv._intervention_at(raw)
         else:
-            arr = np.asarray(action)
+            form = "2 integers (category-1 in 0..4, intervention in 0..6)"
+            items = list(action) if isinstance(action, (list, tuple)) else None
+            if items is not None:  # [True, 1] would become an integer array: check each
+                if len(items) != 2:
+                    raise ValueError(f"action must be {form}, got {action!r:.200}")
+                items = [check_action(x, "an integer", "action element") for x in items]
+            arr = np.asarray(action if items is None else items)
             if arr.shape != (2,) or not np.issubdtype(arr.dtype, np.integer):
-                raise ValueError(
-                    "action must be 2 integers (category-1 in 0..4, intervention in 0..6), "
-                    f"got {action!r}"
-                )
+                raise ValueError(f"action must be {form}, got {action!r:.200}")
             category = int(arr[0]) + 1
             intervention = NurseSimTriageEnv._intervention_at(arr[1])
         if not 1 <= category <= 5:
@@ -370,10 +374,7 @@ class NurseSimTriageEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     @staticmethod
     def _intervention_at(index: Any) -> Intervention:
-        try:
-            i = int(index)
-        except (TypeError, ValueError):
-            raise ValueError(f"intervention index must be an int, got {index!r}") from None
+        i = check_action(index, f"an int in 0..{len(INTERVENTIONS) - 1}", "intervention index")
         if not 0 <= i < len(INTERVENTIONS):
             raise ValueError(f"intervention index must be in 0..{len(INTERVENTIONS) - 1}, got {i}")
         return INTERVENTIONS[i]

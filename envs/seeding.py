@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.validation import check_seed
+
 EPISODE_SEED_BOUND = 2**31 - 1
 """Episode seeds drawn by an env's generator lie in ``[0, EPISODE_SEED_BOUND)``."""
 
@@ -26,7 +28,9 @@ def episode_seed(
     """The episode seed of a ``reset``: ``seed`` itself; else, once the env was seeded,
     the next draw of its generator ``rng``; else None (the schedule as written). With
     ``seed_range`` it is mapped into ``[lo, hi)`` (training envs keep evaluation seeds
-    out); ``options["episode_seed"]`` overrides everything."""
+    out); ``options["episode_seed"]`` overrides everything. A seed that is not a
+    non-negative integer is a ``ValueError`` (:func:`envs.validation.check_seed`)."""
+    seed = check_seed(seed)
     if seed is not None:
         chosen: int | None = int(seed)
     elif seeded:
@@ -37,5 +41,5 @@ def episode_seed(
         lo, hi = seed_range
         chosen = lo + chosen % (hi - lo)
     if options and "episode_seed" in options:
-        chosen = options["episode_seed"]
+        chosen = check_seed(options["episode_seed"], 'options["episode_seed"]')
     return chosen

@@ -34,6 +34,7 @@ from envs.rulesets import UnknownRulesetError, get_ruleset
 from envs.scenario import build_scenario
 from envs.tasks import TASKS, UnknownTaskError, get_task
 from envs.types import Severity, TaskSpec
+from envs.validation import check_seed
 
 URGENT_COUNTDOWN = 2
 """Countdowns at or below this are flagged URGENT / 'deteriorating soon'."""
@@ -194,10 +195,10 @@ class ToolSession:
         try:
             task = get_task(task_id)
             rules = get_ruleset(ruleset)
-            scenario = build_scenario(task, seed)
+            scenario = build_scenario(task, check_seed(seed))
         except (UnknownTaskError, UnknownRulesetError) as e:
             raise ToolError("bad_argument", str(e)) from None
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ToolError("bad_argument", f"start_task: {e}") from None
         self.state = rules.initial_state(scenario)
         self.task_id, self.ruleset = task.name, rules.name

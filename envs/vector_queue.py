@@ -61,6 +61,7 @@ from envs.scenario import perturb_schedule
 from envs.seeding import EPISODE_SEED_BOUND
 from envs.tasks import get_task
 from envs.types import Condition
+from envs.validation import check_action_array, check_seed
 
 _MAX_TABLE_WAIT = 63  # every serve reward is 0 from wait 20 on, so clipping is exact
 _REWARD = np.array(
@@ -166,10 +167,11 @@ class QueueVectorEnv(VectorEnv):
         if isinstance(seed, (list, tuple)):
             if len(seed) != B:
                 raise ValueError(f"reset(seed=list) needs {B} seeds, got {len(seed)}")
-            seeds: list[int | None] = [None if s is None else int(s) for s in seed]
+            seeds: list[int | None] = [check_seed(s, f"seed[{i}]") for i, s in enumerate(seed)]
             self._np_random, self._np_random_seed = np.random.default_rng(seeds[0]), seeds[0]
             self._seeded = True
-        elif seed is not None:
+        elif check_seed(seed) is not None:
+            seed = int(seed)
             self._np_random, self._np_random_seed = np.random.default_rng(seed), seed
             self._seeded = True
             seeds = [int(seed) + i for i in range(B)]
@@ -226,9 +228,7 @@ class QueueVectorEnv(VectorEnv):
 
     def step(self, actions: Any):
         B, N = self.num_envs, self.n_slots
-        act = np.asarray(actions, dtype=np.int64).reshape(-1)
-        if act.shape[0] != B:
-            raise ValueError(f"expected {B} actions, got {act.shape[0]}")
+        act = check_action_array(actions, B, f"each in 0..{N}, {N} = wait")
         if ((act < 0) | (act > N)).any():
             raise ValueError(f"actions must be in 0..{N} ({N} = wait), got {act}")
         rows = self._rows

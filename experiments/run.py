@@ -33,6 +33,7 @@ below. Grader scores are low for every team on mass_casualty (the hard grader
 subtracts up to 0.55 for severity-1 patients waiting). Files under ``--output``:
 ``results.parquet`` (one row per episode and team), ``summary.md``, ``summary.json``,
 ``comparison.png``, ``timeline.png``, ``learning_curve.png``, ``config.json``,
+``run.json`` (the directory's claim: this run's settings, written first),
 ``checkpoint/`` and, with ``--save-episodes``, ``episodes.parquet``.
 """
 
@@ -57,6 +58,7 @@ from rich.table import Table
 from agents import POLICIES
 from agents.evaluation import evaluate
 from agents.rllib.hints import HINT_WEIGHT
+from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
@@ -103,7 +105,8 @@ class RunConfig:
     output: Path | None = None
     """Output directory; default runs/<task>-<ruleset>-<UTC time>."""
     overwrite: bool = False
-    """Allow writing into an output directory that already holds results."""
+    """Replace an output directory that already holds a run (written beside it, then
+    swapped in: the old run stays whole until the new one is complete)."""
     save_episodes: bool = False
     """Also write every evaluation step as episodes.parquet."""
     no_train: bool = False
@@ -111,7 +114,8 @@ class RunConfig:
     checkpoint: Path | None = None
     """Run directory whose checkpoint/ holds a trained module (for --no-train)."""
     resume: bool = False
-    """Continue training from --output's checkpoint, keeping finished iterations."""
+    """Continue --output's run from its checkpoint, keeping finished iterations; the
+    settings must match the saved run's (except train length and resources)."""
     algo: str = "ppo"
     """RLlib algorithm: ppo, or appo for asynchronous (distributed) sampling."""
     train_iters: int = 40
@@ -221,6 +225,8 @@ class RunConfig:
             raise ValueError("--resume needs --output <the run directory to continue>")
         if self.resume and self.no_train:
             raise ValueError("--resume and --no-train contradict each other")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite contradict each other: pick one")
         self.train_settings().validate()
 
     def train_settings(self) -> TrainSettings:
@@ -278,15 +284,25 @@ def _progress(console: Console, fields: str) -> Progress:
     )
 
 
-def _output_dir(cfg: RunConfig) -> Path:
+def _output_dir(cfg: RunConfig) -> RunDir:
+    """Claim the run directory as a whole (agents.rllib.rundir): existing content is
+    refused without --resume/--overwrite; --overwrite writes into a staging directory."""
+    from agents.rllib.training import CHECKPOINT_DIR, STATE_FILE
+
     if cfg.output is not None:
         out = cfg.output
     else:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{cfg.task}-{cfg.ruleset}-{stamp}"
-    if (out / "results.parquet").exists() and not (cfg.overwrite or cfg.resume):
-        raise ValueError(f"{out} already holds results; pass --overwrite or another --output")
-    return out
+    mode = "resume" if cfg.resume else "overwrite" if cfg.overwrite else "new"
+    legacy = (f"{CHECKPOINT_DIR}/{STATE_FILE}", dataclasses.asdict(cfg.train_settings()))
+    rd = claim(out, mode, _config_dict(cfg), legacy)
+    if rd.staged and not cfg.trains and cfg.uses_trained and cfg.checkpoint is None:
+        import shutil  # --no-train evaluates --output's own module: it moves with the run
+
+        if (out / CHECKPOINT_DIR).is_dir():
+            shutil.copytree(out / CHECKPOINT_DIR, rd.path / CHECKPOINT_DIR)
+    return rd
 
 
 def run(cfg: RunConfig, console: Console | None = None) -> dict:
@@ -294,7 +310,18 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
     # Rich wraps at 80 columns when not attached to a terminal; tables need more.
     console = console or Console(width=None if sys.stdout.isatty() else 120)
     cfg.validate()
-    out = _output_dir(cfg)
+    rd = _output_dir(cfg)
+    try:
+        doc = _run(cfg, rd.path, console)
+    except BaseException:
+        rd.abandon()  # a staged --overwrite leaves the old run as it was
+        raise
+    if rd.staged:
+        console.print(f"replaced {rd.commit()}/ with this run")
+    return doc
+
+
+def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     seeds = cfg.seeds()
     history: list[dict] = []
     extra: dict = {}
@@ -409,7 +436,11 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
                 f"return {'-' if ret is None else f'{ret:.3f}'}",
             )
 
-        state = train(s, out, resume=cfg.resume, on_iteration=tick)
+        from agents.rllib.training import _read_state
+
+        # A run killed before its first checkpoint has nothing to resume: start it.
+        resume = cfg.resume and _read_state(out) is not None
+        state = train(s, out, resume=resume, on_iteration=tick)
     return state["history"]
 
 
@@ -545,16 +576,8 @@ def load_config_file(path: Path) -> RunConfig:
         raise ValueError(f"--config {path}: not valid JSON ({e})") from None
     if not isinstance(values, dict):
         raise ValueError(f"--config {path}: expected a JSON object of RunConfig fields")
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"--config {path}: unknown fields {unknown}; known: {sorted(fields)}")
-    for key in ("output", "checkpoint", "config"):
-        if values.get(key) is not None:
-            values[key] = Path(values[key])
-    if "compare" in values:
-        values["compare"] = tuple(values["compare"])
-    return RunConfig(**values)
+    # Field by field against RunConfig's types ("compare": "heuristic" is one policy).
+    return RunConfig(**coerce_fields(values, RunConfig, f"--config {path}"))
 
 
 def main(argv: list[str] | None = None) -> int:

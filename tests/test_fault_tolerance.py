@@ -1,5 +1,7 @@
-"""Fault tolerance: a crashed EnvRunner is restarted and training goes on; a killed
-run resumes from its last checkpoint without losing finished iterations."""
+"""Fault tolerance, on the single-agent classic path and the multi-agent ed path alike:
+a crashed EnvRunner is restarted and training goes on; a killed run resumes from its
+last checkpoint without losing finished iterations; a corrupt train_state.json is
+refused clearly (and the run still resumes once it is restored)."""
 
 from __future__ import annotations
 
@@ -21,12 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(train_batch_size=200, minibatch_size=100, envs_per_runner=2)
 
 
-def test_env_runner_killed_mid_training_is_restarted():
+RULESETS = ["classic", "ed"]
+
+
+@pytest.mark.parametrize("ruleset", RULESETS)
+def test_env_runner_killed_mid_training_is_restarted(ruleset):
     import ray
 
     init_ray(None)
     register_envs()
-    s = TrainSettings(task="basic_triage", num_env_runners=1, **TINY)
+    s = TrainSettings(task="basic_triage", ruleset=ruleset, num_env_runners=1,
+                      hints=ruleset == "ed", **TINY)  # fmt: skip
     algo = build_config(s).build_algo()
     try:
         first = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
@@ -54,9 +61,10 @@ def test_env_runner_killed_mid_training_is_restarted():
         ray.shutdown()
 
 
-def test_killed_run_resumes_without_losing_iterations(tmp_path):
+@pytest.mark.parametrize("ruleset", RULESETS)
+def test_killed_run_resumes_without_losing_iterations(tmp_path, ruleset):
     out = tmp_path / "run"
-    cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage", "--ruleset", "classic",
+    cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage", "--ruleset", ruleset,
            "--output", str(out),
            "--train-iters", "4", "--train-batch-size", "200", "--minibatch-size", "100",
            "--num-env-runners", "0", "--envs-per-runner", "2", "--eval-episodes", "1",
@@ -75,8 +83,20 @@ def test_killed_run_resumes_without_losing_iterations(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # kill the run and its Ray processes
         proc.wait()
-    before = json.loads(state.read_text())["history"]
+    saved = state.read_text()
+    before = json.loads(saved)["history"]
     assert 2 <= len(before) < 4
+    # Without --resume the killed run's directory is refused, checkpoint untouched.
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--resume to continue it" in again.stderr
+    assert state.read_text() == saved
+    # A corrupt train state is refused clearly, before any training.
+    state.write_text(saved[: len(saved) // 2])
+    bad = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "train_state.json is corrupt" in bad.stderr, bad.stderr[-2000:]
+    assert "Traceback" not in bad.stderr
+    state.write_text(saved)
     done = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

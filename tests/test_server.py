@@ -827,8 +827,10 @@ def test_cli_arguments(capsys):
     cfg = parse_args(["--port", "8123", "--max-sessions", "5", "--idle-timeout", "2.5"])
     assert cfg == ServerConfig(port=8123, max_sessions=5, idle_timeout_s=2.5)
     assert cfg.host == "127.0.0.1" and cfg.host_allowlist() == ("127.0.0.1", "localhost", "[::1]")
-    assert parse_args(["--host", "0.0.0.0"]).host_allowlist() == ("*",)
+    exposed = parse_args(["--host", "0.0.0.0", "--token", "t" * 16])
+    assert exposed.host_allowlist() == ("*",)
     for bad, msg in [
+        ("--host=0.0.0.0", "set a bearer token"),
         ("--max-sessions=0", "max_sessions"),
         ("--idle-timeout=0", "idle_timeout"),
         ("--port=70000", "port"),

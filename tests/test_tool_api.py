@@ -104,7 +104,7 @@ def test_errors_name_the_fix():
     assert e.value.code == "bad_argument"
     with pytest.raises(ToolError, match="EdToolSession"):
         s.start_task("basic_triage", ruleset="ed")
-    with pytest.raises(ToolError, match="seed must be an int"):
+    with pytest.raises(ToolError, match="seed must be a non-negative integer"):
         s.start_task("basic_triage", seed="42")
     s.start_task("basic_triage")
     with pytest.raises(ToolError, match="must be a string"):

@@ -217,10 +217,24 @@ def init_ray(address: str | None) -> None:
 
 
 def _read_state(run_dir: Path) -> dict | None:
+    """The newest complete checkpoint's train state, or None; a corrupt state file is a
+    ValueError (resuming from a half-understood history would lose or repeat work)."""
     for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old"):
         f = run_dir / name / STATE_FILE
         if f.is_file():
-            return {"path": run_dir / name, **json.loads(f.read_text())}
+            try:
+                state = json.loads(f.read_text())
+                history = state["history"]
+                if not isinstance(history, list) or not all(
+                    isinstance(h, dict) and isinstance(h.get("iteration"), int) for h in history
+                ):
+                    raise TypeError("history is not a list of iterations")
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+                raise ValueError(
+                    f"--resume: {f} is corrupt ({type(e).__name__}: {e}); nothing was "
+                    "trained. Restore it, or start over with --overwrite"
+                ) from None
+            return {"path": run_dir / name, **state}
     return None
 
 

@@ -38,13 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import os
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request, WebSocket
@@ -52,13 +51,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from envs.ed_tool_api import ED_WORKFLOW, MultiRulesetSession
 from envs.rulesets import RULESETS
 from envs.server.console import mount_console
-from envs.server.sessions import SessionConfig, SessionStore, UnknownSessionError
+from envs.server.security import (
+    LOOPBACK_HOSTS,
+    TOKEN_ENV,
+    SecurityMiddleware,
+    SecurityPolicy,
+    clip,
+    is_loopback,
+)
+from envs.server.sessions import LOCAL_CLIENT, SessionConfig, SessionStore, UnknownSessionError
 from envs.server.tools import (
+    MAX_STRING_CHARS,
     ApiError,
     ArgumentError,
     ToolRegistry,
@@ -73,14 +80,17 @@ log = logging.getLogger("edmarl.server")
 SERVER_NAME = "edmarl"
 SERVER_VERSION = "0.1.0"
 MCP_PROTOCOL_VERSIONS = ("2025-06-18", "2025-03-26", "2024-11-05")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+SESSION_ID_CHARS = 64
+"""Longest session id accepted in a request (ours are 32 hex characters)."""
 SERVABLE_RULESETS = (*RULESETS, "ed")
 """Rulesets a server can enable; ``classic`` is always on, ``ed`` is opt-in."""
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
+    host: str | None = "127.0.0.1"
+    """Bind address; None when the ASGI server picks it (``uvicorn envs.server.app:app``):
+    then requests reaching a non-loopback address need the token."""
     port: int = 7860
     max_sessions: int = 64
     idle_timeout_s: float = 900.0
@@ -89,8 +99,14 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     log_level: str = "info"
     allowed_hosts: tuple[str, ...] | None = None
-    """Accepted Host headers. Default: loopback names when bound to loopback (guards
-    against DNS rebinding from a browser), any host otherwise."""
+    """Accepted Host headers. Default: loopback names without a token (guards against
+    DNS rebinding from a browser), any host with one."""
+    token: str | None = field(default=None, repr=False)
+    """Bearer token every route but /health requires; needed to bind beyond loopback."""
+    allowed_origins: tuple[str, ...] = ()
+    """Cross-origin pages (``scheme://host:port``) allowed to call; same-origin always is."""
+    max_sessions_per_client: int | None = None
+    """Sessions one non-loopback client address may hold (default max_sessions // 4)."""
     rulesets: tuple[str, ...] = ("classic", "ed")
     """Enabled rulesets: ``classic`` (Queue Doctor's seven tools) and ``ed`` (the
     multi-agent tools, ``envs.server.tools.ED_TOOLS``, and ``start_task(ruleset="ed")``);
@@ -107,26 +123,60 @@ class ServerConfig:
             )
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
-        self.session_config()  # validates max_sessions and idle_timeout_s
+        if self.token is not None and (len(self.token) < 16 or not self.token.isprintable()):
+            raise ValueError("the token must be at least 16 printable characters")
+        if self.host is not None and not is_loopback(self.host) and not self.token:
+            raise ValueError(
+                f"binding {self.host} exposes the server beyond this machine: set a bearer "
+                f"token (--token, or the {TOKEN_ENV} environment variable) or bind 127.0.0.1"
+            )
+        self.session_config()  # validates the session limits
 
     @classmethod
-    def from_env(cls) -> ServerConfig:
+    def from_env(cls, env: dict[str, str] | None = None) -> ServerConfig:
         """The config of the module-level ``app`` (``uvicorn envs.server.app:app``): uvicorn
-        picks the address, so Host headers are not restricted unless
-        ``EDMARL_ALLOWED_HOSTS`` (comma-separated) says so; ``EDMARL_MAX_SESSIONS`` and
-        ``EDMARL_IDLE_TIMEOUT`` set the session limits; ``EDMARL_RULESETS``
-        (comma-separated, e.g. ``classic,ed``) the enabled rulesets."""
-        env = os.environ
-        hosts = env.get("EDMARL_ALLOWED_HOSTS", "*")
+        picks the address (``host`` None), so the same guards as ``edmarl-server`` hold:
+        loopback Host names only and no requests from beyond loopback unless
+        ``EDMARL_TOKEN`` is set. ``EDMARL_ALLOWED_HOSTS``, ``EDMARL_ALLOWED_ORIGINS``
+        (comma-separated), ``EDMARL_MAX_SESSIONS``, ``EDMARL_MAX_SESSIONS_PER_CLIENT``,
+        ``EDMARL_IDLE_TIMEOUT`` and ``EDMARL_RULESETS`` (e.g. ``classic,ed``) set the rest.
+        A bad value is a ValueError naming the variable."""
+        env = os.environ if env is None else env
+
+        def number(name: str, kind: type, default: Any) -> Any:
+            raw = env.get(name)
+            try:
+                return default if raw is None else kind(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected {kind.__name__}") from None
+
+        hosts = env.get("EDMARL_ALLOWED_HOSTS")
         return cls(
-            max_sessions=int(env.get("EDMARL_MAX_SESSIONS", cls.max_sessions)),
-            idle_timeout_s=float(env.get("EDMARL_IDLE_TIMEOUT", cls.idle_timeout_s)),
-            allowed_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
+            host=None,
+            max_sessions=number("EDMARL_MAX_SESSIONS", int, cls.max_sessions),
+            max_sessions_per_client=number("EDMARL_MAX_SESSIONS_PER_CLIENT", int, None),
+            idle_timeout_s=number("EDMARL_IDLE_TIMEOUT", float, cls.idle_timeout_s),
+            allowed_hosts=None if hosts is None else _name_list(hosts),
+            allowed_origins=_name_list(env.get("EDMARL_ALLOWED_ORIGINS", "")),
+            token=env.get(TOKEN_ENV) or None,
             rulesets=_ruleset_list(env.get("EDMARL_RULESETS", "classic,ed")),
         )
 
     def session_config(self) -> SessionConfig:
-        return SessionConfig(max_sessions=self.max_sessions, idle_timeout_s=self.idle_timeout_s)
+        return SessionConfig(
+            max_sessions=self.max_sessions,
+            idle_timeout_s=self.idle_timeout_s,
+            max_per_client=self.max_sessions_per_client,
+        )
+
+    def security_policy(self) -> SecurityPolicy:
+        return SecurityPolicy(
+            token=self.token,
+            allowed_hosts=self.allowed_hosts,
+            allowed_origins=self.allowed_origins,
+            max_bytes=self.max_body_bytes,
+            require_token_off_loopback=self.host is None,
+        )
 
     def reap_every(self) -> float:
         if self.reap_interval_s is not None:
@@ -136,20 +186,22 @@ class ServerConfig:
     def host_allowlist(self) -> tuple[str, ...]:
         if self.allowed_hosts is not None:
             return self.allowed_hosts
-        return LOOPBACK_HOSTS if _is_loopback(self.host) else ("*",)
+        return ("*",) if self.token else LOOPBACK_HOSTS
 
 
 def _ruleset_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.strip() for r in text.split(",") if r.strip()))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in text.split(",") if h.strip())
+
+
+def client_key(client: tuple[str, int] | Any) -> str:
+    """The per-client quota key of a connection: its address, or LOCAL_CLIENT for
+    loopback and in-process callers (this machine's own users are not limited)."""
+    host = client[0] if client else None
+    return LOCAL_CLIENT if host is None or is_loopback(host) else str(host)
 
 
 # -- the transport-independent core -------------------------------------------------------
@@ -175,13 +227,17 @@ class EnvService:
         """The ``workflow`` of a 'ready' reset and the MCP ``instructions``."""
 
     def reset(
-        self, session_id: str | None, start: dict[str, Any] | None, transport: str = "http"
+        self,
+        session_id: str | None,
+        start: dict[str, Any] | None,
+        transport: str = "http",
+        client: str = LOCAL_CLIENT,
     ) -> dict[str, Any]:
         """New session (``session_id`` None) or a fresh episode object for an existing one;
         with ``start`` (start_task's arguments) the task is started too. On an error an
         existing session keeps its old episode and a new one is not created."""
         if session_id is None:
-            session = self.store.create(transport)
+            session = self.store.create(transport, client)
             try:
                 with self.store.use(session.id):
                     observation = self._observe(session.obj, start)
@@ -249,10 +305,18 @@ class ResetRequest(BaseModel):
     """Create a session (no ``session_id``) or reset one; optionally start a task."""
 
     model_config = ConfigDict(extra="forbid")
-    session_id: StrictStr | None = Field(None, description="Reset this session; omit to create.")
-    task_id: StrictStr | None = Field(None, description="Start this task right away.")
-    seed: StrictInt | None = Field(None, description="Episode seed (with task_id).")
-    ruleset: StrictStr | None = Field(None, description="Ruleset (with task_id).")
+    session_id: StrictStr | None = Field(
+        None, max_length=SESSION_ID_CHARS, description="Reset this session; omit to create."
+    )
+    task_id: StrictStr | None = Field(
+        None, max_length=MAX_STRING_CHARS, description="Start this task right away."
+    )
+    seed: StrictInt | None = Field(
+        None, description="Episode seed (with task_id): a non-negative integer."
+    )
+    ruleset: StrictStr | None = Field(
+        None, max_length=MAX_STRING_CHARS, description="Ruleset (with task_id)."
+    )
 
 
 class CallToolAction(BaseModel):
@@ -260,7 +324,7 @@ class CallToolAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["call_tool"] = "call_tool"
-    tool_name: StrictStr
+    tool_name: StrictStr = Field(max_length=MAX_STRING_CHARS)
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -268,8 +332,8 @@ class StepRequest(BaseModel):
     """One tool call: ``{"session_id", "tool", "arguments"}`` or OpenEnv's ``action``."""
 
     model_config = ConfigDict(extra="forbid")
-    session_id: StrictStr
-    tool: StrictStr | None = None
+    session_id: StrictStr = Field(max_length=SESSION_ID_CHARS)
+    tool: StrictStr | None = Field(None, max_length=MAX_STRING_CHARS)
     arguments: dict[str, Any] | None = None
     action: CallToolAction | None = None
 
@@ -368,69 +432,6 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "invalid_request", "; ".join(parts) or "invalid request"
 
 
-def _host_name(host_header: str) -> str:
-    if host_header.startswith("["):  # [::1]:7860
-        return host_header[: host_header.find("]") + 1]
-    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
-
-
-class RequestGuardMiddleware:
-    """Cheap checks before routing, all answering JSON errors:
-
-    * Host allow-list: a loopback-bound server answers only loopback Host names, so a web
-      page cannot reach it through DNS rebinding (400 ``bad_host``; WebSocket: close 1008);
-    * a declared Content-Length over the limit: 413 before the body is read;
-    * the JSON routes read their body as JSON whatever Content-Type says (``curl -d``
-      sends form-urlencoded), so a bad body gets a JSON error rather than a type error.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        json_paths: frozenset[str],
-        allowed_hosts: tuple[str, ...],
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.json_paths = json_paths
-        self.any_host = "*" in allowed_hosts
-        self.allowed_hosts = frozenset(allowed_hosts)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        headers = scope["headers"]
-        if not self.any_host:
-            host = next((v.decode("latin-1") for k, v in headers if k == b"host"), "")
-            if _host_name(host) not in self.allowed_hosts:
-                if kind == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
-                    return
-                body = {
-                    "error": f"Host {host!r} is not allowed: this server is bound to loopback "
-                    "(start it with --host to serve other names)",
-                    "code": "bad_host",
-                }
-                await _json(body, 400)(scope, receive, send)
-                return
-        if kind == "http":
-            for name, value in headers:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    body = {
-                        "error": f"request body over {self.max_bytes} bytes",
-                        "code": "body_too_large",
-                    }
-                    await _json(body, 413)(scope, receive, send)
-                    return
-            if scope["path"] in self.json_paths:
-                headers = [(k, v) for k, v in headers if k != b"content-type"]
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
-
-
 # -- the app ------------------------------------------------------------------------------
 
 
@@ -481,12 +482,7 @@ def create_app(
     app.state.store = store
     app.state.service = service
     app.state.config = config
-    app.add_middleware(
-        RequestGuardMiddleware,
-        max_bytes=config.max_body_bytes,
-        json_paths=frozenset({"/reset", "/step"}),
-        allowed_hosts=config.host_allowlist(),
-    )
+    app.add_middleware(SecurityMiddleware, policy=config.security_policy())
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -502,7 +498,7 @@ def create_app(
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 404:
-            message = f"no route {request.method} {request.url.path}; see /docs"
+            message = f"no route {request.method} {clip(request.url.path)}; see /docs"
         return _json({"error": message, "code": code}, exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
@@ -548,10 +544,10 @@ def create_app(
         )
 
     @app.post("/reset", tags=["environment"], response_model=ResetReply, responses=_ERRORS)
-    async def reset(req: ResetRequest | None = None) -> Response:
+    async def reset(request: Request, req: ResetRequest | None = None) -> Response:
         req = req or ResetRequest()
         start = _start_args({"task_id": req.task_id, "seed": req.seed, "ruleset": req.ruleset})
-        return _json(service.reset(req.session_id, start, "http"))
+        return _json(service.reset(req.session_id, start, "http", client_key(request.client)))
 
     @app.post("/step", tags=["environment"], response_model=StepReply, responses=_ERRORS)
     async def step(req: StepRequest) -> Response:
@@ -561,7 +557,11 @@ def create_app(
         return _json(_openenv_step(payload) if req.action is not None else payload)
 
     @app.get("/state", tags=["environment"], response_model=StateReply, responses=_ERRORS)
-    async def state(session_id: str = Query(..., description="Session id from /reset")) -> Response:
+    async def state(
+        session_id: str = Query(
+            ..., max_length=SESSION_ID_CHARS, description="Session id from /reset"
+        ),
+    ) -> Response:
         return _json(service.state(session_id))
 
     @app.delete("/sessions/{session_id}", tags=["environment"])
@@ -574,7 +574,11 @@ def create_app(
         await websocket.accept()
         owned = session_id is None
         try:
-            sid = store.create("ws").id if owned else store.get(session_id).id
+            sid = (
+                store.create("ws", client_key(websocket.client)).id
+                if owned
+                else store.get(session_id).id
+            )
         except ApiError as e:
             await websocket.send_text(_ws_error(e, None))
             await websocket.close(code=1013 if e.status == 503 else 1008)
@@ -587,7 +591,13 @@ def create_app(
                 raw = message.get("text")
                 if raw is None:
                     raw = (message.get("bytes") or b"").decode("utf-8", "replace")
-                reply, close = _ws_dispatch(service, sid, raw)
+                if len(raw) > config.max_body_bytes:  # uvicorn's own cap may be higher
+                    err = ApiError(
+                        413, "body_too_large", f"message over {config.max_body_bytes} bytes"
+                    )
+                    reply, close = _ws_error(err, None), False
+                else:
+                    reply, close = _ws_dispatch(service, sid, raw)
                 await websocket.send_text(reply)
                 if close:
                     await websocket.close()
@@ -601,7 +611,12 @@ def create_app(
     # -- MCP (streamable HTTP, JSON responses only) ---------------------------------------
     @app.post("/mcp", tags=["mcp"])
     async def mcp(request: Request) -> Response:
-        return _mcp_post(service, await request.body(), request.headers.get("mcp-session-id"))
+        return _mcp_post(
+            service,
+            await request.body(),
+            request.headers.get("mcp-session-id"),
+            client_key(request.client),
+        )
 
     @app.delete("/mcp", tags=["mcp"])
     async def mcp_delete(request: Request) -> Response:
@@ -686,7 +701,7 @@ def _ws_dispatch(service: EnvService, sid: str, raw: str) -> tuple[str, bool]:
         raise ApiError(
             400,
             "invalid_request",
-            f"unknown message type {kind!r}; use step, reset, state, tools or close",
+            f"unknown message type {clip(kind)}; use step, reset, state, tools or close",
         )
     except ApiError as e:
         return _ws_error(e, msg_id), False
@@ -789,7 +804,9 @@ def _tool_result(text: str, structured: Any, is_error: bool) -> dict[str, Any]:
     return out
 
 
-def _mcp_post(service: EnvService, body: bytes, header_sid: str | None) -> Response:
+def _mcp_post(
+    service: EnvService, body: bytes, header_sid: str | None, client: str = LOCAL_CLIENT
+) -> Response:
     """One JSON-RPC message. Protocol-level errors are JSON-RPC error objects with HTTP 200
     (as OpenEnv's /mcp does); HTTP statuses signal session problems, as MCP's streamable
     HTTP transport says: 400 without a session, 404 for an unknown or expired one."""
@@ -819,7 +836,7 @@ def _mcp_post(service: EnvService, body: bytes, header_sid: str | None) -> Respo
 
     if method in ("initialize", "openenv/session/create"):
         try:
-            session = service.store.create("mcp")
+            session = service.store.create("mcp", client)
         except ApiError as e:
             return _rpc_error(msg_id, _SESSION_ERROR, e.message, e.status, e.as_dict())
         if method == "openenv/session/create":
@@ -838,7 +855,7 @@ def _mcp_post(service: EnvService, body: bytes, header_sid: str | None) -> Respo
     if method == "tools/list":
         return _rpc_result(msg_id, {"tools": service.registry.describe()})
     if method not in ("tools/call", "openenv/session/close"):
-        return _rpc_error(msg_id, _METHOD_NOT_FOUND, f"Method not found: {method}")
+        return _rpc_error(msg_id, _METHOD_NOT_FOUND, f"Method not found: {clip(method)}")
     if not isinstance(sid, str) or not sid:
         return _rpc_error(
             msg_id, _INVALID_REQUEST, "missing Mcp-Session-Id header; call initialize first", 400
@@ -868,7 +885,27 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     )
     d = ServerConfig()
     p.add_argument(
-        "--host", default=d.host, help="interface to bind (default %(default)s; 0.0.0.0 exposes it)"
+        "--host",
+        default=d.host,
+        help="interface to bind (default %(default)s; 0.0.0.0 exposes it and needs a token)",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"bearer token every route but /health requires (default: ${TOKEN_ENV}; prefer "
+        "the variable: other users can read command lines)",
+    )
+    p.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="comma-separated Host names to answer (default: loopback names without a "
+        "token, any with one)",
+    )
+    p.add_argument(
+        "--allowed-origins",
+        default="",
+        help="comma-separated origins (https://app.example) whose pages may call the "
+        "server; same-origin pages always may",
     )
     p.add_argument("--port", type=int, default=d.port, help="default %(default)s")
     p.add_argument(
@@ -876,6 +913,12 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         type=int,
         default=d.max_sessions,
         help="cap on concurrent sessions (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        default=None,
+        help="sessions one non-loopback client address may hold (default max-sessions / 4)",
     )
     p.add_argument(
         "--idle-timeout",
@@ -900,9 +943,13 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
             host=a.host,
             port=a.port,
             max_sessions=a.max_sessions,
+            max_sessions_per_client=a.max_sessions_per_client,
             idle_timeout_s=a.idle_timeout,
             log_level=a.log_level,
             rulesets=_ruleset_list(a.rulesets),
+            token=a.token,
+            allowed_hosts=None if a.allowed_hosts is None else _name_list(a.allowed_hosts),
+            allowed_origins=_name_list(a.allowed_origins),
         )
     except ValueError as e:
         p.error(str(e))
@@ -920,7 +967,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"edmarl server on http://{config.host}:{config.port} "
         f"(max {config.max_sessions} sessions, idle timeout {config.idle_timeout_s:g} s, "
-        f"rulesets {', '.join(config.rulesets)})",
+        f"rulesets {', '.join(config.rulesets)}, "
+        f"{'bearer token required' if config.token else 'no token: loopback only'})",
         flush=True,
     )
     uvicorn.run(
@@ -935,7 +983,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-app = create_app(ServerConfig.from_env())
+def _module_app() -> FastAPI:
+    try:
+        return create_app(ServerConfig.from_env())
+    except ValueError as e:  # a bad EDMARL_* variable: one line, not a traceback
+        raise SystemExit(f"edmarl server: {e}") from None
+
+
+app = _module_app()
 """The app ``uvicorn envs.server.app:app`` and ``openenv.yaml`` serve (see ``from_env``)."""
 
 if __name__ == "__main__":

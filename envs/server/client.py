@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -116,6 +117,7 @@ class _Base:
         transport: Transport,
         timeout: float,
         session_id: str | None,
+        token: str | None = None,
     ) -> None:
         if transport not in ("http", "ws"):
             raise ValueError(f"transport must be 'http' or 'ws', got {transport!r}")
@@ -125,6 +127,9 @@ class _Base:
         self.session_id = session_id
         self._owned = session_id is None
         self._next_id = 0
+        token = token if token is not None else os.environ.get("EDMARL_TOKEN")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """Sent with every request (the server's bearer token, if it has one)."""
 
     # -- requests ------------------------------------------------------------------------
     def _reset_request(
@@ -182,8 +187,9 @@ class SyncEnv(_Base):
         transport: Transport = "http",
         timeout: float = 30.0,
         session_id: str | None = None,
+        token: str | None = None,
     ) -> None:
-        super().__init__(base_url, transport, timeout, session_id)
+        super().__init__(base_url, transport, timeout, session_id, token)
         self._http: httpx.Client | None = None
         self._ws: Any = None
         self._stack = contextlib.ExitStack()
@@ -199,7 +205,9 @@ class SyncEnv(_Base):
     def open(self) -> None:
         if self.transport == "http":
             if self._http is None:
-                self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout)
+                self._http = httpx.Client(
+                    base_url=self.base_url, timeout=self.timeout, headers=self.headers
+                )
         elif self._ws is None:
             from websockets.sync.client import connect
 
@@ -210,6 +218,7 @@ class SyncEnv(_Base):
                     _ws_url(self.base_url, None if self._owned else self.session_id),
                     open_timeout=self.timeout,
                     max_size=None,
+                    additional_headers=self.headers,
                 )
             )
             if self._owned:  # the server made a session for this connection
@@ -294,8 +303,9 @@ class AsyncEnv(_Base):
         transport: Transport = "http",
         timeout: float = 30.0,
         session_id: str | None = None,
+        token: str | None = None,
     ) -> None:
-        super().__init__(base_url, transport, timeout, session_id)
+        super().__init__(base_url, transport, timeout, session_id, token)
         self._http: httpx.AsyncClient | None = None
         self._ws: Any = None
         self._stack = contextlib.AsyncExitStack()
@@ -310,7 +320,9 @@ class AsyncEnv(_Base):
     async def open(self) -> None:
         if self.transport == "http":
             if self._http is None:
-                self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
+                self._http = httpx.AsyncClient(
+                    base_url=self.base_url, timeout=self.timeout, headers=self.headers
+                )
         elif self._ws is None:
             from websockets.asyncio.client import connect
 
@@ -320,6 +332,7 @@ class AsyncEnv(_Base):
                     _ws_url(self.base_url, None if self._owned else self.session_id),
                     open_timeout=self.timeout,
                     max_size=None,
+                    additional_headers=self.headers,
                 )
             )
             if self._owned:
@@ -400,7 +413,10 @@ class Client:
         transport: Transport = "http",
         timeout: float = 30.0,
         session_id: str | None = None,
+        token: str | None = None,
     ) -> None:
+        self.token = token
+        """Bearer token (default: the EDMARL_TOKEN environment variable)."""
         self.base_url = base_url
         self.transport: Transport = transport
         self.timeout = timeout
@@ -408,10 +424,10 @@ class Client:
         self._async: AsyncEnv | None = None
 
     def sync(self) -> SyncEnv:
-        return SyncEnv(self.base_url, self.transport, self.timeout, self.session_id)
+        return SyncEnv(self.base_url, self.transport, self.timeout, self.session_id, self.token)
 
     def aio(self) -> AsyncEnv:
-        return AsyncEnv(self.base_url, self.transport, self.timeout, self.session_id)
+        return AsyncEnv(self.base_url, self.transport, self.timeout, self.session_id, self.token)
 
     async def __aenter__(self) -> AsyncEnv:
         self._async = self.aio()

@@ -32,9 +32,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from envs.server.security import clip
+
 _MISSING: Any = object()
 
 _JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+MAX_STRING_CHARS = 256
+"""Longest string argument accepted (ids, task and drug names are far shorter): a huge
+string is refused before it reaches an engine or is echoed in an error."""
+MAX_MESSAGE_CHARS = 2000
+"""Error messages are cut to this length (a backstop: echoed values are clipped)."""
 
 
 class ApiError(Exception):
@@ -43,6 +50,8 @@ class ApiError(Exception):
     ``extra`` holds additional JSON fields (e.g. ``argument`` or ``known_tools``)."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + "… (message cut)"
         super().__init__(message)
         self.status = status
         self.code = code
@@ -58,7 +67,7 @@ class UnknownToolError(ApiError):
         super().__init__(
             404,
             "unknown_tool",
-            f"unknown tool {name!r}; known tools: {', '.join(known)}",
+            f"unknown tool {clip(name)}; known tools: {', '.join(known)}",
             known_tools=list(known),
         )
 
@@ -97,6 +106,8 @@ class Arg:
     def json_schema(self) -> dict[str, Any]:
         names = [_JSON_TYPE[t] for t in self.type_tuple]
         schema: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
+        if str in self.type_tuple:
+            schema["maxLength"] = MAX_STRING_CHARS
         if self.description:
             schema["description"] = self.description
         if not self.required:
@@ -152,11 +163,12 @@ class ToolSpec:
                 self.name, None, f"arguments must be a JSON object, got {type(arguments).__name__}"
             )
         known = {a.name for a in self.args}
-        extra = sorted(k for k in arguments if k not in known)
+        extra = sorted(str(k) for k in arguments if k not in known)
         if extra:
             takes = ", ".join(sorted(known)) if known else "no arguments"
+            shown = "[" + ", ".join(clip(k, 40) for k in extra[:5]) + "]"
             raise ArgumentError(
-                self.name, str(extra[0]), f"unexpected argument(s) {extra}; it takes {takes}"
+                self.name, extra[0][:64], f"unexpected argument(s) {shown}; it takes {takes}"
             )
         kwargs: dict[str, Any] = {}
         for a in self.args:
@@ -170,7 +182,15 @@ class ToolSpec:
                 raise ArgumentError(
                     self.name,
                     a.name,
-                    f"argument {a.name!r} must be {want}, got {_json_type_name(value)} {value!r}",
+                    f"argument {a.name!r} must be {want}, got {_json_type_name(value)} "
+                    f"{clip(value)}",
+                )
+            if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+                raise ArgumentError(
+                    self.name,
+                    a.name,
+                    f"argument {a.name!r} is {len(value)} characters long; at most "
+                    f"{MAX_STRING_CHARS}",
                 )
             kwargs[a.name] = value
         return kwargs
