@@ -54,6 +54,7 @@ def open_without_token(method: str, path: str) -> bool:
         return False
     return path == CONSOLE_ASSETS[0] or path.startswith(CONSOLE_ASSETS[1])
 
+
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
