@@ -105,6 +105,7 @@ COMPLAINTS: tuple[ComplaintRule, ...] = (
 SPO2_SEVERE, SPO2_MODERATE, SPO2_MILD = 90, 92, 95  # < 90: 1, < 92: 2, 92-94: 3
 SPO2_IMPLAUSIBLE = 50  # an alert patient charted below this: a probe error, re-measured
 SBP_COMPROMISE = 90  # haemodynamic compromise: 2
+SHOCK_HR = 100  # with SBP < 90 and altered consciousness: shock (end-organ hypoperfusion), 1
 HR_BRADY_RED = 40  # NEWS2 red band: haemodynamic compromise, 2
 HR_ABNORMAL = (50, 120)  # outside: abnormal vital sign, stable: 3
 RR_DISTRESS = (10, 30)  # outside: respiratory distress, 2
@@ -182,8 +183,13 @@ def _vitals(p: Presentation, add: Add) -> None:
             add((3, "SpO2 92-94 % (mild respiratory distress)"))
     if p.rr is not None and not RR_DISTRESS[0] <= p.rr <= RR_DISTRESS[1]:
         add((2, "respiratory rate outside 10-30"))
+    altered = p.avpu is not AVPU.ALERT
     if p.sbp is not None and p.sbp < SBP_COMPROMISE:
         add((2, "haemodynamic compromise (SBP < 90)"))
+        if altered and p.hr is not None and p.hr > SHOCK_HR:
+            add((1, "shock: hypotension, tachycardia and altered consciousness"))
+    if spo2 is not None and spo2 < SPO2_SEVERE and altered:
+        add((1, "severe respiratory distress: SpO2 < 90 % with altered consciousness"))
     if p.hr is not None and p.hr <= HR_BRADY_RED:
         add((2, "heart rate <= 40"))
     elif p.hr is not None and not HR_ABNORMAL[0] <= p.hr <= HR_ABNORMAL[1]:
