@@ -34,7 +34,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from envs.clinical.presentation import AVPU, ArrivalMode, Presentation
+from envs.clinical.news2 import news2_of
+from envs.clinical.presentation import AVPU, ArrivalMode, Presentation, replace_unchecked
 
 Add = Callable[[tuple[int, str]], None]
 
@@ -49,6 +50,7 @@ class ComplaintRule:
     pattern: str
     central: bool = False
     minor: bool = False  # CTAS range reaches 5: mild pain alone makes it 5
+    older_adult_risk: bool = False  # high risk from 65 years (syncope rules, non-specific)
 
 
 # First match wins: the more specific complaint before the general one. Levels per [1].
@@ -64,12 +66,12 @@ COMPLAINTS: tuple[ComplaintRule, ...] = (
     ComplaintRule("chest wall / traumatic chest pain", 4, r"chest wall|rib"),
     ComplaintRule("chest pain (cardiac until shown otherwise)", 2, r"chest (pain|discomfort|tight|"
                   r"press)|(pain|discomfort),? chest|angina|\bcp\b", central=True),
-    ComplaintRule("general weakness", 3, r"weakness|\bweak\b"),
+    ComplaintRule("general weakness", 3, r"weakness|\bweak\b", older_adult_risk=True),
     ComplaintRule("palpitations", 3, r"palpit|heart.{0,10}(racing|pound)|tachycard"),
     ComplaintRule("shortness of breath", 3, r"dyspn|orthopn|short(ness)? of breath|\bsob\b|"
-                  r"breath|wheez|stridor"),
+                  r"breath|wheez|stridor", older_adult_risk=True),
     ComplaintRule("syncope / loss of consciousness", 3, r"syncop|faint|\bloc\b|loss of cons|"
-                  r"passed out|collaps"),
+                  r"passed out|collaps", older_adult_risk=True),
     ComplaintRule("seizure", 3, r"seiz|convuls|epilep|\bfits?\b"),
     ComplaintRule("dizziness / vertigo", 3, r"dizz|vertigo|\bdz\b|light.?headed"),
     ComplaintRule("upper GI bleeding", 2, r"hematemesis|haematemesis|vomit.{0,12}blood|coffee"),
@@ -113,6 +115,7 @@ SIRS_TEMP, SIRS_HR, SIRS_RR = 38.0, 90, 20  # [3]
 FEVER = 38.0  # "T > 38" in [1]; a chart's 38.0 is a rounded reading, counted as fever
 FEVER_WORDS = r"fever|febrile|chill|rigor"
 SIRS_SEPTIC = 2  # fever + one more SIRS criterion: "looks septic" is not charted, count SIRS
+NEWS2_HIGH, NEWS2_MEDIUM = 7, 5  # RCP 2017 response thresholds
 HYPOTHERMIA = 35.0  # core temperature below this: 2
 SEVERE_PAIN, MODERATE_PAIN = 8, 4  # CTAS ruler: severe 8-10, moderate 4-7, mild < 4
 # (severe, moderate, mild) levels per pain site [1]
@@ -122,6 +125,8 @@ HIGH_RISK_MECHANISM = (
     r"\bmvc\b|\bmva\b|\btai\b|traffic|car accident|pedestrian|motorcycl|fall(en)? from|"
     r"fell from|height|ejected|rollover|stab|gunshot|crush"
 )
+OLDER_ADULT = 65
+OLDER_ADULT_BY_AMBULANCE = True
 URGENT_COMPLAINT = 3  # complaints at this level or more urgent fire by themselves
 DEFAULT_LEVEL = 4  # a complaint not in the list, no modifier: less urgent [1]
 
@@ -148,6 +153,12 @@ def ktas_reasons(p: Presentation, add: Add) -> tuple[int, str]:
     rule = complaint_rule(p.complaint)
     if rule is not None and rule.level <= URGENT_COMPLAINT:
         add((rule.level, f"complaint: {rule.name}"))
+        if (
+            rule.older_adult_risk
+            and p.age >= OLDER_ADULT
+            and (not OLDER_ADULT_BY_AMBULANCE or p.arrival_mode is ArrivalMode.AMBULANCE)
+        ):
+            add((2, f"older adult with {rule.name}"))
     _consciousness(p, add)
     _vitals(p, add)
     _pain(p, rule, add)
@@ -174,6 +185,7 @@ def _vitals(p: Presentation, add: Add) -> None:
     spo2 = p.spo2
     if spo2 is not None and spo2 < SPO2_IMPLAUSIBLE and p.avpu is AVPU.ALERT:
         spo2 = None
+        p = replace_unchecked(p, spo2=None)
     if spo2 is not None:
         if spo2 < SPO2_SEVERE:
             add((2, "SpO2 < 90 %"))  # [1] gives 1 with severe distress, not charted here
@@ -194,6 +206,11 @@ def _vitals(p: Presentation, add: Add) -> None:
         add((2, "heart rate <= 40"))
     elif p.hr is not None and not HR_ABNORMAL[0] <= p.hr <= HR_ABNORMAL[1]:
         add((3, "abnormal heart rate, haemodynamically stable"))
+    news = news2_of(p).total
+    if news >= NEWS2_HIGH:
+        add((2, f"NEWS2 {news} (emergency response)"))
+    elif news >= NEWS2_MEDIUM:
+        add((3, f"NEWS2 {news} (urgent response)"))
     if p.temp is not None and p.temp < HYPOTHERMIA:
         add((2, "hypothermia"))
     measured = p.temp is not None and p.temp >= FEVER
