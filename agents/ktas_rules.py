@@ -18,12 +18,15 @@ Sources (the tables below cite them by number):
    central vs peripheral: severe 8-10, moderate 4-7, mild < 4; high-risk mechanism)
    and the CEDIS complaint list with each complaint's usual level.
 2. Park J, Lim T. *Korean Triage and Acuity Scale (KTAS).* J Korean Soc Emerg Med
-   2017;28(6):547-551: KTAS adopts the CTAS first- and second-order modifiers and
-   complaint list; AVPU P/U is level 1, V is level 2.
+   2017: KTAS adopts the CTAS first- and second-order modifiers and complaint list.
 3. Bone RC et al. ACCP/SCCM consensus (Chest 1992;101:1644): SIRS criteria
    (T > 38 °C, HR > 90/min, RR > 20/min).
+4. Royal College of Physicians, NEWS2 (2017): response thresholds 5 and 7.
+5. Nemec M et al. (BANC study), Acad Emerg Med 2010;17:284: older patients with
+   non-specific complaints (weakness) are often seriously ill; syncope risk rises with
+   age (every syncope rule counts age).
 
-Tuned only on a random half of the development file (``../shared/data/ktas``; Moon
+Tuned on a random half of the development file (``../shared/data/ktas``; Moon
 S-H et al., PLoS ONE 2019, doi:10.1371/journal.pone.0216972) and checked on the other
 half; the figures and the commands are in docs/clinical.md.
 """
@@ -174,7 +177,8 @@ def ktas_reasons(p: Presentation, add: Add) -> tuple[int, str]:
 
 
 def _consciousness(p: Presentation, add: Add) -> None:
-    # AVPU P ~ GCS <= 8 (Kelly CA et al., EMJ 2004;21:180): GCS 3-9 is level 1 [1][2].
+    # CTAS bands GCS 3-9 → 1, 10-13 → 2 [1]. AVPU U is GCS 3; P straddles both bands,
+    # and is read as 2 (the panel's level for most P charts on the tuning half).
     if p.avpu is AVPU.UNRESPONSIVE:
         add((1, "unresponsive (GCS 3-9)"))
     elif p.avpu is not AVPU.ALERT:

@@ -22,6 +22,11 @@ Decision (most urgent wins, as in MTS):
    collapse, or an ambulance patient with no observations at all is at least 3.
 4. **Time course** — nothing else fired: 5 if the complaint is chronic (months,
    repeat prescription, no symptoms) and nothing recent is mentioned, else 4.
+
+That is the MTS reading (``scale="mts"``, the default; the generated patients' truth).
+``RuleBasedNurse(scale="ktas")`` reads real charts triaged on KTAS / CTAS instead
+(:mod:`agents.ktas_rules`: central vs peripheral pain, the complaint list of real
+charts, SIRS, older adults); the MTS rules above are untouched by it.
 """
 
 from __future__ import annotations
