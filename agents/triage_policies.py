@@ -34,15 +34,17 @@ def rule_policy(scale: str = "mts", **_: Any) -> TriagePolicy:
 
 
 def llm_policy(
-    llm_model: str | None = None, llm_threads: int | None = None, **_: Any
+    llm_model: str | None = None, llm_threads: int | None = None, backend: Any = None, **_: Any
 ) -> TriagePolicy:
-    """Score-mode LLM nurse on the SFT card format (:mod:`llm_policy.evaluate`)."""
+    """Score-mode LLM nurse on the SFT card format (:mod:`llm_policy.evaluate`);
+    ``backend``: an already-built chat backend (tests, a model just fine-tuned)."""
     from envs.clinical.presentation import format_presentation
     from llm_policy.backends import make_backend
     from llm_policy.data import INSTRUCTION
     from llm_policy.evaluate import assign
 
-    backend = make_backend("transformers", model=llm_model, threads=llm_threads)
+    if backend is None:
+        backend = make_backend("transformers", model=llm_model, threads=llm_threads)
 
     def triage(ps: Sequence[Presentation]) -> list[int | None]:
         records = [{"instruction": INSTRUCTION, "input": format_presentation(p)} for p in ps]

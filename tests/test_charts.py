@@ -243,3 +243,24 @@ def test_rule_policy_matches_the_nurse_on_the_dev_file(dev_charts):
     ps = [c.presentation for c in dev_charts[:50]]
     assert policy(ps) == [nurse.triage(p) for p in ps]
     assert np.all(np.isin(policy(ps), [1, 2, 3, 4, 5]))
+
+
+def test_llm_policy_reads_the_sft_card_of_every_chart():
+    """The ``llm`` policy (score mode) on charts, with a tiny random model: one category
+    per chart, and the prompt is the SFT instruction + the nurse-visible card."""
+    pytest.importorskip("transformers")
+    from agents.triage_policies import load_policy
+    from llm_policy.backends import TransformersChatBackend
+    from llm_policy.data import INSTRUCTION
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    backend = TransformersChatBackend.from_model(model, tok)
+    seen: list[str] = []
+    render = backend.render
+    backend.render = lambda messages: seen.append(messages) or render(messages)  # type: ignore[method-assign]
+    charts = load_ktas(FIXTURE)
+    cats = load_policy("llm", backend=backend)([c.presentation for c in charts])
+    assert len(cats) == 8 and set(cats) <= {1, 2, 3, 4, 5}
+    assert seen[0][0]["content"] == INSTRUCTION
+    assert seen[0][1]["content"] == format_presentation(charts[0].presentation)
