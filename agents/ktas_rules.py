@@ -66,7 +66,7 @@ COMPLAINTS: tuple[ComplaintRule, ...] = (
                   r"(side )?(motor )?weak"),
     ComplaintRule("other neurological symptom", 3, r"dysarthr|slurr|facial (palsy|droop|numb)|"
                   r"numbness|paresthes|parasthes|sensory|amnesia|ataxi|diplopi"),
-    ComplaintRule("chest wall / traumatic chest pain", 4, r"chest wall|rib"),
+    ComplaintRule("chest wall / traumatic chest pain", 4, r"chest wall|\bribs?\b"),
     ComplaintRule("chest pain (cardiac until shown otherwise)", 2, r"chest (pain|discomfort|tight|"
                   r"press)|(pain|discomfort),? chest|angina|\bcp\b", central=True),
     ComplaintRule("general weakness", 3, r"weakness|\bweak\b", older_adult_risk=True),
@@ -93,7 +93,7 @@ COMPLAINTS: tuple[ComplaintRule, ...] = (
                   r"belly|stomach|distension|distended|colic", central=True),
     ComplaintRule("head injury", 4, r"head (trauma|injur)"),
     ComplaintRule("intoxication", 4, r"alcohol|drunk|intoxic|etoh"),
-    ComplaintRule("wound / laceration", 4, r"wound|lacerat|\blac\b|cut\b|abrasion"),
+    ComplaintRule("wound / laceration", 4, r"wound|lacerat|\blac\b|\bcut\b|abrasion"),
     ComplaintRule("limb / musculoskeletal pain or injury", 4, r"ankle|knee|\barm\b|\bleg\b|foot|"
                   r"hand|finger|toe\b|wrist|shoulder|elbow|hip\b|thigh|forearm|myalg|sprain|"
                   r"joint|muscle", minor=True),
@@ -114,7 +114,7 @@ SHOCK_HR = 100  # with SBP < 90 and altered consciousness: shock (end-organ hypo
 HR_BRADY_RED = 40  # NEWS2 red band: haemodynamic compromise, 2
 HR_ABNORMAL = (50, 120)  # outside: abnormal vital sign, stable: 3
 RR_DISTRESS = (10, 30)  # outside: respiratory distress, 2
-SIRS_TEMP, SIRS_HR, SIRS_RR = 38.0, 90, 20  # [3]
+SIRS_HR, SIRS_RR = 90, 20  # [3]
 FEVER = 38.0  # "T > 38" in [1]; a chart's 38.0 is a rounded reading, counted as fever
 FEVER_WORDS = r"fever|febrile|chill|rigor"
 SIRS_SEPTIC = 2  # fever + one more SIRS criterion: "looks septic" is not charted, count SIRS
@@ -128,8 +128,7 @@ HIGH_RISK_MECHANISM = (
     r"\bmvc\b|\bmva\b|\btai\b|traffic|car accident|pedestrian|motorcycl|fall(en)? from|"
     r"fell from|height|ejected|rollover|stab|gunshot|crush"
 )
-OLDER_ADULT = 65
-OLDER_ADULT_BY_AMBULANCE = True
+OLDER_ADULT = 65  # years; with an ambulance arrival, see ComplaintRule.older_adult_risk
 URGENT_COMPLAINT = 3  # complaints at this level or more urgent fire by themselves
 DEFAULT_LEVEL = 4  # a complaint not in the list, no modifier: less urgent [1]
 
@@ -156,11 +155,8 @@ def ktas_reasons(p: Presentation, add: Add) -> tuple[int, str]:
     rule = complaint_rule(p.complaint)
     if rule is not None and rule.level <= URGENT_COMPLAINT:
         add((rule.level, f"complaint: {rule.name}"))
-        if (
-            rule.older_adult_risk
-            and p.age >= OLDER_ADULT
-            and (not OLDER_ADULT_BY_AMBULANCE or p.arrival_mode is ArrivalMode.AMBULANCE)
-        ):
+        by_ambulance = p.arrival_mode is ArrivalMode.AMBULANCE
+        if rule.older_adult_risk and p.age >= OLDER_ADULT and by_ambulance:
             add((2, f"older adult with {rule.name}"))
     _consciousness(p, add)
     _vitals(p, add)
