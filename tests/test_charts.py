@@ -264,3 +264,20 @@ def test_llm_policy_reads_the_sft_card_of_every_chart():
     assert len(cats) == 8 and set(cats) <= {1, 2, 3, 4, 5}
     assert seen[0][0]["content"] == INSTRUCTION
     assert seen[0][1]["content"] == format_presentation(charts[0].presentation)
+
+
+def test_any_missing_observation_is_handled_on_both_scales():
+    """Blank any optional column (or all at once) of any fixture chart: it still loads,
+    and both readings triage it (missing values are read as a nurse would, never fail)."""
+    import csv
+
+    from envs.clinical.charts import presentation_from_ktas
+
+    optional = ("NRS_pain", "SBP", "DBP", "HR", "RR", "BT", "Saturation", "Chief_complain")
+    nurses = [RuleBasedNurse(scale="mts"), RuleBasedNurse(scale="ktas")]
+    with FIXTURE.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for blank in [(c,) for c in optional] + [optional]:
+            p = presentation_from_ktas({**row, **dict.fromkeys(blank, "")})
+            assert all(n.triage(p) in (1, 2, 3, 4, 5) for n in nurses)
