@@ -22,6 +22,11 @@ Decision (most urgent wins, as in MTS):
    collapse, or an ambulance patient with no observations at all is at least 3.
 4. **Time course** — nothing else fired: 5 if the complaint is chronic (months,
    repeat prescription, no symptoms) and nothing recent is mentioned, else 4.
+
+That is the MTS reading (``scale="mts"``, the default; the generated patients' truth).
+``RuleBasedNurse(scale="ktas")`` reads real charts triaged on KTAS / CTAS instead
+(:mod:`agents.ktas_rules`: central vs peripheral pain, the complaint list of real
+charts, SIRS, older adults); the MTS rules above are untouched by it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from agents.ktas_rules import ktas_reasons
 from envs.clinical.discriminators import ECG_FLOWCHARTS
 from envs.clinical.news2 import News2, news2_of
 from envs.clinical.presentation import AVPU, ArrivalMode, Flowchart, Intervention, Presentation
@@ -271,6 +277,10 @@ class NurseAssessment:
         return Intervention.SEND_TO_MINORS if self.category == 4 else Intervention.REFER_TO_GP
 
 
+SCALES = ("mts", "ktas")
+"""Triage scales the nurse reads a chart on: ``mts`` (the default; the generated
+patients' ground truth) and ``ktas`` (real KTAS charts: :mod:`agents.ktas_rules`)."""
+
 TEXT_CACHE_SIZE = 8192
 """(complaint, history, flowchart) triples whose text-rule results a nurse keeps (the
 library's phrases number a few thousand; free text beyond that is re-scanned)."""
@@ -303,7 +313,10 @@ class RuleBasedNurse:
 
     name = "rule_based_nurse"
 
-    def __init__(self) -> None:
+    def __init__(self, scale: str = "mts") -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale={scale!r}: choose one of {SCALES}")
+        self.scale = scale
         self._rules = [(r, re.compile(r.pattern)) for r in TEXT_RULES]
         self._chronic = re.compile(CHRONIC)
         self._recent = re.compile(RECENT)
@@ -336,6 +349,8 @@ class RuleBasedNurse:
         return a.category, a.intervention
 
     def assess(self, p: Presentation) -> NurseAssessment:
+        if self.scale == "ktas":
+            return self._assess_ktas(p)
         complaint = p.complaint.lower()
         history = p.history.lower()
         inferred = p.flowchart is None
@@ -381,6 +396,19 @@ class RuleBasedNurse:
         category = min(cat for cat, _ in reasons)
         reasons.sort(key=lambda r: r[0])
         return NurseAssessment(category, flowchart, inferred, tuple(reasons), score)
+
+    @staticmethod
+    def _assess_ktas(p: Presentation) -> NurseAssessment:
+        """The KTAS reading of a chart (:mod:`agents.ktas_rules`)."""
+        reasons: list[tuple[int, str]] = []
+        default = ktas_reasons(p, reasons.append)
+        if not reasons:
+            reasons.append(default)
+        reasons.sort(key=lambda r: r[0])
+        flowchart = p.flowchart or infer_flowchart(p.complaint.lower(), p.injury)
+        return NurseAssessment(
+            reasons[0][0], flowchart, p.flowchart is None, tuple(reasons), news2_of(p)
+        )
 
     @staticmethod
     def _vitals(p: Presentation, score: News2, add: Callable[[tuple[int, str]], None]) -> None:

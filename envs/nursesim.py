@@ -37,7 +37,7 @@ Observation space (``Dict``; ``-1`` = not recorded)
       temp (°C), avpu code (0 A, 1 C, 2 V, 3 P, 4 U), pain 0–10.
     * ``demographics``: ``Box(0, high, (5,), float32)`` — age, sex (0 M, 1 F),
       arrival mode (0 walk-in, 1 ambulance, 2 other), injury 0/1, self-reported
-      urgency 1–5.
+      urgency 1–5 (0: not charted).
     * ``flowchart``: ``Discrete(len(Flowchart) + 1)`` — enum index; the last value
       means not recorded.
     * ``waiting_room``: ``Discrete(n_patients)`` — other arrived patients not yet
@@ -450,7 +450,7 @@ class NurseSimTriageEnv(gym.Env[dict[str, Any], np.ndarray]):
                     SEX_CODES[p.sex],
                     ARRIVAL_CODES[p.arrival_mode],
                     float(p.injury),
-                    p.self_reported_urgency,
+                    p.self_reported_urgency or 0,  # 0: not charted (real charts)
                 ],
                 dtype=np.float32,
             ),  # fmt: skip

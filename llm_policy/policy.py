@@ -336,7 +336,7 @@ def presentation_from_nursesim(obs: Observation) -> Presentation:
         flowchart=FLOWCHART_LIST[fc] if fc < len(FLOWCHART_LIST) else None,
         history=str(obs["history"]), hr=v[0], rr=v[1], sbp=v[2], dbp=v[3], spo2=v[4],
         temp=v[5], avpu=_AVPU[int(v[6] or 0)], pain=None if v[7] is None else int(v[7]),
-        self_reported_urgency=urgency,
+        self_reported_urgency=urgency or None,  # 0: not charted
     )  # fmt: skip
 
 

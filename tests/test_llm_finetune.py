@@ -97,10 +97,12 @@ def test_finetune_smoke_then_evaluate_merged(tiny_base, sft_dir, tmp_path, capsy
 
 
 def test_triage_report_numbers():
-    r = ev.triage_report([1, 2, 2, 3, 4, 5], [1, 3, None, 2, 4, 5])
+    from envs.clinical.triage_metrics import triage_metrics
+
+    r = triage_metrics([1, 2, 2, 3, 4, 5], [1, 3, None, 2, 4, 5])
     assert r["accuracy"] == pytest.approx(3 / 6)
     assert r["under_triage_true_1_2"] == pytest.approx(1 / 3)  # the 2 → 3
-    assert r["over_triage"] == pytest.approx(1 / 6)  # the 3 → 2
+    assert r["over_triage_all"] == pytest.approx(1 / 6)  # the 3 → 2
     assert r["parse_failures"] == 1 and r["confusion_matrix"][1][5] == 1
 
 

@@ -145,10 +145,10 @@ def test_decide_gives_protocol_interventions():
 
 
 def test_eval_metrics_by_hand():
-    from experiments.eval_nurse import triage_metrics
+    from envs.clinical.triage_metrics import triage_metrics
 
     m = triage_metrics(np.array([1, 1, 2, 3, 5]), np.array([1, 2, 3, 3, 4]))
-    assert m["confusion_matrix"][0] == [1, 1, 0, 0, 0] and m["confusion_matrix"][4][3] == 1
+    assert m["confusion_matrix"][0] == [1, 1, 0, 0, 0, 0] and m["confusion_matrix"][4][3] == 1
     assert m["accuracy"] == pytest.approx(2 / 5)
     assert m["under_triage_true_1_2"] == pytest.approx(2 / 3)  # 1->2 and 2->3
     assert m["true_1_2_assigned_3_to_5"] == pytest.approx(1 / 3)

@@ -199,6 +199,16 @@ def _coerce_pain(value: Any) -> float | None:
     return None if pain is None else min(pain, PAIN_MAX)
 
 
+def _coerce_urgency(value: Any) -> int | None:
+    """1..5, or None (not asked / not charted; NaN from a loaded table counts as None)."""
+    u = _coerce_number(value, "self_reported_urgency")
+    if u is None:
+        return None
+    if not 1 <= u <= 5 or u != int(u):
+        raise ValueError(f"self_reported_urgency={value!r} not in 1..5 (or None: not charted)")
+    return int(u)
+
+
 def _coerce_number(value: Any, field: str) -> float | None:
     if value is None:
         return None
@@ -218,8 +228,10 @@ class Presentation:
     ``temp`` is in °C (a charted value above 50 is taken as °F and converted),
     ``spo2`` in % on air, ``sbp``/``dbp`` in mmHg, ``hr`` and
     ``rr`` per minute; ``pain`` 0–10 (free text such as "7/10" is parsed, "unable" is
-    None); ``self_reported_urgency`` 1 (I think I'm dying)
-    to 5 (not urgent). ``allergies`` is a tuple of :class:`Drug`.
+    None); ``self_reported_urgency`` 1 (I think I'm dying) to 5 (not urgent), or
+    ``None`` where the chart does not record one (real charts do not). ``complaint`` is
+    free text as charted (abbreviations such as "abd pain, Lt" are fine), ``history``
+    may be empty. ``allergies`` is a tuple of :class:`Drug`.
     """
 
     presentation_id: str
@@ -238,7 +250,7 @@ class Presentation:
     temp: float | None
     avpu: AVPU
     pain: int | None
-    self_reported_urgency: int
+    self_reported_urgency: int | None = None
     allergies: tuple[Drug, ...] = ()
     indicated_drug: Drug | None = None
     needs_icu: bool = False
@@ -257,9 +269,7 @@ class Presentation:
         s(self, "temp", _coerce_temp(self.temp))
         pain = _coerce_pain(self.pain)
         s(self, "pain", None if pain is None else round(pain))
-        if not 1 <= int(self.self_reported_urgency) <= 5:
-            raise ValueError(f"self_reported_urgency={self.self_reported_urgency!r} not in 1..5")
-        s(self, "self_reported_urgency", int(self.self_reported_urgency))
+        s(self, "self_reported_urgency", _coerce_urgency(self.self_reported_urgency))
         s(self, "age", int(self.age))
         s(self, "injury", bool(self.injury))
         s(self, "complaint", str(self.complaint or ""))
@@ -333,6 +343,7 @@ def format_presentation(p: Presentation) -> str:
         f"History: {p.history or 'nil of note'}",
         f"Observations: {format_observations(p)}",
         f"Allergies: {allergies}",
-        f"Self-reported urgency: {p.self_reported_urgency}/5",
     ]
+    if p.self_reported_urgency is not None:  # real charts have none: no line, not a guess
+        lines.append(f"Self-reported urgency: {p.self_reported_urgency}/5")
     return "\n".join(lines)
