@@ -223,7 +223,8 @@ def learning_curve_figure(
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.plot(xs, ys, marker="o", ms=3, color=PALETTE[0], label="training (training seeds)")
-        refs = [(r, v[quantity]) for r, v in levels.items() if v.get(quantity) is not None]
+        refs = [(r, v[quantity]) for r, v in levels.items()
+                if v.get(quantity) is not None and v[quantity] == v[quantity]]  # fmt: skip
         for i, (ref, v) in enumerate(refs):
             kind = next((k for k in REFERENCE_STYLES if k in ref), "heuristic")
             colour = BOUND_COLOUR if kind == "bound" else PALETTE[1 if kind == "heuristic" else 2]

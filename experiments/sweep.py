@@ -21,8 +21,10 @@ in Tune's layout under ``--output`` (one directory per trial), with
 and ``best_config.json`` (run.py's fields, so ``run.py --config`` trains the same kind
 of team with the winning hyperparameters).
 
-Results to expect (defaults, 2-core machine): 8 trials of up to 40 iterations, most
-stopped by ASHA after 4 or 16; about 15–30 minutes in all.
+Budget: at most ``--num-samples`` × ``--train-iters`` iterations (8 × 40); ASHA stops
+most trials after 4 or 16. One ``ed`` iteration of 2,000 env steps took 16 s on our
+2-core machine (``run.py --train-iters 2``), so expect tens of minutes at the defaults
+(not timed end to end here).
 """
 
 from __future__ import annotations
@@ -84,12 +86,22 @@ class SweepConfig(RunConfig):
     """First held-out selection seed (disjoint from training and run.py's test seeds)."""
     select_metric: Literal[SELECT_METRICS] = "score"  # type: ignore[valid-type]
     """Mean over the selection seeds that picks the best trial (score: grader score)."""
+    batch_sizes: tuple[int, ...] = (1000, 2000, 4000)
+    """Train batch sizes (env steps per iteration) the search draws from."""
+    minibatch_sizes: tuple[int, ...] = (128, 256)
+    """SGD minibatch sizes the search draws from."""
 
     def validate(self) -> None:
         if self.no_train or self.resume or self.checkpoint is not None:
             raise ValueError("a sweep trains new trials: drop --no-train, --resume, --checkpoint")
         if self.num_samples < 1 or self.select_episodes < 1 or self.grace_period < 1:
             raise ValueError("--num-samples, --select-episodes and --grace-period must be >= 1")
+        if (
+            not self.batch_sizes
+            or not self.minibatch_sizes
+            or (max(self.minibatch_sizes) > min(self.batch_sizes))
+        ):
+            raise ValueError("--minibatch-sizes must all be <= every --batch-sizes value")
         if self.select_seed_start < TRAIN_SEED_LIMIT:
             raise ValueError(f"--select-seed-start must be >= {TRAIN_SEED_LIMIT}: lower seeds "
                              "are training seeds")  # fmt: skip
@@ -108,15 +120,15 @@ class SweepConfig(RunConfig):
         return Path("runs/sweeps") / f"{self.task}-{self.ruleset}-{stamp}"
 
 
-def search_space() -> dict:
+def search_space(cfg: SweepConfig) -> dict:
     from ray import tune
 
     return {
         "lr": tune.loguniform(1e-4, 3e-3),
         "entropy_coeff": tune.uniform(0.0, 0.03),
         "clip_param": tune.uniform(0.1, 0.3),
-        "train_batch_size_per_learner": tune.choice([1000, 2000, 4000]),
-        "minibatch_size": tune.choice([128, 256]),
+        "train_batch_size_per_learner": tune.choice(list(cfg.batch_sizes)),
+        "minibatch_size": tune.choice(list(cfg.minibatch_sizes)),
         "width": tune.choice([32, 64, 128]),
     }
 
@@ -187,7 +199,7 @@ def sweep(cfg: SweepConfig) -> dict:
     out = cfg.directory().resolve()
     if (out / "best_config.json").exists():
         raise ValueError(f"{out} already holds a sweep; pass another --output")
-    space = search_space()
+    space = search_space(cfg)
     base = build_config(cfg.train_settings())
     base.training(
         lr=space["lr"],

@@ -18,6 +18,8 @@ from experiments.sweep import SweepConfig, held_out_rows, select_best  # noqa: E
 from experiments.sweep import main as sweep_main  # noqa: E402
 
 SELECT = ["--select-episodes", "2", "--select-seed-start", "20000"]
+SMALL = ["--batch-sizes", "200", "400", "--minibatch-sizes", "100", "--envs-per-runner", "2"]
+"""Small batches: start-up, not sampling, is then most of a trial's time."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +37,7 @@ def ed_sweep(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sweep") / "s"
     assert sweep_main(["--task", "basic_triage", "--num-samples", "2", "--train-iters", "1",
                        "--grace-period", "1", "--num-env-runners", "0", "--output", str(root),
-                       "--search", "optuna", *SELECT]) == 0  # fmt: skip
+                       "--search", "optuna", *SELECT, *SMALL]) == 0  # fmt: skip
     return root
 
 
@@ -104,6 +106,8 @@ def test_sweep_refuses_what_it_cannot_do(tmp_path, capsys):
     assert "a sweep trains new trials" in capsys.readouterr().err
     assert sweep_main(["--select-seed-start", "5", "--output", str(tmp_path / "x")]) == 2
     assert "training seeds" in capsys.readouterr().err
+    assert sweep_main(["--batch-sizes", "100", "--output", str(tmp_path / "x")]) == 2
+    assert "--minibatch-sizes must all be <=" in capsys.readouterr().err
 
 
 def test_bad_config_file_is_a_clear_error(tmp_path, capsys):
