@@ -74,8 +74,8 @@ def _save(fig: Any, path: Path) -> None:
 
 # -- comparison ------------------------------------------------------------------------
 COMPARISON_PANELS = (
-    ("score", "grader score (mean ± 95 % CI)", "{:.3f}"),
-    ("pct_of_oracle", "serve reward, % of the oracle bound (mean ± 95 % CI)", "{:.1f} %"),
+    ("score", "grader score (mean ± 95 % CI)", "{:.3f}", ""),
+    ("pct_of_oracle", "serve reward, % of the oracle bound (mean ± 95 % CI)", "{:.1f}", " %"),
 )
 
 
@@ -83,6 +83,8 @@ def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -
     """Horizontal bars per policy with their 95 % CIs and values; the oracle bound is
     a reference line in each panel (``bound_score``: the mean grader score of the
     bound's schedule on the same seeds; the serve-reward bound is 100 % by definition)."""
+    from matplotlib.transforms import blended_transform_factory
+
     plt = _pyplot()
     played = [s for s in summary if s["policy"] != ORACLE]
     labels = [s["policy"] for s in played]
@@ -92,21 +94,23 @@ def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -
                              layout="constrained")  # fmt: skip
     ys = list(range(n))[::-1]  # first policy on top
     bounds = {"score": bound_score, "pct_of_oracle": 100.0}
-    for ax, (metric, name, fmt) in zip(axes, COMPARISON_PANELS, strict=True):
+    for ax, (metric, name, fmt, unit) in zip(axes, COMPARISON_PANELS, strict=True):
         vals = [s[metric] for s in played]
         errs = [s[f"{metric}_ci95"] for s in played]
         ax.barh(ys, vals, xerr=errs, capsize=3, color=[colours[x] for x in labels], height=0.6)
+        # The values in a right-hand column, clear of the bars, CIs and the bound line.
+        column = blended_transform_factory(ax.transAxes, ax.transData)
         for y, v, e in zip(ys, vals, errs, strict=True):
             if v == v:  # NaN: nothing to write
-                ax.text(v + (e if e == e else 0), y, "  " + fmt.format(v), va="center",
-                        fontsize=8)  # fmt: skip
+                text = fmt.format(v) + ("" if e != e else " ± " + fmt.format(e)) + unit
+                ax.text(0.99, y, text, transform=column, ha="right", va="center", fontsize=8)
         bound = bounds[metric]
-        ref = f"oracle bound: {fmt.format(bound)}" if metric != "score" else (
+        ref = f"oracle bound: {fmt.format(bound)}{unit}" if metric != "score" else (
             f"oracle (the bound's schedule): {fmt.format(bound)}")  # fmt: skip
         ax.axvline(bound, color=BOUND_COLOUR, ls=REFERENCE_STYLES["bound"], lw=1.5, label=ref)
         top = max([bound, *(v + (e if e == e else 0) for v, e in zip(vals, errs, strict=True)
                             if v == v)])  # fmt: skip
-        ax.set_xlim(0, top * 1.22)
+        ax.set_xlim(0, top * 1.45)
         ax.set_title(name, fontsize=10)
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8, frameon=False)
         ax.grid(axis="x", alpha=0.3)

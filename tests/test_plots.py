@@ -66,7 +66,8 @@ def test_comparison_has_short_names_distinct_colours_and_the_bound_in_every_pane
         assert len(colours) == 4  # one per played team; the oracle is the line
     assert MIXED in fig._supxlabel.get_text()  # the key names the full team
     texts = [t.get_text() for t in score_ax.texts]
-    assert "  0.145" in texts and "  0.144" in texts  # values written on the bars
+    assert "0.145 ± 0.004" in texts and "0.144 ± 0.004" in texts  # the values, written
+    assert "78.6 ± 0.5 %" in [t.get_text() for t in pct_ax.texts]
 
 
 def test_timeline_shows_every_team_as_steps_with_the_legend_outside():
