@@ -201,6 +201,50 @@ def plot_timeline(path: Path, step_rows: Sequence[dict], seed: Any, title: str) 
     _save(timeline_figure(step_rows, seed, title), path)
 
 
+def _seed_means(rows: list[dict], key: str) -> float | None:
+    """Mean of a per-seed column (one value per seed, e.g. the bound's)."""
+    by_seed = {r["seed"]: r[key] for r in rows if r.get(key) is not None}
+    return sum(by_seed.values()) / len(by_seed) if by_seed else None
+
+
+def bound_score(rows: list[dict]) -> float:
+    """Mean grader score of the oracle bound's schedule over the evaluated seeds."""
+    value = _seed_means(rows, "oracle_score")
+    return float("nan") if value is None else value
+
+
+def reference_levels(
+    rows: list[dict], summary: list[dict], trained: str, not_heuristics: Sequence[str] = ()
+) -> dict[str, dict[str, float]]:
+    """The learning curve's reference levels on the held-out seeds: the heuristic
+    team's (classic: the best heuristic's by return; ``not_heuristics`` are skipped),
+    the trained team's (greedy) and the oracle's, in team return and serve reward where
+    each is defined."""
+    by_name = {s["policy"]: s for s in summary}
+    skip = (trained, ORACLE, *not_heuristics)
+    heuristics = [s for s in summary if s["policy"] not in skip]
+    levels: dict[str, dict[str, float]] = {}
+    if "heuristic" in by_name:
+        ref = by_name["heuristic"]
+    else:
+        ref = max(heuristics, key=lambda s: s["episode_return"], default=None)
+    if ref is not None:
+        name = "heuristic team" if ref["policy"] == "heuristic" else "best heuristic"
+        name += "" if ref["policy"] == "heuristic" else f" ({ref['policy']})"
+        levels[name] = {"return": ref["episode_return"], "serve": ref["serve_reward"]}
+    if trained in by_name:
+        t = by_name[trained]
+        levels["trained team, greedy"] = {"return": t["episode_return"], "serve": t["serve_reward"]}
+    bound: dict[str, float] = {}
+    if ORACLE in by_name and by_name[ORACLE]["episode_return"] == by_name[ORACLE]["episode_return"]:
+        bound["return"] = by_name[ORACLE]["episode_return"]  # classic: the oracle plays
+    serve = _seed_means(rows, "oracle_value")
+    if serve is not None:
+        bound["serve"] = serve
+    levels["oracle bound"] = bound
+    return levels
+
+
 # -- learning curve --------------------------------------------------------------------
 CURVE_PANELS = (
     ("episode_return_mean", "return", "team return", "team return per episode\n"

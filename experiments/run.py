@@ -81,7 +81,7 @@ ED_DEFAULT_COMPARE = (
 """``ed`` teams: a bare name plays every role; ``role=policy,...`` mixes."""
 DEFAULT_COMPARE_BY_RULESET = {"classic": DEFAULT_COMPARE, "ed": ED_DEFAULT_COMPARE}
 """--compare when not given, per ruleset (the ``ed`` oracle is the bound, not a player)."""
-ORACLE = "oracle"
+ORACLE = plots.ORACLE
 TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
 EVALUATORS = ("loop", "rllib")
@@ -400,11 +400,11 @@ def _write_outputs(
             f"{cfg.task} ({cfg.ruleset}): training on seeds < {TRAIN_SEED_LIMIT:,} "
             f"(stochastic policy); levels: {cfg.eval_episodes} held-out seeds"
         )
-        plots.plot_learning_curve(out / "learning_curve.png", history, curve_title,
-                                  reference_levels(rows, summary))  # fmt: skip
+        levels = plots.reference_levels(rows, summary, TRAINED, not_heuristics=("random", LLM))
+        plots.plot_learning_curve(out / "learning_curve.png", history, curve_title, levels)
     report.write_json(out / "summary.json", doc)
     report.write_json(out / "config.json", _config_dict(cfg))
-    plots.plot_comparison(out / "comparison.png", summary, title, bound_score(rows))
+    plots.plot_comparison(out / "comparison.png", summary, title, plots.bound_score(rows))
     written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
     if timeline:  # (the rllib evaluator keeps no step log)
         title_t = f"{cfg.task} ({cfg.ruleset}), one held-out episode: seed {seeds[0]}"
@@ -419,46 +419,6 @@ def _write_outputs(
         written.append("episodes.parquet")
     console.print(f"wrote {out}/: " + " ".join(written))
     return doc
-
-
-def _seed_means(rows: list[dict], key: str) -> float | None:
-    """Mean of a per-seed column (one value per seed, e.g. the bound's)."""
-    by_seed = {r["seed"]: r[key] for r in rows if r.get(key) is not None}
-    return sum(by_seed.values()) / len(by_seed) if by_seed else None
-
-
-def bound_score(rows: list[dict]) -> float:
-    """Mean grader score of the oracle bound's schedule over the evaluated seeds."""
-    value = _seed_means(rows, "oracle_score")
-    return float("nan") if value is None else value
-
-
-def reference_levels(rows: list[dict], summary: list[dict]) -> dict[str, dict[str, float]]:
-    """The learning curve's reference levels on the held-out seeds: the heuristic
-    team's (classic: the best heuristic's by return), the trained team's (greedy) and
-    the oracle's, in team return and serve reward where each is defined."""
-    by_name = {s["policy"]: s for s in summary}
-    heuristics = [s for s in summary if s["policy"] not in (TRAINED, ORACLE, "random", LLM)]
-    levels: dict[str, dict[str, float]] = {}
-    if "heuristic" in by_name:
-        ref = by_name["heuristic"]
-    else:
-        ref = max(heuristics, key=lambda s: s["episode_return"], default=None)
-    if ref is not None:
-        name = "heuristic team" if ref["policy"] == "heuristic" else "best heuristic"
-        name += "" if ref["policy"] == "heuristic" else f" ({ref['policy']})"
-        levels[name] = {"return": ref["episode_return"], "serve": ref["serve_reward"]}
-    if TRAINED in by_name:
-        t = by_name[TRAINED]
-        levels["trained team, greedy"] = {"return": t["episode_return"], "serve": t["serve_reward"]}
-    bound: dict[str, float] = {}
-    if ORACLE in by_name and by_name[ORACLE]["episode_return"] == by_name[ORACLE]["episode_return"]:
-        bound["return"] = by_name[ORACLE]["episode_return"]  # classic: the oracle plays
-    serve = _seed_means(rows, "oracle_value")
-    if serve is not None:
-        bound["serve"] = serve
-    levels["oracle bound"] = bound
-    return levels
 
 
 def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:

@@ -143,16 +143,14 @@ def _umask() -> int:
 
 
 def test_bound_score_is_the_mean_over_seeds():
-    from experiments.run import bound_score, reference_levels
-
     rows = [{"seed": s, "policy": p, "oracle_score": 0.1 * s, "oracle_value": 10.0 + s}
             for s in (1, 2) for p in ("a", "b")]  # fmt: skip
-    assert bound_score(rows) == pytest.approx(0.15)
-    assert math.isnan(bound_score([{"seed": 1}]))
+    assert plots.bound_score(rows) == pytest.approx(0.15)
+    assert math.isnan(plots.bound_score([{"seed": 1}]))
     summary = [{"policy": "ppo", "episode_return": 5.0, "serve_reward": 11.0},
                {"policy": "fifo", "episode_return": 6.0, "serve_reward": 11.5},
                {"policy": "severity_greedy", "episode_return": 7.0, "serve_reward": 11.2},
                {"policy": "random", "episode_return": 9.0, "serve_reward": 1.0}]  # fmt: skip
-    levels = reference_levels(rows, summary)
+    levels = plots.reference_levels(rows, summary, "ppo", not_heuristics=("random",))
     assert levels["best heuristic (severity_greedy)"] == {"return": 7.0, "serve": 11.2}
     assert levels["oracle bound"] == {"serve": 11.5}
