@@ -246,7 +246,8 @@ def sweep(cfg: SweepConfig) -> dict:
         rows = held_out_rows(cfg, Path(result.checkpoint.path), seeds)
         held_out = {m: mean_ci([r[m] for r in rows]) for m in SELECT_METRICS}
         trials.append({
-            "trial": Path(result.path).name,
+            "trial": result.metrics.get("trial_id", Path(result.path).name),
+            "path": result.path,
             "checkpoint": result.checkpoint.path,
             "hyperparameters": trial_hyperparameters(result.config),
             "iterations": result.metrics.get("training_iteration"),
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     best = doc["best"]
     print(f"{len(doc['trials'])} trials evaluated ({doc['trial_errors']} errors); best: "
-          f"{best['trial']} by {doc['selected_on']}: {cfg.select_metric} "
+          f"trial {best['trial']} by {doc['selected_on']}: {cfg.select_metric} "
           f"{best['held_out'][cfg.select_metric]:.4f}\n"
           f"wrote {doc['path']}/best_config.json; train with it:\n"
           f"  python experiments/run.py --config {doc['path']}/best_config.json")  # fmt: skip

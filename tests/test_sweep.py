@@ -71,7 +71,7 @@ def test_sweep_picks_the_best_held_out_trial(ed_sweep):
         rows = held_out_rows(cfg, Path(t["checkpoint"]), [20000, 20001])
         scores[t["trial"]] = sum(r["score"] for r in rows) / len(rows)
         assert t["held_out"]["score"] == pytest.approx(scores[t["trial"]])
-        params = json.loads((ed_sweep / t["trial"] / "params.json").read_text())
+        params = json.loads((Path(t["path"]) / "params.json").read_text())
         assert t["hyperparameters"]["lr"] == params["lr"]
         assert t["hyperparameters"]["width"] == params["_model_config"]["width"]
     best = max(scores.values())
