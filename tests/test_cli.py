@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from experiments.run import RunConfig, main, run
+from experiments.run import DEFAULT_COMPARE_BY_RULESET, RunConfig, main, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,19 +61,87 @@ def test_run_in_process_with_unseeded_reference(tmp_path):
     assert [s["policy"] for s in doc["summary"]] == ["severity_greedy", "fifo"]
 
 
+def _plain(text: str) -> str:
+    """tyro's boxed help/error text without the box, whitespace collapsed."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "nope"], "unknown task"),
-        (["--ruleset", "nope"], "unknown ruleset"),
+        (["--task", "nope"], "invalid choice 'nope' for argument '--task'. Expected one of "
+         "('basic_triage', 'dynamic_queue', 'mass_casualty',"),
+        (["--ruleset", "nope"], "invalid choice 'nope' for argument '--ruleset'. Expected one "
+         "of ('classic', 'ed')"),
         (["--compare", "fifo", "dqn"], "unknown policies ['dqn']"),
         (["--eval-episodes", "0"], "at least 1"),
     ],
-)
-def test_bad_input_exits_2_with_a_message(args, message, tmp_path, capsys):
+)  # fmt: skip
+def test_bad_input_exits_2_with_a_message(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
     assert main(["--ruleset", "classic", *args, "--output", str(tmp_path / "x"), "--no-train"]) == 2
-    assert message in capsys.readouterr().err
+    assert message in _plain(capsys.readouterr().err)
     assert not (tmp_path / "x").exists()
+
+
+METAVAR = re.compile(r"(--[a-z-]+(?: (?:\{[^}]*\}(?:\|[A-Z]+)?|[A-Z]+|\[STR \[STR \.\.\.\]\]))?)"
+                     r"(?:\s+(.*))?$")  # fmt: skip
+"""An option line of --help: the flag with its metavar, then the help text."""
+
+
+def _help_options(capsys, monkeypatch) -> dict[str, str]:
+    """--help as {flag line: its help text}."""
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["--help"]) == 0
+    lines = [_plain(line) for line in capsys.readouterr().out.splitlines()]
+    options: dict[str, str] = {}
+    key = None
+    for line in lines:
+        m = re.match(METAVAR, line)
+        if m:
+            key = m.group(1)
+            options[key] = m.group(2) or ""
+        elif key is not None and line:
+            options[key] = (options[key] + " " + line).strip()
+    return options
+
+
+def test_help_tells_the_truth(capsys, monkeypatch):
+    options = _help_options(capsys, monkeypatch)
+    flags = " ".join(options)
+    # Boolean flags are named once (no --no-no-train); --no-hints turns hints off.
+    assert "--no-train" in options and "--no-no-train" not in flags
+    assert "--no-hints" in options and "--hints" not in flags.split()
+    assert "--overwrite" in options and "--no-overwrite" not in flags
+    # Fixed choices are listed.
+    for flag, choices in (
+        ("--ruleset", "{classic,ed}"),
+        ("--algo", "{ppo,appo}"),
+        ("--evaluator", "{loop,rllib}"),
+        ("--llm-mode", "{score,generate}"),
+    ):
+        assert f"{flag} {choices}" in options, (flag, flags)
+    assert options["--task {basic_triage,dynamic_queue,mass_casualty,task_1_easy,task_2_medium,"
+                   "task_3_hard}"].endswith("(default: mass_casualty)")  # fmt: skip
+    # --compare's default per ruleset, as validate() fills it in.
+    compare = options["--compare [STR [STR ...]]"]
+    for ruleset, default in DEFAULT_COMPARE_BY_RULESET.items():
+        assert f"{ruleset}: {' '.join(default)}" in compare
+    # Every plain default is the dataclass's own.
+    by_flag = {k.split()[0].split(",")[0]: v for k, v in options.items()}
+    for f in dataclasses.fields(RunConfig):
+        if isinstance(f.default, int | float | str) and not isinstance(f.default, bool):
+            flag = "--" + f.name.replace("_", "-")
+            assert by_flag[flag].endswith(f"(default: {f.default})"), flag
+
+
+def test_compare_defaults_follow_the_ruleset():
+    ed = RunConfig(no_train=True)
+    ed.validate()
+    assert ed.compare == DEFAULT_COMPARE_BY_RULESET["ed"] and "heuristic" in ed.compare
+    classic = RunConfig(ruleset="classic", no_train=True)
+    classic.validate()
+    assert classic.compare == DEFAULT_COMPARE_BY_RULESET["classic"]
 
 
 def test_refuses_to_overwrite_results(tmp_path):

@@ -109,6 +109,10 @@ def test_config_files_are_type_checked_field_by_field(tmp_path):
     assert coerce_fields({"timesteps": None}, RunConfig, "x") == {"timesteps": None}
     with pytest.raises(ValueError, match="'timesteps' must be integer or null"):
         coerce_fields({"timesteps": 1.5}, RunConfig, "x")
+    # Fixed choices (Literal fields) name the valid values.
+    assert coerce_fields({"ruleset": "ed", "algo": "appo"}, RunConfig, "x")["algo"] == "appo"
+    with pytest.raises(ValueError, match=r"'ruleset' must be one of 'classic', 'ed'"):
+        coerce_fields({"ruleset": "edd"}, RunConfig, "x")
 
 
 def test_repeated_role_in_a_team_spec_is_an_error():

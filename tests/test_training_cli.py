@@ -4,6 +4,8 @@ evaluate the trained module next to the heuristics."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pyarrow.parquet as pq
 import pytest
@@ -61,12 +63,13 @@ def test_train_resume_and_evaluate(tmp_path):
     [
         (["--resume"], "--resume needs --output"),
         (["--no-train", "--compare", "ppo"], "no checkpoint"),
-        (["--algo", "dqn"], "--algo must be one of"),
+        (["--algo", "dqn"], "invalid choice 'dqn' for argument '--algo'"),
         (["--eval-seed-start", "5"], "training seeds"),
         (["--hint-weight", "-1"], "--hint-weight must be a finite number >= 0"),
     ],
 )
-def test_training_flags_fail_clearly(args, message, tmp_path, capsys):
+def test_training_flags_fail_clearly(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # tyro's error box: one line
     extra = [] if "--resume" in args else ["--output", str(tmp_path / "o")]
     assert main(["--task", "basic_triage", "--ruleset", "classic", *extra, *args]) == 2
     assert message in capsys.readouterr().err
@@ -98,6 +101,15 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     assert json.loads(first["reward_terms"])  # named terms per role and sub-step
     assert (out / "timeline.png").stat().st_size > 0
     assert json.loads((out / "config.json").read_text())["hints"] is True
+    # Training history: the team return and the serve reward of the training episodes.
+    history = json.loads((out / "summary.json").read_text())["training"]
+    assert history[0]["serve_reward_mean"] > 0
+    # Every output, checkpoint included, with the user's normal permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in [out, *out.rglob("*")]:
+        want = (0o777 if f.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(f.stat().st_mode) == want, f
     # The trained team against every other policy, seed by seed, from the same rows.
     doc = json.loads((out / "summary.json").read_text())
     pairs = {e["versus"]: e for e in doc["paired"]}
@@ -124,6 +136,22 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
             assert r["episode_return"] == pytest.approx(ref, abs=1e-9)
 
 
+def test_training_history_reports_the_team_return():
+    """RLlib sums the agents' returns (3× the team return in team-reward mode); the
+    history, the training bar and the learning curve use the table's team return."""
+    from agents.rllib.training import _summarise
+
+    result = {"env_runners": {"episode_return_mean": 46.5, "serve_reward_mean": 16.2,
+                              "agent_episode_returns_mean": {"triage_nurse": 15.5,
+                                                             "consultant": 15.5,
+                                                             "pharmacist": 15.5},
+                              "num_env_steps_sampled_lifetime": 2000}}  # fmt: skip
+    row = _summarise(result, 1, 1.0)
+    assert row["episode_return_mean"] == 15.5 and row["serve_reward_mean"] == 16.2
+    single = _summarise({"env_runners": {"episode_return_mean": 3.0}}, 1, 1.0)
+    assert single["episode_return_mean"] == 3.0 and single["serve_reward_mean"] is None
+
+
 def test_rllib_evaluator_refuses_what_it_cannot_play(tmp_path, capsys):
     base = ["--task", "basic_triage", "--output", str(tmp_path / "x"), "--no-train",
             "--evaluator", "rllib"]  # fmt: skip
@@ -132,7 +160,7 @@ def test_rllib_evaluator_refuses_what_it_cannot_play(tmp_path, capsys):
     assert main([*base, "--compare", "heuristic", "--save-episodes"]) == 2
     assert "--evaluator loop" in capsys.readouterr().err
     assert main([*base, "--evaluator", "gym", "--compare", "heuristic"]) == 2
-    assert "loop, rllib" in capsys.readouterr().err
+    assert "('loop', 'rllib')" in " ".join(capsys.readouterr().err.split())
 
 
 def test_bad_team_spec_is_a_clear_error(tmp_path, capsys):

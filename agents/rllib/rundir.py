@@ -217,6 +217,10 @@ def _coerce(value: Any, hint: Any) -> Any:
             return tuple(_coerce(v, item) for v in value)
         except TypeError:
             raise TypeError(f"must be a list of {_name(item)}s") from None
+    if origin is typing.Literal:  # a fixed choice: --task, --ruleset, --algo, ...
+        if value in args and not isinstance(value, bool):
+            return value
+        raise TypeError("must be one of " + ", ".join(repr(a) for a in args))
     if hint is bool:
         if isinstance(value, bool):
             return value

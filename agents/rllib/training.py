@@ -97,6 +97,27 @@ def _ed_env_creator(env_config: dict) -> Any:
     return ParallelPettingZooEnv(env)
 
 
+SERVE_REWARD_MEAN = "serve_reward_mean"
+"""Training metric (``ed``): mean Σ served rewards per episode, the quantity the
+oracle bound bounds, over the same window as RLlib's episode returns."""
+SMOOTHING_EPISODES = 100
+"""RLlib's default ``metrics_num_episodes_for_smoothing``: the return's window."""
+
+
+def _log_serve_reward(*, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+    """RLlib ``on_episode_end`` callback: log the finished episode's serve reward."""
+    if metrics_logger is None or not hasattr(episode, "agent_episodes"):
+        return
+    for info in episode.get_infos(-1).values():
+        grader = info.get("grader") if isinstance(info, dict) else None
+        if grader is not None:
+            metrics_logger.log_value(
+                SERVE_REWARD_MEAN, float(grader["cumulative_reward"]), reduce="mean",
+                window=SMOOTHING_EPISODES,
+            )  # fmt: skip
+            return
+
+
 def register_envs() -> None:
     from ray.tune.registry import register_env
 
@@ -105,9 +126,10 @@ def register_envs() -> None:
 
 
 def ed_module_specs(
-    task: str, width: int, hints: bool = False, hint_weight: float = HINT_WEIGHT
+    task: str, width: int | None, hints: bool = False, hint_weight: float = HINT_WEIGHT
 ) -> dict[str, Any]:
-    """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout."""
+    """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout
+    (``width`` None: taken from the algorithm's model_config, which a sweep can set)."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from agents.rllib.modules import SlotScorerModule
@@ -120,7 +142,7 @@ def ed_module_specs(
         agent: RLModuleSpec(
             module_class=SlotScorerModule,
             model_config={
-                "width": width,
+                **({} if width is None else {"width": width}),
                 "n_slots": n,
                 "context_features": len(FEATURES[ROLE_OF[agent]][1]),
                 "hints": hints,
@@ -193,12 +215,15 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
             policy_mapping_fn=_map_agent_to_module,
             policies_to_train=list(AGENTS),
         )
+        # The width in the algorithm's model_config, as for classic (a sweep sets it).
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, s.width, s.hints, s.hint_weight)
-            )
+                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight)
+            ),
+            model_config={"width": s.width},
         )
         .training(**training)
+        .callbacks(on_episode_end=_log_serve_reward)
         .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=100)
         .debugging(seed=s.seed)
     )
@@ -207,6 +232,9 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
 def init_ray(address: str | None) -> None:
     import ray
 
+    from agents.rllib.quiet import silence_harmless_logs
+
+    silence_harmless_logs()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
@@ -268,7 +296,10 @@ def train(
     register_envs()
     state: dict = {"settings": asdict(s), "history": []}
     threads = _local_learner_threads(s)
-    algo = build_config(s).build_algo()
+    from agents.rllib.quiet import drop_stderr_lines
+
+    with drop_stderr_lines():  # Ray core's known-harmless line about EnvRunner restarts
+        algo = build_config(s).build_algo()
     try:
         if resume:
             prev = _read_state(run_dir)
@@ -313,33 +344,49 @@ def _finished(s: TrainSettings, history: list[dict]) -> bool:
     return len(history) >= s.train_iters
 
 
+def _finite(x: Any) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)
+
+
 def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
+    """One history row. ``episode_return_mean`` is the team return of an episode, as in
+    the evaluation table's ``return``: RLlib's own multi-agent figure sums every agent's
+    return, and in team-reward mode each agent gets the whole team reward (3×)."""
     runners = result.get("env_runners", {})
     ret = runners.get("episode_return_mean")
+    per_agent = runners.get("agent_episode_returns_mean") or {}
+    if per_agent:  # multi-agent: the agents' mean return (= the team return)
+        ret = float(np.mean(list(per_agent.values())))
     return {
         "iteration": iteration,
         "timesteps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
-        "episode_return_mean": None if ret is None or np.isnan(ret) else float(ret),
-        # Multi-agent runs: the team reward is summed over the three agents.
+        "episode_return_mean": _finite(ret),
+        SERVE_REWARD_MEAN: _finite(runners.get(SERVE_REWARD_MEAN)),
         "episode_len_mean": runners.get("episode_len_mean"),
         "time_s": round(elapsed, 2),
     }
 
 
-def load_module(run_dir: Path, module_id: str = "default_policy") -> Any:
+def load_module(run_dir: Path, module_id: str = MODULE_ID) -> Any:
     """A trained RLModule from a run directory's checkpoint (``module_id``: the role's
     agent name for ``ed`` runs)."""
-    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
     prev = _read_state(run_dir)
     if prev is None:
         raise FileNotFoundError(f"no checkpoint under {run_dir}: train first (without --no-train)")
+    return load_module_at(Path(prev["path"]), module_id)
+
+
+def load_module_at(checkpoint: Path, module_id: str = MODULE_ID) -> Any:
+    """A trained RLModule from an Algorithm checkpoint directory (ours, or a Tune
+    trial's)."""
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
     path = (
-        Path(prev["path"]) / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE
+        Path(checkpoint) / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE
     ) / module_id
     if not path.exists():
-        raise FileNotFoundError(f"no module {module_id!r} in the checkpoint under {run_dir}")
+        raise FileNotFoundError(f"no module {module_id!r} in the checkpoint {checkpoint}")
     return RLModule.from_checkpoint(str(path.resolve()))
 
 
