@@ -21,7 +21,11 @@ from envs.ed_triage_v0 import EdTriageParallelEnv
 
 def team_context(env: EdTriageParallelEnv) -> PolicyContext:
     return PolicyContext(
-        task=env.task, ruleset="ed", n_slots=env.n_slots, presentation=env.presentation
+        task=env.task,
+        ruleset="ed",
+        n_slots=env.n_slots,
+        presentation=env.presentation,
+        config=env.config,
     )
 
 
@@ -73,11 +77,17 @@ def evaluate_teams(
     extra: Mapping[str, Mapping[str, Policy]] | None = None,
     on_episode: Callable[[dict], None] | None = None,
     step_log: list[dict] | None = None,
+    version: str = "v0",
 ) -> list[dict]:
     """One row per (team, seed): score, returns, KPIs, oracle value and score.
-    ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules)."""
+    ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules); ``version``
+    the env (:data:`envs.ed_triage_v1.ED_ENVS`)."""
+    from envs.ed_triage_v1 import ED_ENVS
+
+    if version not in ED_ENVS:
+        raise ValueError(f"unknown ed env version {version!r}; choose one of {', '.join(ED_ENVS)}")
     seeds = list(seeds)
-    env = EdTriageParallelEnv(task=task, config=config, reward_mode=reward_mode)
+    env = ED_ENVS[version](task=task, config=config, reward_mode=reward_mode)
     ctx = team_context(env)
     rows = []
     for label, spec in teams.items():

@@ -115,4 +115,7 @@ def episode_kpis(state: EdState) -> dict[str, float]:
     out["left_unserved"] = float(int(arrived.sum()) - len(state.served))
     for role in Role:
         out[f"illegal_{role.agent}"] = float(state.illegal[role])
+    if state.config.is_v1:
+        out["lwbs"] = float(state.lwbs)
+        out["deaths"] = float(state.deaths)
     return out
