@@ -30,12 +30,14 @@ from agents.roles import UNKNOWN_CATEGORY, upgrade
 from envs.ed.config import V1, EdConfig
 from envs.ed.engine import ed_serve_reward
 from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
+from envs.types import Condition
 
 HORIZON = 6
 """Steps the consultant plans ahead."""
 EARLY_BONUS = 1e-4
 """Tie-break per step earlier: of two equal plans, serve sooner."""
 
+_CRITICAL = int(Condition.CRITICAL)
 _F = len(CONSULTANT_FEATURES)
 _COL = {c: i for i, c in enumerate(CONSULTANT_FEATURES)}
 _CTX = {c: i for i, c in enumerate(CONSULTANT_CONTEXT)}
@@ -57,9 +59,13 @@ class EdPlanner(Policy):
         self.config: EdConfig = cfg if cfg is not None else V1
         self.horizon = horizon
         self.commit: dict[int, int] = {}  # step → doctor slots held by my treatments
+        self.critical_since: dict[int, int] = {}  # slot → step first seen critical
+        self.first_category: dict[int, int] = {}  # slot → first triaged category seen
 
     def reset(self, seed: int | None = None) -> None:
         self.commit = {}
+        self.critical_since = {}
+        self.first_category = {}
 
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
@@ -71,6 +77,13 @@ class EdPlanner(Policy):
         rows = flat[: n * _F].reshape(n, _F)
         ctx = flat[n * _F :]
         step = int(ctx[_CTX["step"]])
+        present = rows[:, _COL["present"]] > 0
+        for slot in np.flatnonzero(present):
+            slot = int(slot)
+            if rows[slot, _COL["condition"]] == _CRITICAL:
+                self.critical_since.setdefault(slot, step)
+            elif rows[slot, _COL["visible_category"]] and slot not in self.critical_since:
+                self.first_category.setdefault(slot, int(rows[slot, _COL["visible_category"]]))
         choice = self.plan_now(rows, ctx, legal)
         if choice is None:
             return n
@@ -94,19 +107,28 @@ class EdPlanner(Policy):
         for slot in np.flatnonzero(rows[:, _COL["present"]] > 0):
             r = rows[slot]
             c0 = estimated_category(r[_COL["visible_category"]], r[_COL["condition"]])
+            # The category it came in with: the first one seen before it turned critical.
+            arrived = self.first_category.get(int(slot), c0)
             cd = int(r[_COL["countdown"]])
             wait0 = int(r[_COL["wait"]])
+            crit0 = self.critical_since.get(int(slot))  # step first seen critical
             for t in range(h):
                 if t == 0 and not legal[slot]:
                     continue
-                sev = max(1, c0 - 1) if 0 < cd <= t else c0
+                worse = 0 < cd <= t  # the visible countdown runs out first
+                sev = max(1, c0 - 1) if worse else c0
                 w = wait0 + t
+                critical_for = None  # steps since it became category 1 (critical_clock)
+                if sev == 1 and arrived > 1:
+                    critical_for = t - cd if worse else step + t - (step if crit0 is None
+                                                                    else crit0)  # fmt: skip
                 pat = cfg.patience(sev)
-                if t > 0 and (
-                    (pat and w >= pat) or (cfg.death_wait and sev == 1 and w >= cfg.death_wait)
-                ):
+                dead = cfg.death_wait and sev == 1 and (
+                    critical_for if critical_for is not None else w) >= cfg.death_wait
+                if t > 0 and ((pat and w >= pat) or dead):
                     break  # gone before it could be seen
-                rew = ed_serve_reward(sev, c0, w)
+                cw = critical_for if cfg.critical_clock else None
+                rew = ed_serve_reward(sev, arrived, w, cw)
                 if rew > 0:
                     cols.append((int(slot), t, cfg.duration(sev)))
                     coef.append(rew + EARLY_BONUS * (h - t))

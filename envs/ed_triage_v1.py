@@ -55,7 +55,7 @@ from typing import Any
 from pettingzoo.utils import parallel_to_aec
 
 from envs.ed.config import V1, EdConfig
-from envs.ed.suite import SCENARIOS
+from envs.ed.suite import SCENARIOS, TASK_CONFIGS
 from envs.ed_triage_v0 import EdTriageParallelEnv
 from envs.generator import GeneratorParams, task_source
 
@@ -67,7 +67,8 @@ class EdTriageV1ParallelEnv(EdTriageParallelEnv):
     def _resolve(task: str, generator_params: GeneratorParams | None, config: EdConfig | None):
         scenario = SCENARIOS.get(task)
         if scenario is None:
-            return task_source(task, generator_params), config or V1
+            src = task_source(task, generator_params)
+            return src, config or TASK_CONFIGS.get(src.template.name, V1)
         if generator_params is not None:
             raise ValueError(f"scenario {task!r} fixes its generator_params; use 'generated'")
         return scenario.source, config or scenario.config

@@ -65,8 +65,8 @@ class EdBound:
         return self.grader["score"]
 
 
-def _reward(sev: int, arr_sev: int, w: int) -> float:
-    return round(ed_serve_reward(sev, arr_sev, w), REWARD_DECIMALS)
+def _reward(sev: int, arr_sev: int, w: int, crit_wait: int | None = None) -> float:
+    return round(ed_serve_reward(sev, arr_sev, w, crit_wait), REWARD_DECIMALS)
 
 
 def _preventable(sc: EdScenario, config: EdConfig, p) -> bool:
@@ -80,9 +80,11 @@ def _preventable(sc: EdScenario, config: EdConfig, p) -> bool:
 
 
 def _serve_columns(p, sc: EdScenario, config: EdConfig, horizon: int, prevented: bool):
-    """(step, true category, alive) along patient ``p``'s own trajectory if nobody
-    serves it: deterioration at D unless ``prevented``, then the v1 departures (death,
-    LWBS) of :func:`envs.ed.engine.departures`. Stops at the first departure."""
+    """(step, true category, critical wait) along patient ``p``'s own trajectory while
+    it is still waiting if nobody serves it: deterioration at D unless ``prevented``,
+    then the v1 departures (death, LWBS) of :func:`envs.ed.engine.departures`; the
+    critical wait (steps since it became category 1, with ``critical_clock``) is None
+    otherwise. Stops at the first departure."""
     a, s, c = p.arrival_step, p.severity, p.deterioration_countdown
     det = a + c if c > 0 else horizon + 1
     crit = a if s == 1 else -1
@@ -96,7 +98,7 @@ def _serve_columns(p, sc: EdScenario, config: EdConfig, horizon: int, prevented:
             pat = config.patience(sev)
             if pat and t - a >= pat:
                 return
-        yield t, sev
+        yield t, sev, (t - crit if config.critical_clock and sev == 1 and s > 1 else None)
 
 
 def plan(sc: EdScenario, config: EdConfig) -> EdPlan:
@@ -111,16 +113,16 @@ def plan(sc: EdScenario, config: EdConfig) -> EdPlan:
         det = a + c if c > 0 else horizon + 1
         prev = _preventable(sc, config, p)
         alive = set()
-        for t, sev in _serve_columns(p, sc, config, horizon, False):
+        for t, sev, cw in _serve_columns(p, sc, config, horizon, False):
             alive.add(t)
-            r = _reward(sev, s, t - a)
+            r = _reward(sev, s, t - a, cw)
             if r > 0:
                 cols.append(("x" if t < det else "xd", p.slot, t, config.duration(sev)))
                 coef.append(r)
         if prev:
-            for t, sev in _serve_columns(p, sc, config, horizon, True):
+            for t, sev, cw in _serve_columns(p, sc, config, horizon, True):
                 alive.add(t)
-                r = _reward(sev, s, t - a)
+                r = _reward(sev, s, t - a, cw)
                 if t >= det and r > 0:
                     cols.append(("xp", p.slot, t, config.duration(sev)))
                     coef.append(r)

@@ -119,7 +119,10 @@ class EdConfig:
       from the consultant (its visible category is then 0 = unknown until triage);
     * ``serve_requires_triage``: only triaged patients are servable, and while the
       nurse can still triage, END by the pharmacist or consultant is a *pass* (they
-      wait for her triage instead of ending their turn).
+      wait for her triage instead of ending their turn);
+    * ``critical_clock``: a patient who becomes category 1 while waiting is valued on
+      the category-1 cliff from that moment (capped by the arrival category's value),
+      so rescuing a deteriorated patient pays and the death clock matches the cliff.
     """
 
     triage_capacity: int = 2
@@ -132,6 +135,7 @@ class EdConfig:
     death_wait: int = 0
     consultant_sees_self_report: bool = True
     serve_requires_triage: bool = False
+    critical_clock: bool = False
 
     def __post_init__(self) -> None:
         if self.triage_capacity < 1 or self.dispense_capacity < 1:
@@ -150,6 +154,7 @@ class EdConfig:
         return bool(
             self.treatment_steps or self.lwbs_patience or self.death_wait
             or not self.consultant_sees_self_report or self.serve_requires_triage
+            or self.critical_clock
         )  # fmt: skip
 
     def duration(self, category: int) -> int:
@@ -198,5 +203,6 @@ V1 = EdConfig(
     death_wait=3,
     consultant_sees_self_report=False,
     serve_requires_triage=True,
+    critical_clock=True,
 )
 """The v1 defaults (:mod:`envs.ed_triage_v1`): the mechanisms on, v0's capacities."""

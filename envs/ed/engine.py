@@ -78,9 +78,13 @@ _LWBS, _DIED = int(Place.LWBS), int(Place.DIED)
 UNDER_TRIAGE_LEVELS = 2  # assigned ≥ true + 2 on a true 1–2 is an under-triage event
 
 
-def ed_serve_reward(severity: int, arrival_severity: int, wait: int) -> float:
-    """Serve reward of SPEC §2.1 on the true severity, capped by the arrival severity's."""
-    r = fast_serve_reward(severity, wait)
+def ed_serve_reward(
+    severity: int, arrival_severity: int, wait: int, critical_wait: int | None = None
+) -> float:
+    """Serve reward of SPEC §2.1 on the true severity, capped by the arrival severity's.
+    v1 ``critical_clock``: a patient who became category 1 while waiting is valued on
+    the category-1 cliff from that moment (``critical_wait`` steps ago), still capped."""
+    r = fast_serve_reward(severity, wait if critical_wait is None else critical_wait)
     if severity != arrival_severity:
         r = min(r, fast_serve_reward(arrival_severity, wait))
     return r
@@ -337,7 +341,13 @@ def _consultant(s: EdState, a: int, shared: dict[str, float], log: list[str] | N
     if s.busy is not None:  # v1: the treatment keeps its doctors for later steps too
         s.busy[s.step + 1 : s.step + s.config.duration(sev)] += int(s.need[slot])
     w = s.step - int(s.arrival[slot])
-    reward = ed_serve_reward(sev, int(s.arrival_severity[slot]), w)
+    arrived_as = int(s.arrival_severity[slot])
+    crit_wait = (
+        s.step - int(s.crit_since[slot])
+        if s.config.critical_clock and sev == 1 and arrived_as > 1
+        else None
+    )
+    reward = ed_serve_reward(sev, arrived_as, w, crit_wait)
     shared[SERVE] = shared.get(SERVE, 0.0) + reward
     p = s.scenario.patients[slot]
     s.served.append(

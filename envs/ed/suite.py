@@ -37,7 +37,7 @@ SUITE: tuple[SuiteScenario, ...] = (
     _s("icu_surge",
        "surges of critical patients and one ICU bed: the consultant must keep the bed "
        "and the doctors for the patients whose reward they save most",
-       arrival_rate=0.7, surge_prob=0.12, surge_size=(4, 7), icu_rate=0.4,
+       arrival_rate=0.9, surge_prob=0.12, surge_size=(4, 7), icu_rate=0.4,
        surge_category_mix=(0.35, 0.40, 0.15, 0.10, 0.0)),
     _s("sepsis_wave",
        "half the patients deteriorate within 2-3 steps unless the pharmacist gives the "
@@ -51,7 +51,7 @@ SUITE: tuple[SuiteScenario, ...] = (
     _s("misreporters",
        "most patients misreport their urgency and the nurse triages one per step: the "
        "consultant only sees what the nurse assigns",
-       replace(V1, triage_capacity=1), doctors=2, arrival_rate=1.0, misreport_prob=0.7),
+       replace(V1, triage_capacity=1), doctors=2, arrival_rate=1.1, misreport_prob=0.7),
     _s("drug_shortage",
        "deteriorating patients with one dose of each drug on the shelf: the pharmacist "
        "must not waste stock on patients who do not need it",
@@ -64,6 +64,11 @@ SUITE: tuple[SuiteScenario, ...] = (
        arrival_rate=1.0, category_mix=(0.03, 0.12, 0.35, 0.35, 0.15), max_patients=72),
 )  # fmt: skip
 SCENARIOS: dict[str, SuiteScenario] = {s.name: s for s in SUITE}
+TASK_CONFIGS: dict[str, EdConfig] = {
+    "mass_casualty": replace(V1, treatment_steps=(4,) * 5),
+}
+"""v1 configs of the fixed tasks that differ from :data:`V1`: in a mass-casualty
+incident every major-trauma patient holds a doctor for 40 minutes."""
 """Scenario name → scenario (task names accepted by ``ed_triage_v1`` and the CLIs)."""
 
 # Suite draws are played as generated, like ``generated`` (no classic perturbation).
