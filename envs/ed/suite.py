@@ -37,12 +37,12 @@ SUITE: tuple[SuiteScenario, ...] = (
     _s("icu_surge",
        "surges of critical patients and one ICU bed: the consultant must keep the bed "
        "and the doctors for the patients whose reward they save most",
-       arrival_rate=0.9, surge_prob=0.12, surge_size=(4, 7), icu_rate=0.4,
+       doctors=2, arrival_rate=0.7, surge_prob=0.12, surge_size=(4, 7), icu_rate=0.4,
        surge_category_mix=(0.35, 0.40, 0.15, 0.10, 0.0)),
     _s("sepsis_wave",
        "half the patients deteriorate within 2-3 steps unless the pharmacist gives the "
        "indicated drug in time (one dose per step)",
-       category_mix=(0.05, 0.35, 0.35, 0.20, 0.05), deterioration_prob=0.55,
+       arrival_rate=1.1, category_mix=(0.05, 0.35, 0.35, 0.20, 0.05), deterioration_prob=0.55,
        deterioration_countdown=(2, 3)),
     _s("night_shift",
        "one doctor, no ICU, steady arrivals: which patient the consultant sees next "
@@ -51,7 +51,7 @@ SUITE: tuple[SuiteScenario, ...] = (
     _s("misreporters",
        "most patients misreport their urgency and the nurse triages one per step: the "
        "consultant only sees what the nurse assigns",
-       replace(V1, triage_capacity=1), doctors=2, arrival_rate=1.1, misreport_prob=0.7),
+       replace(V1, triage_capacity=1), doctors=2, arrival_rate=1.3, misreport_prob=0.8),
     _s("drug_shortage",
        "deteriorating patients with one dose of each drug on the shelf: the pharmacist "
        "must not waste stock on patients who do not need it",
