@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from agents.base import Policy, PolicyContext
 from agents.roles import make_team, parse_team
 from envs.ed.bound import solve
-from envs.ed.graders import normalised_score
 from envs.ed.config import AGENTS, EdConfig
+from envs.ed.graders import normalised_score
 from envs.ed_triage_v0 import EdTriageParallelEnv
-
 
 RANDOM_TEAM = "triage_nurse=random,pharmacist=random,consultant=random"
 """The team that anchors the normalised score at 0."""

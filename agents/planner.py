@@ -123,8 +123,11 @@ class EdPlanner(Policy):
                     critical_for = t - cd if worse else step + t - (step if crit0 is None
                                                                     else crit0)  # fmt: skip
                 pat = cfg.patience(sev)
-                dead = cfg.death_wait and sev == 1 and (
-                    critical_for if critical_for is not None else w) >= cfg.death_wait
+                dead = (
+                    cfg.death_wait
+                    and sev == 1
+                    and (critical_for if critical_for is not None else w) >= cfg.death_wait
+                )
                 if t > 0 and ((pat and w >= pat) or dead):
                     break  # gone before it could be seen
                 cw = critical_for if cfg.critical_clock else None

@@ -15,7 +15,7 @@ from agents.base import PolicyContext
 from agents.ed_evaluation import evaluate_teams
 from agents.planner import EdPlanner
 from envs.clinical.presentation import Drug
-from envs.ed.bound import EdPlan, plan, replay, solve
+from envs.ed.bound import EdPlan, plan, replay
 from envs.ed.config import DRUG_INDEX, V1, EdConfig, Place, Role
 from envs.ed.engine import departures, masks, substep
 from envs.ed.graders import normalised_score
