@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 SUMMARY_METRICS = (
-    "score", "episode_return", "serve_reward", "pct_of_oracle", "served",
+    "score", "episode_return", "serve_reward", "pct_of_oracle", "normalised", "served",
     "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
 )  # fmt: skip
 CI_LEVEL = 0.95
@@ -129,13 +129,14 @@ def _fmt(x: float, nd: int = 3) -> str:
 def markdown_table(summary: Sequence[dict]) -> str:
     head = (
         "| policy | episodes | score (95 % CI) | return | serve reward | % of oracle | "
-        "served | missed emerg. | cat-1 in target | cat-2 in target |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "normalised | served | missed emerg. | cat-1 in target | cat-2 in target |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {s['policy']} | {s['episodes']} | {_fmt(s['score'])} ± {_fmt(s['score_ci95'])} | "
         f"{_fmt(s['episode_return'])} | {_fmt(s['serve_reward'])} | "
-        f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s['served'], 1)} | "
+        f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s.get('normalised'), 3)} | "
+        f"{_fmt(s['served'], 1)} | "
         f"{_fmt(s['missed_emergencies'], 1)} | {_fmt(s['within_target_1'], 2)} | "
         f"{_fmt(s['within_target_2'], 2)} |"
         for s in summary
@@ -150,11 +151,11 @@ def plot_comparison(path: Path, summary: Sequence[dict], title: str) -> None:
     import matplotlib.pyplot as plt
 
     names = [s["policy"] for s in summary]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric, label in (
-        (axes[0], "score", "grader score"),
-        (axes[1], "pct_of_oracle", "serve reward, % of oracle bound"),
-    ):
+    panels = [("score", "grader score"), ("pct_of_oracle", "serve reward, % of oracle bound")]
+    if any(s.get("normalised") == s.get("normalised") for s in summary):  # any non-NaN
+        panels.append(("normalised", "normalised (0 = random team, 1 = bound)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
+    for ax, (metric, label) in zip(axes, panels, strict=True):
         vals = [s[metric] for s in summary]
         errs = [s[f"{metric}_ci95"] for s in summary]
         ax.bar(names, vals, yerr=errs, capsize=4, color="#4C72B0")
