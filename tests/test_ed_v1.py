@@ -318,3 +318,14 @@ def test_suite_has_six_documented_scenarios():
     for sc in SCENARIOS.values():
         assert sc.challenge and sc.params.name == sc.name
         assert parallel_env(task=sc.name).task.name == sc.name
+
+
+@pytest.mark.parametrize("task", ["mass_casualty", "night_shift"])
+def test_gymnasium_consultant_env_plays_v1(task):
+    from gymnasium.utils.env_checker import check_env
+
+    from envs.gym_ed import EdConsultantEnv
+
+    env = EdConsultantEnv(task=task, version="v1", normaliser="static")
+    assert env.env.config.is_v1
+    check_env(env, skip_render_check=True)
