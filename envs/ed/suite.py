@@ -41,8 +41,9 @@ SUITE: tuple[SuiteScenario, ...] = (
        surge_category_mix=(0.35, 0.40, 0.15, 0.10, 0.0)),
     _s("sepsis_wave",
        "half the patients deteriorate within 2-3 steps unless the pharmacist gives the "
-       "indicated drug in time (one dose per step)",
-       arrival_rate=1.1, category_mix=(0.05, 0.35, 0.35, 0.20, 0.05), deterioration_prob=0.55,
+       "indicated drug in time (one dose per step); two doctors",
+       doctors=2, arrival_rate=0.9, category_mix=(0.05, 0.35, 0.35, 0.20, 0.05),
+       deterioration_prob=0.55,
        deterioration_countdown=(2, 3)),
     _s("night_shift",
        "one doctor, no ICU, steady arrivals: which patient the consultant sees next "
