@@ -14,10 +14,17 @@ Mechanisms (pure rules in :mod:`envs.ed.engine`, constants in :class:`EdConfig`)
       which patients are seen, so under-triage delays care (Mackway-Jones et al.,
       *Emergency Triage*, 3rd ed., 2014; Zachariasse et al., BMJ Open 2019, triage
       performance and its outcomes).
-    * **Treatment occupies doctors** (``treatment_steps=(3, 2, 2, 1, 1)`` per true
-      category): a resuscitation holds its doctor(s) for 30 minutes, a minor injury
-      for 10. Rationale: ESI and MTS acuity predicts resource use and treatment time
-      (Gilboy et al., *ESI Implementation Handbook*, AHRQ 2020).
+    * **No doctor before triage** (``serve_requires_triage``): only triaged patients
+      are servable, and while the nurse can still triage, END by the pharmacist or
+      consultant is a *pass* (they wait for her). So the nurse's throughput and
+      accuracy bound everything downstream. Rationale: triage precedes medical
+      assessment in MTS and ESI departments (same sources).
+    * **Treatment occupies doctors** (``treatment_steps=(2, 2, 2, 2, 2)``): a serve holds
+      its doctor(s) for 20 minutes (``mass_casualty``: 40, major trauma). Uniform on
+      purpose: with Queue Doctor's serve table, longer treatments for sicker patients
+      would make critical patients worth less per doctor-minute and reward neglecting
+      them. Rationale: treatment time, not the 10-minute tick, limits throughput
+      (Hoot & Aronsky, Ann Emerg Med 2008, causes of crowding).
     * **Left without being seen** (``lwbs_patience=(0, 0, 8, 5, 4)``): a waiting patient
       of true category 3/4/5 leaves once the wait reaches 8/5/4 steps (80/50/40 min);
       term ``lwbs`` −0.1; KPI ``lwbs``. Rationale: LWBS is a standard ED quality measure
@@ -28,6 +35,10 @@ Mechanisms (pure rules in :mod:`envs.ed.engine`, constants in :class:`EdConfig`)
       −1.0; KPI ``deaths``. Rationale: time-critical conditions (sepsis, major trauma)
       where each hour of delay raises mortality (Kumar et al., Crit Care Med 2006;
       Seymour et al., NEJM 2017).
+    * **Critical clock** (``critical_clock``): a patient who turns category 1 while
+      waiting is valued on the category-1 cliff from that moment (still capped by the
+      arrival category's value, so deterioration never pays); rescuing a freshly
+      deteriorated patient pays, in step with the death clock.
     * Kept from v0: deterioration countdowns stopped only by the indicated drug, finite
       drug stock (no restock), ICU beds consumed for good, under-triage events.
 
@@ -44,7 +55,7 @@ Tasks
 
 Version history
     v0: first release (``ed`` ruleset, three roles, four tasks).
-    v1: the four mechanisms above; the scenario suite; final infos add the ``lwbs`` and
+    v1: the six mechanisms above; the scenario suite; final infos add the ``lwbs`` and
     ``death`` terms and KPIs.
 """
 
