@@ -257,7 +257,12 @@ def test_each_v1_constraint_binds():
         assert relaxed > on + 1e-9, (case, field)
 
 
-@pytest.mark.parametrize("task", ED_TASKS)
+FAST_TASKS = ("mass_casualty", "night_shift")
+"""Tasks of the costlier checks in the default suite (all of them under -m slow)."""
+EVERY_TASK = [t if t in FAST_TASKS else pytest.param(t, marks=pytest.mark.slow) for t in ED_TASKS]
+
+
+@pytest.mark.parametrize("task", EVERY_TASK)
 def test_bound_dominates_every_team_v1(task):
     teams = {"random": "nurse=random,pharmacist=random,consultant=random",
              "heuristic": None, "planner": "planner"}  # fmt: skip
@@ -282,7 +287,7 @@ def test_pettingzoo_api_and_seed(task):
     parallel_seed_test(lambda: parallel_env(task=task, normaliser="static"), num_cycles=50)
 
 
-@pytest.mark.parametrize("task", ED_TASKS)
+@pytest.mark.parametrize("task", EVERY_TASK)
 def test_seeded_episodes_are_deterministic(task):
     a = evaluate_teams(task, {"planner": "planner"}, [5], version="v1")[0]
     b = evaluate_teams(task, {"planner": "planner"}, [5], version="v1")[0]
