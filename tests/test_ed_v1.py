@@ -334,3 +334,12 @@ def test_gymnasium_consultant_env_plays_v1(task):
     env = EdConsultantEnv(task=task, version="v1", normaliser="static")
     assert env.env.config.is_v1
     check_env(env, skip_render_check=True)
+
+
+def test_llm_consultant_prompt_reads_a_v1_observation():
+    from llm_policy.prompts import ed_consultant_messages
+
+    env = parallel_env(task="misreporters", normaliser="static")
+    obs, _ = env.reset(seed=0)
+    text = ed_consultant_messages(obs["consultant"])[1]["content"]
+    assert "urgency unknown, untriaged" in text  # nobody triaged yet: no self-report shown
