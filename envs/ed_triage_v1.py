@@ -35,10 +35,12 @@ Mechanisms (pure rules in :mod:`envs.ed.engine`, constants in :class:`EdConfig`)
       −1.0; KPI ``deaths``. Rationale: time-critical conditions (sepsis, major trauma)
       where each hour of delay raises mortality (Kumar et al., Crit Care Med 2006;
       Seymour et al., NEJM 2017).
-    * **Critical clock** (``critical_clock``): a patient who turns category 1 while
-      waiting is valued on the category-1 cliff from that moment (still capped by the
-      arrival category's value, so deterioration never pays); rescuing a freshly
-      deteriorated patient pays, in step with the death clock.
+    * Optional, **off** in ``V1``: the *critical clock* (``critical_clock``): a patient
+      who turns category 1 while waiting is valued on the category-1 cliff from that
+      moment (still capped by the arrival value). It makes a deterioration nearly free
+      in serve reward, and with it a random pharmacist cost under 2 % of the bound on
+      sepsis_wave (6.7 % without), so v1 keeps Queue Doctor's arrival clock: a
+      deteriorated category 2 left waiting 3+ steps is worth nothing.
     * Kept from v0: deterioration countdowns stopped only by the indicated drug, finite
       drug stock (no restock), ICU beds consumed for good, under-triage events.
 
@@ -55,7 +57,7 @@ Tasks
 
 Version history
     v0: first release (``ed`` ruleset, three roles, four tasks).
-    v1: the six mechanisms above; the scenario suite; final infos add the ``lwbs`` and
+    v1: the five mechanisms above (plus the optional critical clock); the scenario suite; final infos add the ``lwbs`` and
     ``death`` terms and KPIs.
 """
 
