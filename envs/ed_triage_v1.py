@@ -57,8 +57,8 @@ Tasks
 
 Version history
     v0: first release (``ed`` ruleset, three roles, four tasks).
-    v1: the five mechanisms above (plus the optional critical clock); the scenario suite; final infos add the ``lwbs`` and
-    ``death`` terms and KPIs.
+    v1: the five mechanisms above (plus the optional critical clock); the scenario
+    suite; final infos add the ``lwbs`` and ``death`` terms and KPIs.
 """
 
 from __future__ import annotations
