@@ -27,7 +27,8 @@ if __package__ in (None, ""):  # `python experiments/mutate_ed.py` from a checko
 from experiments.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ("tests/test_ed_engine.py", "tests/test_ed_oracle.py", "tests/test_ed_v1.py",
+TESTS = ("tests/test_ed_graders.py", "tests/test_ed_engine.py", "tests/test_ed_oracle.py",
+         "tests/test_ed_v1.py",
          "tests/test_ed_pettingzoo.py", "tests/test_ed_roles.py")  # fmt: skip
 """The default-suite (``-m 'not slow'``) test files that cover ``envs/ed/``, fastest first."""
 
