@@ -1,5 +1,6 @@
-"""``ed`` graders on hand-computed episodes: normalised by the episode's bound, the
-clamp after the missed-emergency penalty."""
+"""Hand-computed ``ed`` cases for the graders and the rules behind them (each kills a
+planted bug of experiments/mutate_ed.py): normalised by the episode's bound, the clamp
+after the penalty, missed emergencies on the truth, under-triage, the bound's stock."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from dataclasses import replace
 
 import pytest
 
-from envs.ed.config import Role
+from envs.clinical.presentation import Drug
+from envs.ed.bound import plan, replay
+from envs.ed.config import DRUG_INDEX, EdConfig, Role
 from envs.ed.engine import substep
 from envs.ed.graders import grade
 from envs.types import Grader
-from tests.ed_helpers import END, pat, scenario, state, tiny_task
+from tests.ed_helpers import END, pat, scenario, state, tiny_task, triage
 
 N, P, C = Role.NURSE, Role.PHARMACIST, Role.CONSULTANT
+ASPIRIN = DRUG_INDEX[Drug.ASPIRIN]
 
 
 def _serve_first_at(task, step: int):
@@ -43,3 +47,42 @@ def test_hard_grader_clamps_after_the_penalty():
     assert s.missed_emergencies == 1
     assert g["missed_penalty"] == pytest.approx(0.03)
     assert g["score"] == pytest.approx(0.97)
+
+
+# ---------------------------------------------------------------- rules behind the grades
+def test_missed_emergencies_count_the_true_category_not_the_self_report():
+    # A true 1 reporting 4 and two others reporting 1 (true 2 and 4) wait through
+    # step 0: one missed emergency step (−0.03), from the true 1 (the self-reports
+    # would count two).
+    s = state(scenario(tiny_task(pat("A", 1, reported_severity=4),
+                                 pat("B", 2, reported_severity=1),
+                                 pat("C", 4, reported_severity=1), steps=3)))  # fmt: skip
+    res = substep(s, (END(N, s), END(P, s), END(C, s)))
+    assert res.advanced
+    assert s.missed_emergencies == 1
+    assert res.shared["waiting_immediate"] == pytest.approx(-0.03)
+
+
+@pytest.mark.parametrize(("true", "assigned", "events"), [
+    (1, 3, 1), (2, 4, 1), (2, 3, 0), (1, 2, 0), (3, 5, 0),
+])  # fmt: skip
+def test_under_triage_is_two_levels_low_on_a_true_1_or_2(true, assigned, events):
+    s = state(scenario(tiny_task(pat("A", true), steps=3)))
+    res = substep(s, (triage(0, assigned), END(P, s), END(C, s)))
+    assert s.under_triage_events == events
+    assert res.terms[N].get("under_triage", 0.0) == pytest.approx(-0.3 * events)
+
+
+def test_bound_respects_the_drug_stock():
+    # Three category 2 with countdown 1 (aspirin stops it), one doctor, one aspirin,
+    # two doses per step. Serve A at 0 (1.0) and B at 1, C at 2; one dose only:
+    # dose C: B deteriorated at 1 is worth min(f1(1), f2(1)) = 0.6, C f2(2) = 0.75;
+    # total 2.35 (dosing B instead: 0.875 + min(f1(2), f2(2)) = 0.2 -> 2.075).
+    # With two aspirins it would be 1.0 + 0.875 + 0.75 = 2.625.
+    task = tiny_task(*(pat(x, 2, deterioration_countdown=1) for x in "ABC"), steps=3)
+    sc = scenario(task, indicated={0: ASPIRIN, 1: ASPIRIN, 2: ASPIRIN})
+    one = EdConfig.with_stock({Drug.ASPIRIN: 1}, dispense_capacity=2)
+    two = EdConfig.with_stock({Drug.ASPIRIN: 2}, dispense_capacity=2)
+    assert plan(sc, one).objective == pytest.approx(2.35)
+    assert sum(r.reward for r in replay(sc, one, plan(sc, one)).served) == pytest.approx(2.35)
+    assert plan(sc, two).objective == pytest.approx(2.625)
