@@ -93,6 +93,19 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     "departures_lwbs_for_critical": ("envs/ed/engine.py",
                                      "left = waiting & ~died & (patience > 0)",
                                      "left = waiting & (patience > 0)"),
+    # General ed rules (written before looking at which tests would catch them).
+    "icu_not_consumed": ("envs/ed/engine.py", "        s.icu_available -= 1", "        pass"),
+    "stock_not_spent": ("envs/ed/engine.py", "    s.stock[d] -= 1", "    pass"),
+    "retriage_never": ("envs/ed/engine.py",
+                       "        ok = ok | (s.condition != s.triage_condition)", "        pass"),
+    "triage_condition_stale": ("envs/ed/engine.py",
+                               "    s.triage_condition[slot] = s.condition[slot]", "    pass"),
+    "idle_doctor_sign": ("envs/ed/engine.py",
+                         "terms[_CONSULTANT][IDLE_DOCTORS] = r.idle_doctor * idle",
+                         "terms[_CONSULTANT][IDLE_DOCTORS] = -r.idle_doctor * idle"),
+    "icu_ignored_in_mask": ("envs/ed/engine.py", "        ok &= ~s.icu", "        pass"),
+    "ratio_uncapped": ("envs/ed/graders.py", "return min(1.0, total / optimum) if optimum",
+                       "return total / optimum if optimum"),
 }  # fmt: skip
 
 
