@@ -86,3 +86,23 @@ def test_bound_respects_the_drug_stock():
     assert plan(sc, one).objective == pytest.approx(2.35)
     assert sum(r.reward for r in replay(sc, one, plan(sc, one)).served) == pytest.approx(2.35)
     assert plan(sc, two).objective == pytest.approx(2.625)
+
+
+def test_a_dose_spends_stock_and_a_triage_records_the_condition():
+    s = state(scenario(tiny_task(pat("A", 2), steps=3)))
+    before = int(s.stock[ASPIRIN])
+    s.condition[0] = 1  # at risk when triaged
+    substep(s, (triage(0, 2), ASPIRIN, END(C, s)))  # nurse first, dose the same sub-step
+    assert int(s.stock[ASPIRIN]) == before - 1
+    assert int(s.triage_condition[0]) == 1
+
+
+def test_time_score_is_capped_at_one():
+    # Medium grader, A served at wait 0 (0.85), B never: coverage 1/2, waits [0] (Jain
+    # index 1). Against a (stale) optimum of 0.5 the time score is capped at 1:
+    # 0.6 * 1 * 0.5 + 0.4 * 1 = 0.7 (uncapped: 0.6 * 1.7 * 0.5 + 0.4 = 0.91).
+    task = replace(tiny_task(pat("A", 3), pat("B", 5), steps=2), grader=Grader.MEDIUM)
+    s = _serve_first_at(task, 0)
+    g = grade(s, 0.5)
+    assert g["throughput_score"] == pytest.approx(1.0)
+    assert g["score"] == pytest.approx(0.7)
