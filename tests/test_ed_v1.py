@@ -343,3 +343,24 @@ def test_llm_consultant_prompt_reads_a_v1_observation():
     obs, _ = env.reset(seed=0)
     text = ed_consultant_messages(obs["consultant"])[1]["content"]
     assert "urgency unknown, untriaged" in text  # nobody triaged yet: no self-report shown
+
+
+def test_suite_cli_lists_and_writes_the_issue_schema(tmp_path, capsys):
+    import json
+
+    from experiments import suite
+
+    assert suite.main(["--list"]) == 0
+    assert capsys.readouterr().out.split() == list(SCENARIOS)
+    assert suite.main(["--seeds", "2", "--tasks", "basic_triage", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "suite.json").read_text())
+    assert (tmp_path / "suite.md").exists()
+    assert [r["policy"] for r in doc["rows"]] == ["random", "heuristic", "planner", "oracle"]
+    for r in doc["rows"]:
+        assert set(r) == {"task", "policy", "seeds", "pct_of_bound", "pct_of_bound_ci95",
+                          "normalised", "normalised_ci95"}  # fmt: skip
+        assert r["seeds"] == 2
+    rows = {r["policy"]: r for r in doc["rows"]}
+    assert rows["random"]["normalised"] == 0.0 and rows["oracle"]["normalised"] == 1.0
+    assert rows["oracle"]["pct_of_bound"] == 100.0
+    assert [set(p) for p in doc["paired"]] == [{"task", "mean_diff", "ci95"}]
