@@ -57,6 +57,8 @@ class TrainSettings:
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
     hint_weight: float = HINT_WEIGHT
     """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
+    ed_version: str = "v0"
+    """``ed``: the env version trained on (:data:`envs.ed_triage_v1.ED_ENVS`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -83,11 +85,11 @@ def _env_creator(env_config: dict) -> Any:
 def _ed_env_creator(env_config: dict) -> Any:
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
-    from envs.ed_triage_v0 import EdTriageParallelEnv
+    from envs.ed_triage_v1 import ED_ENVS
 
     # Training needs rewards, not grader scores: the cheap static normaliser avoids an
     # ILP per episode.
-    env = EdTriageParallelEnv(
+    env = ED_ENVS[env_config.get("ed_version", "v0")](
         env_config["task"], normaliser="static", seed_range=(0, TRAIN_SEED_LIMIT)
     )
     if env_config.get("hints"):
@@ -206,7 +208,9 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
 
     return (
         base.environment(
-            ED_ENV_NAME, env_config={"task": s.task, "hints": s.hints}, disable_env_checking=True
+            ED_ENV_NAME,
+            env_config={"task": s.task, "hints": s.hints, "ed_version": s.ed_version},
+            disable_env_checking=True,
         )
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
