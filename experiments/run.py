@@ -65,10 +65,10 @@ from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
-from envs.ed.suite import SCENARIOS
 from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
-from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
+from envs.ed.suite import SCENARIOS
 from envs.ed_triage_v1 import ED_ENVS
+from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
 from envs.tasks import TASK_ALIASES, TASKS, UnknownTaskError, get_task
 from experiments import plots, report
 from llm_policy.backends import BACKENDS
