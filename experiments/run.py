@@ -198,9 +198,6 @@ class RunConfig:
         if self.ed_version not in ED_ENVS:
             raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
         scenario = self.multi_agent and self.ed_version == "v1" and self.task in SCENARIOS
-        if scenario and (self.uses_trained or self.evaluator == "rllib"):
-            raise ValueError(f"{self.task!r} is a suite scenario: PPO and --evaluator rllib "
-                             "play the fixed tasks only; drop ppo from --compare")  # fmt: skip
         if self.multi_agent and self.evaluator == "rllib" and self.ed_version != "v0":
             raise ValueError("--evaluator rllib plays ed_triage_v0: pass --ed-version v0")
         try:

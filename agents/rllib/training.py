@@ -128,18 +128,23 @@ def register_envs() -> None:
 
 
 def ed_module_specs(
-    task: str, width: int | None, hints: bool = False, hint_weight: float = HINT_WEIGHT
+    task: str,
+    width: int | None,
+    hints: bool = False,
+    hint_weight: float = HINT_WEIGHT,
+    ed_version: str = "v0",
 ) -> dict[str, Any]:
     """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout
-    (``width`` None: taken from the algorithm's model_config, which a sweep can set)."""
+    (``width`` None: taken from the algorithm's model_config, which a sweep can set;
+    the slot count is the env's: a suite scenario has its generator's ``max_patients``)."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from agents.rllib.modules import SlotScorerModule
     from envs.ed.config import AGENTS, ROLE_OF
     from envs.ed.observation import FEATURES
-    from envs.tasks import get_task
+    from envs.ed_triage_v1 import ED_ENVS
 
-    n = get_task(task).num_patients
+    n = ED_ENVS[ed_version](task=task).n_slots
     return {
         agent: RLModuleSpec(
             module_class=SlotScorerModule,
@@ -222,7 +227,7 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
         # The width in the algorithm's model_config, as for classic (a sweep sets it).
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight)
+                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight, s.ed_version)
             ),
             model_config={"width": s.width},
         )
