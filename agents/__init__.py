@@ -1,6 +1,7 @@
 """Policies: the shared interface, heuristics, the clairvoyant oracle."""
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
+from agents import planner as _planner  # noqa: F401  (registers the ed planner)
 from agents import roles as _roles  # noqa: F401  (registers the ed role heuristics)
 from agents.base import POLICIES, Policy, PolicyContext, make_policy, register
 

@@ -32,6 +32,8 @@ class PolicyContext:
     # or None), for policies that read the complaint text (the ``ed`` nurse and
     # pharmacist heuristics, LLM prompts); None when the env offers none.
     presentation: Callable[[int], Any] | None = None
+    # The env's public rules (``ed``: its EdConfig), for planners; None when unknown.
+    config: Any = None
 
 
 class Policy(ABC):

@@ -16,12 +16,20 @@ from agents.base import Policy, PolicyContext
 from agents.roles import make_team, parse_team
 from envs.ed.bound import solve
 from envs.ed.config import AGENTS, EdConfig
+from envs.ed.graders import normalised_score
 from envs.ed_triage_v0 import EdTriageParallelEnv
+
+RANDOM_TEAM = "triage_nurse=random,pharmacist=random,consultant=random"
+"""The team that anchors the normalised score at 0."""
 
 
 def team_context(env: EdTriageParallelEnv) -> PolicyContext:
     return PolicyContext(
-        task=env.task, ruleset="ed", n_slots=env.n_slots, presentation=env.presentation
+        task=env.task,
+        ruleset="ed",
+        n_slots=env.n_slots,
+        presentation=env.presentation,
+        config=env.config,
     )
 
 
@@ -73,13 +81,27 @@ def evaluate_teams(
     extra: Mapping[str, Mapping[str, Policy]] | None = None,
     on_episode: Callable[[dict], None] | None = None,
     step_log: list[dict] | None = None,
+    version: str = "v0",
 ) -> list[dict]:
     """One row per (team, seed): score, returns, KPIs, oracle value and score.
-    ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules)."""
+    ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules); ``version``
+    the env (:data:`envs.ed_triage_v1.ED_ENVS`)."""
+    from envs.ed_triage_v1 import ED_ENVS
+
+    if version not in ED_ENVS:
+        raise ValueError(f"unknown ed env version {version!r}; choose one of {', '.join(ED_ENVS)}")
     seeds = list(seeds)
-    env = EdTriageParallelEnv(task=task, config=config, reward_mode=reward_mode)
+    env = ED_ENVS[version](task=task, config=config, reward_mode=reward_mode)
     ctx = team_context(env)
     rows = []
+    baseline: dict = {}  # seed → the random team's serve reward (normalised score)
+
+    def random_reward(seed: int | None) -> float:
+        if seed not in baseline:
+            team = make_team(RANDOM_TEAM, ctx, seed)
+            baseline[seed] = run_episode(env, team, seed)["grader"]["cumulative_reward"]
+        return baseline[seed]
+
     for label, spec in teams.items():
         names = parse_team(spec)
         for seed in seeds:
@@ -90,6 +112,9 @@ def evaluate_teams(
                 step_log.extend({"task": env.task.name, "policy": label, **r} for r in log)
             bound = solve(env.task, seed, env.config)
             serve = info["grader"]["cumulative_reward"]
+            if names == parse_team(RANDOM_TEAM):
+                baseline.setdefault(seed, serve)
+            r_random = random_reward(seed)
             rows.append(
                 {
                     "task": env.task.name, "ruleset": "ed", "seed": seed, "team": label,
@@ -99,6 +124,8 @@ def evaluate_teams(
                     "missed_emergencies": info["grader"]["missed_emergencies"],
                     "oracle_value": bound.value, "oracle_score": bound.score,
                     "pct_of_oracle": 100.0 * serve / bound.value if bound.value else 100.0,
+                    "random_serve_reward": r_random,
+                    "normalised": normalised_score(serve, r_random, bound.value),
                     "parallel_steps": info["parallel_steps"],
                     **{k: v for k, v in info["kpis"].items()},
                 }

@@ -44,6 +44,8 @@ from envs.ed.observation import (
 from envs.types import Condition
 
 DETERIORATION_HORIZON = 2
+UNKNOWN_CATEGORY = 3.0
+"""How the consultant ranks an untriaged patient whose urgency it cannot see (v1)."""
 _CRITICAL = int(Condition.CRITICAL)  # plain int: enum class lookups are slow on hot paths
 _WAIT_WEIGHT = 1_000.0
 
@@ -139,6 +141,7 @@ class EdConsultant(Policy):
             return n
         rows = _rows(observation, _C, n)
         cat = rows[:, _C_CAT].astype(float)
+        cat[cat == 0] = UNKNOWN_CATEGORY  # v1: untriaged, urgency not shown
         cat = np.where(rows[:, _C_COND] == _CRITICAL, 1.0, cat)
         cd = rows[:, _C_CD]
         soon = (cd > 0) & (cd <= DETERIORATION_HORIZON) & (rows[:, _C_MED] == 0)
@@ -276,6 +279,13 @@ ROLE_HEURISTICS: dict[Role, str] = {
     Role.CONSULTANT: "ed_consultant",
 }
 HEURISTIC = "heuristic"
+PLANNER = "planner"
+TEAM_POLICIES: dict[str, dict[Role, str]] = {
+    HEURISTIC: ROLE_HEURISTICS,
+    PLANNER: {**ROLE_HEURISTICS, Role.CONSULTANT: "ed_planner"},
+}
+"""Team-level names → the policy each role plays (``planner``: agents.planner's
+consultant with the heuristic nurse and pharmacist)."""
 _ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse"}
 
 
@@ -285,6 +295,8 @@ def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:
     named twice (``nurse=ppo,triage_nurse=random``) is an error, not "the last wins"."""
     if spec is None or spec == "":
         items: list[tuple[str, str]] = []
+    elif isinstance(spec, str) and spec in TEAM_POLICIES:  # a bare team name
+        items = [(agent, spec) for agent in AGENTS]
     elif isinstance(spec, str):
         items = []
         for part in spec.split(","):
@@ -308,8 +320,8 @@ def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:
         named[agent] = k
         team[agent] = v
     for r in Role:
-        if team[r.agent] == HEURISTIC:
-            team[r.agent] = ROLE_HEURISTICS[r]
+        if team[r.agent] in TEAM_POLICIES:
+            team[r.agent] = TEAM_POLICIES[team[r.agent]][r]
     return team
 
 

@@ -100,7 +100,16 @@ from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from envs.clinical import Presentation, format_presentation
-from envs.ed.config import AGENTS, ROLE_OF, ROLE_TERMS, SHARED_TERMS, EdConfig, Place, Role
+from envs.ed.config import (
+    AGENTS,
+    ROLE_OF,
+    ROLE_TERMS,
+    SHARED_TERMS,
+    V1_SHARED_TERMS,
+    EdConfig,
+    Place,
+    Role,
+)
 from envs.ed.engine import EdState, action_sizes, initial_state, masks, substep
 from envs.ed.graders import episode_kpis, grade
 from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, encode_all, highs, obs_size
@@ -146,11 +155,10 @@ class EdTriageParallelEnv(ParallelEnv):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
         check_seed_range(seed_range)
-        self._tasks = task_source(task, generator_params)
+        self._tasks, self.config = self._resolve(task, generator_params, config)
         self.task = self._tasks.template
         self.ruleset = ruleset
         self.reward_mode = reward_mode
-        self.config = config or EdConfig()
         self.normaliser = normaliser
         self.text_observations = text_observations
         self.render_mode = render_mode
@@ -184,8 +192,14 @@ class EdTriageParallelEnv(ParallelEnv):
         self._episode_terms: dict[str, dict[str, float]] = {}
         self._masks: dict[Role, np.ndarray] = {}
         self._end_actions = tuple((r.agent, sizes[r] - 1) for r in Role)
-        self._info_terms = {r: (*SHARED_TERMS, *ROLE_TERMS[r]) for r in Role}
+        shared = V1_SHARED_TERMS if self.config.is_v1 else SHARED_TERMS
+        self._info_terms = {r: (*shared, *ROLE_TERMS[r]) for r in Role}
         self._base = self._base_info
+
+    @staticmethod
+    def _resolve(task: str, generator_params: GeneratorParams | None, config: EdConfig | None):
+        """(task source, config) of the env (``ed_triage_v1`` adds its scenarios)."""
+        return task_source(task, generator_params), config or EdConfig()
 
     # PettingZoo wants the same space object on every call.
     def observation_space(self, agent: str) -> spaces.Dict:
@@ -322,6 +336,8 @@ class EdTriageParallelEnv(ParallelEnv):
             slot = int(slot)
             cat = int(s.triaged[slot])
             line = f"category {cat}" if cat else f"untriaged, self-reported {int(s.reported[slot])}"
+            if agent == "consultant" and not cat and not self.config.consultant_sees_self_report:
+                line = "untriaged"
             if agent == "consultant":
                 out[slot] = f"{s.scenario.patients[slot].patient_id}: {line}"
             else:

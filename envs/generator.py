@@ -73,6 +73,8 @@ class GeneratorParams:
     specialist_rate: float = 0.15
     max_patients: int = 40
     difficulty: str = field(default="hard")
+    name: str = GENERATED_TASK
+    """Task name of the draws (a suite scenario's name; see :mod:`envs.ed.suite`)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -160,8 +162,8 @@ def generate_task(seed: int, params: GeneratorParams = GeneratorParams()) -> Tas
         for i in range(keep)
     )
     return TaskSpec(
-        name=GENERATED_TASK,
-        alias=GENERATED_TASK,
+        name=params.name,
+        alias=params.name,
         title=f"Generated ED (seed {int(seed)})",
         difficulty=params.difficulty,
         max_steps=h,

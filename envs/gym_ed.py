@@ -39,7 +39,8 @@ Arguments
     ``task`` (a fixed task, alias or ``"generated"``), ``ruleset`` (``"ed"`` only),
     ``nurse`` (default ``"ed_nurse"``), ``pharmacist`` (default ``"ed_pharmacist"``),
     ``reward_mode``, ``config``, ``normaliser``, ``render_mode`` (``"ansi"`` | None),
-    ``seed_range``, ``generator_params`` — as in :mod:`envs.ed_triage_v0`.
+    ``seed_range``, ``generator_params`` — as in :mod:`envs.ed_triage_v0`; ``version``
+    (``"v0"`` | ``"v1"``: :mod:`envs.ed_triage_v1`, whose suite scenarios are tasks too).
     ``reset(seed=s)`` plays the parallel env's episode seed s; the heuristics are reset
     with per-role seeds derived from the episode seed (a ``random`` nurse is
     reproducible).
@@ -83,8 +84,13 @@ class EdConsultantEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         render_mode: str | None = None,
         seed_range: tuple[int, int] | None = None,
         generator_params: GeneratorParams | None = None,
+        version: str = "v0",
     ) -> None:
-        self.env = EdTriageParallelEnv(
+        from envs.ed_triage_v1 import ED_ENVS  # v1 imports this module's neighbours
+
+        if version not in ED_ENVS:
+            raise ValueError(f"version must be one of {', '.join(ED_ENVS)}, got {version!r}")
+        self.env: EdTriageParallelEnv = ED_ENVS[version](
             task=task,
             ruleset=ruleset,
             reward_mode=reward_mode,
@@ -103,6 +109,7 @@ class EdConsultantEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             ruleset="ed",
             n_slots=self.env.n_slots,
             presentation=self.env.presentation,
+            config=self.env.config,
         )
         team = make_team({"nurse": nurse, "pharmacist": pharmacist}, context)
         self.others: dict[str, Policy] = {a: p for a, p in team.items() if a != AGENT}

@@ -76,7 +76,9 @@ def _save(fig: Any, path: Path) -> None:
 COMPARISON_PANELS = (
     ("score", "grader score (mean ± 95 % CI)", "{:.3f}", ""),
     ("pct_of_oracle", "serve reward, % of the oracle bound (mean ± 95 % CI)", "{:.1f}", " %"),
+    ("normalised", "normalised: 0 = random team, 1 = bound (mean ± 95 % CI)", "{:.2f}", ""),
 )
+"""Panels of comparison.png; ``normalised`` only where the rows have it (``ed``)."""
 
 
 def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -> Any:
@@ -90,11 +92,13 @@ def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -
     labels = [s["policy"] for s in played]
     colours = policy_colours([s["policy"] for s in summary])
     n = len(played)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 1.6 + 0.5 * n), sharey=True,
-                             layout="constrained")  # fmt: skip
+    panels = [p for p in COMPARISON_PANELS
+              if any(s.get(p[0]) == s.get(p[0]) and p[0] in s for s in played)]  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 1.6 + 0.5 * n),
+                             sharey=True, layout="constrained")  # fmt: skip
     ys = list(range(n))[::-1]  # first policy on top
-    bounds = {"score": bound_score, "pct_of_oracle": 100.0}
-    for ax, (metric, name, fmt, unit) in zip(axes, COMPARISON_PANELS, strict=True):
+    bounds = {"score": bound_score, "pct_of_oracle": 100.0, "normalised": 1.0}
+    for ax, (metric, name, fmt, unit) in zip(axes, panels, strict=True):
         vals = [s[metric] for s in played]
         errs = [s[f"{metric}_ci95"] for s in played]
         ax.barh(ys, vals, xerr=errs, capsize=3, color=[colours[x] for x in labels], height=0.6)

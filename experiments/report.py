@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 SUMMARY_METRICS = (
-    "score", "episode_return", "serve_reward", "pct_of_oracle", "served",
+    "score", "episode_return", "serve_reward", "pct_of_oracle", "normalised", "served",
     "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
 )  # fmt: skip
 CI_LEVEL = 0.95
@@ -151,13 +151,14 @@ def _fmt(x: float, nd: int = 3) -> str:
 def markdown_table(summary: Sequence[dict]) -> str:
     head = (
         "| policy | episodes | score (95 % CI) | return | serve reward | % of oracle | "
-        "served | missed emerg. | cat-1 in target | cat-2 in target |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "normalised | served | missed emerg. | cat-1 in target | cat-2 in target |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {s['policy']} | {s['episodes']} | {_fmt(s['score'])} ± {_fmt(s['score_ci95'])} | "
         f"{_fmt(s['episode_return'])} | {_fmt(s['serve_reward'])} | "
-        f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s['served'], 1)} | "
+        f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s.get('normalised'), 3)} | "
+        f"{_fmt(s['served'], 1)} | "
         f"{_fmt(s['missed_emergencies'], 1)} | {_fmt(s['within_target_1'], 2)} | "
         f"{_fmt(s['within_target_2'], 2)} |"
         for s in summary

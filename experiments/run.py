@@ -65,7 +65,9 @@ from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
-from envs.ed.observation import CONSULTANT_FEATURES
+from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
+from envs.ed.suite import SCENARIOS
+from envs.ed_triage_v1 import ED_ENVS
 from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
 from envs.tasks import TASK_ALIASES, TASKS, UnknownTaskError, get_task
 from experiments import plots, report
@@ -88,7 +90,8 @@ TRAINED = "ppo"
 """Name under which the trained module appears in --compare and in the results."""
 EVALUATORS = ("loop", "rllib")
 RulesetName = Literal[tuple([*RULESETS, *MULTI_AGENT_RULESETS])]  # type: ignore[valid-type]
-TaskName = Literal[tuple([*TASKS, *TASK_ALIASES])]  # type: ignore[valid-type]
+TaskName = Literal[tuple([*TASKS, *TASK_ALIASES, *SCENARIOS])]  # type: ignore[valid-type]
+EdVersion = Literal[tuple(ED_ENVS)]  # type: ignore[valid-type]
 _COMPARE_HINT = (
     "(default: "
     + "; ".join(f"{r}: {' '.join(c)}" for r, c in DEFAULT_COMPARE_BY_RULESET.items())
@@ -103,7 +106,11 @@ class RunConfig:
     """Evaluate policies on one edmarl task against the oracle bound."""
 
     task: TaskName = "mass_casualty"
-    """Task (task_1_easy … task_3_hard are Queue Doctor's names for the same three)."""
+    """Task: basic_triage, dynamic_queue, mass_casualty (or task_1_easy … task_3_hard,
+    Queue Doctor's names for the same three); ed v1 also plays the scenario suite."""
+    ed_version: EdVersion = "v1"
+    """ed: env version, v1 (envs.ed_triage_v1: treatment time, LWBS, deaths, triage-gated
+    serving; the scenario suite) or v0 (envs.ed_triage_v0, the first release)."""
     ruleset: RulesetName = "ed"
     """ed: the three-role ED (nurse, consultant, pharmacist; PettingZoo env, one trained
     module per role); classic: Queue Doctor's engine, bit for bit (single consultant)."""
@@ -188,12 +195,19 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the fix for any bad field."""
+        if self.ed_version not in ED_ENVS:
+            raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
+        scenario = self.multi_agent and self.ed_version == "v1" and self.task in SCENARIOS
+        if self.multi_agent and self.evaluator == "rllib" and self.ed_version != "v0":
+            raise ValueError("--evaluator rllib plays ed_triage_v0: pass --ed-version v0")
         try:
-            self.task = get_task(self.task).name
+            if not scenario:
+                self.task = get_task(self.task).name
             if not self.multi_agent:
                 get_ruleset(self.ruleset)
         except (UnknownTaskError, UnknownRulesetError) as e:
-            raise ValueError(str(e)) from None
+            more = f"; ed v1 scenarios: {', '.join(SCENARIOS)}" if self.multi_agent else ""
+            raise ValueError(str(e) + more) from None
         if not self.compare:
             self.compare = DEFAULT_COMPARE_BY_RULESET[self.ruleset]
         if self.multi_agent:
@@ -252,7 +266,7 @@ class RunConfig:
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
             clip_param=self.clip_param, hints=self.hints and self.multi_agent,
-            hint_weight=self.hint_weight,
+            hint_weight=self.hint_weight, ed_version=self.ed_version,
         )  # fmt: skip
 
     def llm_config(self, role: str = "consultant"):
@@ -518,23 +532,23 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
                 cfg, teams, seeds, extra, lambda: progress.update(bar, advance=len(seeds))
             )
         else:
-            rows = evaluate_teams(
-                cfg.task, teams, seeds, extra=extra, on_episode=tick, step_log=step_rows
-            )
+            rows = evaluate_teams(cfg.task, teams, seeds, extra=extra, on_episode=tick,
+                                  step_log=step_rows, version=cfg.ed_version)  # fmt: skip
     # The clairvoyant bound of each seed, reported as its own row (it is not played).
     firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
     rows += [
         {"task": cfg.task, "ruleset": cfg.ruleset, "seed": r["seed"], "policy": ORACLE,
          "score": r["oracle_score"], "serve_reward": r["oracle_value"],
          "oracle_value": r["oracle_value"], "oracle_score": r["oracle_score"],
-         "pct_of_oracle": 100.0, "illegal_actions": 0}
+         "pct_of_oracle": 100.0, "normalised": 1.0, "illegal_actions": 0}
         for r in firsts
     ]  # fmt: skip
     labels = [*cfg.compare, ORACLE]
     # Team timeline: the consultant's rows carry the team reward (team reward mode);
     # its observation's "present" column counts the patients waiting.
     f = len(CONSULTANT_FEATURES)
-    n_cells = get_task(cfg.task).num_patients * f
+    n_ctx = len(CONSULTANT_CONTEXT)
+    n_cells = max((len(r["observation"]) - n_ctx for r in step_rows), default=0)
     timeline = [{**r, "queue_length": int(sum(r["observation"][0:n_cells:f]))}
                 for r in step_rows if r["agent"] == "consultant"]  # fmt: skip
     intro = (
@@ -569,7 +583,9 @@ def _config_dict(cfg: RunConfig) -> dict:
 
 def _print_table(console: Console, summary: list[dict], title: str) -> None:
     t = Table(title=title)
-    for col in ("policy", "score ± 95% CI", "return", "% of oracle", "served", "missed emerg."):
+    cols = ("policy", "score ± 95% CI", "return", "% of oracle", "normalised", "served",
+            "missed emerg.")  # fmt: skip
+    for col in cols:
         t.add_column(col, justify="left" if col == "policy" else "right")
 
     def fmt(x: float, nd: int) -> str:
@@ -581,6 +597,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
             f"{s['score']:.3f} ± {s['score_ci95']:.3f}",
             fmt(s["episode_return"], 2),
             fmt(s["pct_of_oracle"], 1),
+            fmt(s["normalised"], 3),
             fmt(s["served"], 1),
             fmt(s["missed_emergencies"], 1),
         )

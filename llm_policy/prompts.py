@@ -299,7 +299,9 @@ def _status_parts(slot: int, category: str, g: Mapping[str, int]) -> list[str]:
 def _ed_patient_line(slot: int, row: np.ndarray, can: bool) -> str:
     g = {name: int(row[i]) for i, name in enumerate(CONSULTANT_FEATURES)}
     how = "triaged" if g["triaged"] else "self-reported, untriaged"
-    parts = _status_parts(slot, f"{_category_name(g['visible_category'])} {how}", g)
+    # ed_triage_v1 hides an untriaged patient's self-report (visible category 0).
+    seen = _category_name(g["visible_category"]) if g["visible_category"] else "urgency unknown,"
+    parts = _status_parts(slot, f"{seen} {how if g['visible_category'] else 'untriaged'}", g)
     parts += [name for name, col in (("medicated", "medicated"), ("needs ICU", "requires_icu"),
                                      ("specialist", "requires_specialist")) if g[col]]  # fmt: skip
     parts.append("can serve now" if can else "cannot serve now")
@@ -307,7 +309,7 @@ def _ed_patient_line(slot: int, row: np.ndarray, can: bool) -> str:
 
 
 def ed_consultant_messages(observation: Mapping[str, np.ndarray]) -> list[Message]:
-    """Messages for a ``consultant`` observation of ``ed_triage_v0``."""
+    """Messages for a ``consultant`` observation of ``ed_triage_v0`` or ``_v1``."""
     rows, ctx = ed_table(observation, CONSULTANT_FEATURES, CONSULTANT_CONTEXT)
     mask = np.asarray(observation["action_mask"])
     end = mask.shape[0] - 1

@@ -57,6 +57,8 @@ class TrainSettings:
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
     hint_weight: float = HINT_WEIGHT
     """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
+    ed_version: str = "v0"
+    """``ed``: the env version trained on (:data:`envs.ed_triage_v1.ED_ENVS`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -83,11 +85,11 @@ def _env_creator(env_config: dict) -> Any:
 def _ed_env_creator(env_config: dict) -> Any:
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
-    from envs.ed_triage_v0 import EdTriageParallelEnv
+    from envs.ed_triage_v1 import ED_ENVS
 
     # Training needs rewards, not grader scores: the cheap static normaliser avoids an
     # ILP per episode.
-    env = EdTriageParallelEnv(
+    env = ED_ENVS[env_config.get("ed_version", "v0")](
         env_config["task"], normaliser="static", seed_range=(0, TRAIN_SEED_LIMIT)
     )
     if env_config.get("hints"):
@@ -126,18 +128,23 @@ def register_envs() -> None:
 
 
 def ed_module_specs(
-    task: str, width: int | None, hints: bool = False, hint_weight: float = HINT_WEIGHT
+    task: str,
+    width: int | None,
+    hints: bool = False,
+    hint_weight: float = HINT_WEIGHT,
+    ed_version: str = "v0",
 ) -> dict[str, Any]:
     """One slot-scorer RLModuleSpec per ``ed`` role, with that role's slot layout
-    (``width`` None: taken from the algorithm's model_config, which a sweep can set)."""
+    (``width`` None: taken from the algorithm's model_config, which a sweep can set;
+    the slot count is the env's: a suite scenario has its generator's ``max_patients``)."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from agents.rllib.modules import SlotScorerModule
     from envs.ed.config import AGENTS, ROLE_OF
     from envs.ed.observation import FEATURES
-    from envs.tasks import get_task
+    from envs.ed_triage_v1 import ED_ENVS
 
-    n = get_task(task).num_patients
+    n = ED_ENVS[ed_version](task=task).n_slots
     return {
         agent: RLModuleSpec(
             module_class=SlotScorerModule,
@@ -206,7 +213,9 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
 
     return (
         base.environment(
-            ED_ENV_NAME, env_config={"task": s.task, "hints": s.hints}, disable_env_checking=True
+            ED_ENV_NAME,
+            env_config={"task": s.task, "hints": s.hints, "ed_version": s.ed_version},
+            disable_env_checking=True,
         )
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
@@ -218,7 +227,7 @@ def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
         # The width in the algorithm's model_config, as for classic (a sweep sets it).
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight)
+                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight, s.ed_version)
             ),
             model_config={"width": s.width},
         )

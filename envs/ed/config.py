@@ -60,6 +60,8 @@ class Place(IntEnum):
     WAITING = 1
     SERVED = 2
     LEFT = 3  # still waiting when the episode ended
+    LWBS = 4  # v1: left without being seen (wait passed the patience of its category)
+    DIED = 5  # v1: a category-1 patient left untreated past ``death_wait``
 
 
 # Reward term names (keys of ``infos[agent]["reward_terms"]``).
@@ -71,7 +73,10 @@ ADVERSE_EVENT = "adverse_event"
 PREVENTED_DETERIORATION = "prevented_deterioration"
 IDLE_DOCTORS = "idle_doctors"
 ILLEGAL_ACTION = "illegal_action"
+LWBS = "lwbs"
+DEATH = "death"
 SHARED_TERMS = (SERVE, WAITING_IMMEDIATE)
+V1_SHARED_TERMS = (*SHARED_TERMS, LWBS, DEATH)
 ROLE_TERMS: dict[Role, tuple[str, ...]] = {
     Role.NURSE: (UNDER_TRIAGE, IDLE_TRIAGE, ILLEGAL_ACTION),
     Role.PHARMACIST: (ADVERSE_EVENT, PREVENTED_DETERIORATION, ILLEGAL_ACTION),
@@ -90,6 +95,8 @@ class EdRewards:
     prevented_deterioration: float = 0.2  # the indicated drug stopped a countdown
     idle_doctor: float = -0.02  # per unused doctor slot while someone was servable
     illegal_action: float = -0.01  # masked-out action: a counted no-op
+    lwbs: float = -0.1  # v1: a patient left without being seen
+    death: float = -1.0  # v1: a patient died waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,23 @@ class EdConfig:
     ``stock`` is one count per drug of :data:`DRUGS` (use :meth:`with_stock` to set a
     few by name). ``retriage``: the nurse may re-triage a waiting patient whose visible
     condition changed since triage.
+
+    The v1 mechanisms (all off by default, so ``EdConfig()`` is v0; :data:`V1` turns
+    them on; the rationale and sources are in :mod:`envs.ed_triage_v1`):
+
+    * ``treatment_steps``: doctor time steps a serve occupies, per *true* category 1–5
+      at the serve (``None``: 1 step for everyone, v0);
+    * ``lwbs_patience``: per true category 1–5, the wait at which a waiting patient
+      leaves without being seen (0: never);
+    * ``death_wait``: steps a true category-1 patient survives waiting (0: never dies);
+    * ``consultant_sees_self_report``: False hides an untriaged patient's self-report
+      from the consultant (its visible category is then 0 = unknown until triage);
+    * ``serve_requires_triage``: only triaged patients are servable, and while the
+      nurse can still triage, END by the pharmacist or consultant is a *pass* (they
+      wait for her triage instead of ending their turn);
+    * ``critical_clock``: a patient who becomes category 1 while waiting is valued on
+      the category-1 cliff from that moment (capped by the arrival category's value),
+      so rescuing a deteriorated patient pays and the death clock matches the cliff.
     """
 
     triage_capacity: int = 2
@@ -106,10 +130,40 @@ class EdConfig:
     stock: tuple[int, ...] = (DEFAULT_STOCK,) * N_DRUGS
     rewards: EdRewards = field(default_factory=EdRewards)
     retriage: bool = True
+    treatment_steps: tuple[int, ...] | None = None
+    lwbs_patience: tuple[int, ...] | None = None
+    death_wait: int = 0
+    consultant_sees_self_report: bool = True
+    serve_requires_triage: bool = False
+    critical_clock: bool = False
 
     def __post_init__(self) -> None:
         if self.triage_capacity < 1 or self.dispense_capacity < 1:
             raise ValueError("triage_capacity and dispense_capacity must be >= 1")
+        for name in ("treatment_steps", "lwbs_patience"):
+            v = getattr(self, name)
+            low = 1 if name == "treatment_steps" else 0
+            if v is not None and (len(v) != N_CATEGORIES or any(int(x) < low for x in v)):
+                raise ValueError(f"{name} needs {N_CATEGORIES} integers >= {low}, one per category")
+        if self.death_wait < 0:
+            raise ValueError("death_wait must be >= 0 (0 = patients never die)")
+
+    @property
+    def is_v1(self) -> bool:
+        """True when any v1 mechanism is on (the env then reports the v1 terms)."""
+        return bool(
+            self.treatment_steps or self.lwbs_patience or self.death_wait
+            or not self.consultant_sees_self_report or self.serve_requires_triage
+            or self.critical_clock
+        )  # fmt: skip
+
+    def duration(self, category: int) -> int:
+        """Doctor steps a serve of true ``category`` occupies."""
+        return 1 if self.treatment_steps is None else int(self.treatment_steps[category - 1])
+
+    def patience(self, category: int) -> int:
+        """Wait at which a waiting patient of true ``category`` leaves (0: never)."""
+        return 0 if self.lwbs_patience is None else int(self.lwbs_patience[category - 1])
         if len(self.stock) != N_DRUGS or any(s < 0 for s in self.stock):
             raise ValueError(f"stock needs {N_DRUGS} non-negative counts (one per drug)")
 
@@ -130,8 +184,10 @@ class EdConfig:
         triage, one dose and one illegal action per agent; the time advance adds the
         idle and waiting terms."""
         r = self.rewards
+        departures = (r.lwbs + r.death) * n_slots if self.is_v1 else 0.0
         low = (
-            r.waiting_immediate * n_slots
+            departures
+            + r.waiting_immediate * n_slots
             + r.under_triage
             + r.adverse_event
             + r.idle_doctor * doctors
@@ -139,3 +195,17 @@ class EdConfig:
             + r.illegal_action * len(Role)
         )
         return low, 1.0 + r.prevented_deterioration
+
+
+V1 = EdConfig(
+    treatment_steps=(2, 2, 2, 2, 2),
+    lwbs_patience=(0, 0, 8, 5, 4),
+    death_wait=3,
+    consultant_sees_self_report=False,
+    serve_requires_triage=True,
+)
+"""The v1 defaults (:mod:`envs.ed_triage_v1`): the mechanisms on, v0's capacities.
+``critical_clock`` stays off: with it a deterioration costs almost no serve reward
+(the arrival cap already equals the new value), so the pharmacist stopped mattering
+(a random pharmacist cost 1.9 % of the bound on sepsis_wave with it, 6.7 % without;
+20-50 seeds, experiments/role_ablation.py)."""

@@ -26,6 +26,15 @@ severity −1, condition at_risk / critical, self-report := truth); arrivals of 
 step join (wait 0); budgets refill. Wait = steps since arrival (Queue Doctor ticks an
 arrival in its first step; ``ed`` does not).
 
+v1 mechanisms (on when :class:`~envs.ed.config.EdConfig` sets them; see
+:mod:`envs.ed_triage_v1`): a serve occupies its doctor slots for
+``config.duration(true category)`` steps (:attr:`EdState.busy` holds the slots
+committed to later steps); with ``serve_requires_triage`` only triaged patients are
+servable and END by the pharmacist/consultant is a pass while the nurse can still
+triage; after the deterioration ticks, :func:`departures` removes the waiting
+patients who die (true category 1 for ``death_wait`` steps) or leave without being
+seen (wait ≥ the patience of their true category), each with its shared term.
+
 Serve reward: Queue Doctor's table on the true severity, but never more than the
 table gives for the severity at arrival — deterioration must not pay (in the original
 a deteriorated patient can be worth more, so letting patients worsen can be optimal).
@@ -40,11 +49,13 @@ import numpy as np
 from envs.dynamics import ServedRecord
 from envs.ed.config import (
     ADVERSE_EVENT,
+    DEATH,
     DRUGS,
     HIGH_ALERT_DRUGS,
     IDLE_DOCTORS,
     IDLE_TRIAGE,
     ILLEGAL_ACTION,
+    LWBS,
     N_CATEGORIES,
     N_DRUGS,
     PREVENTED_DETERIORATION,
@@ -63,12 +74,17 @@ _HIGH_ALERT = np.array([d in HIGH_ALERT_DRUGS for d in DRUGS])
 _ROLES = tuple(Role)
 _NURSE, _PHARMACIST, _CONSULTANT = _ROLES  # plain names: enum class lookups are slow
 _WAITING, _SERVED, _LEFT = int(Place.WAITING), int(Place.SERVED), int(Place.LEFT)
+_LWBS, _DIED = int(Place.LWBS), int(Place.DIED)
 UNDER_TRIAGE_LEVELS = 2  # assigned ≥ true + 2 on a true 1–2 is an under-triage event
 
 
-def ed_serve_reward(severity: int, arrival_severity: int, wait: int) -> float:
-    """Serve reward of docs/spec.md §2.1 on the true severity, capped by the arrival severity's."""
-    r = fast_serve_reward(severity, wait)
+def ed_serve_reward(
+    severity: int, arrival_severity: int, wait: int, critical_wait: int | None = None
+) -> float:
+    """Serve reward of docs/spec.md §2.1 on the true severity, capped by the arrival severity's.
+    v1 ``critical_clock``: a patient who became category 1 while waiting is valued on
+    the category-1 cliff from that moment (``critical_wait`` steps ago), still capped."""
+    r = fast_serve_reward(severity, wait if critical_wait is None else critical_wait)
     if severity != arrival_severity:
         r = min(r, fast_serve_reward(arrival_severity, wait))
     return r
@@ -119,6 +135,10 @@ class EdState:
     doses: int = 0
     illegal: list[int] = field(default_factory=lambda: [0, 0, 0])
     served: list[ServedRecord] = field(default_factory=list)
+    busy: np.ndarray | None = None  # v1: doctor slots committed per step (by treatments)
+    crit_since: np.ndarray | None = None  # v1: step a patient became true category 1
+    lwbs: int = 0
+    deaths: int = 0
     cache: dict = field(default_factory=dict, repr=False, compare=False)
     """Episode-constant derived data (e.g. the static observation columns); never
     dynamics: safe to clear at any time."""
@@ -178,6 +198,9 @@ def initial_state(scenario: EdScenario, config: EdConfig, n_slots: int | None = 
         icu=np.array([p.requires_icu for p in pats], dtype=bool),
         arrivals_at={k: tuple(v) for k, v in arrivals_at.items()},
     )
+    if config.treatment_steps is not None:
+        state.busy = np.zeros(task.max_steps + max(config.treatment_steps) + 1, dtype=np.int64)
+    state.crit_since = np.where(sev == 1, state.arrival, -1)
     state.place[list(state.arrivals_at.get(0, ()))] = _WAITING
     return state
 
@@ -206,6 +229,8 @@ def consultant_slots(s: EdState) -> np.ndarray:
     if s.ended[_CONSULTANT]:
         return np.zeros(s.n, dtype=bool)
     ok = (s.place == _WAITING) & (s.need <= s.budget[_CONSULTANT])
+    if s.config.serve_requires_triage:
+        ok &= s.triaged > 0
     if s.icu_available < 1:
         ok &= ~s.icu
     return ok
@@ -258,6 +283,8 @@ def _deteriorate(s: EdState, slot: int) -> None:
     s.reported[slot] = sev
     s.condition[slot] = Condition.CRITICAL if sev == 1 else Condition.AT_RISK
     s.deteriorations += 1
+    if sev == 1 and s.crit_since[slot] < 0:
+        s.crit_since[slot] = s.step
 
 
 def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
@@ -311,8 +338,16 @@ def _consultant(s: EdState, a: int, shared: dict[str, float], log: list[str] | N
         s.icu_available -= 1
     s.place[slot] = _SERVED
     sev = int(s.severity[slot])
+    if s.busy is not None:  # v1: the treatment keeps its doctors for later steps too
+        s.busy[s.step + 1 : s.step + s.config.duration(sev)] += int(s.need[slot])
     w = s.step - int(s.arrival[slot])
-    reward = ed_serve_reward(sev, int(s.arrival_severity[slot]), w)
+    arrived_as = int(s.arrival_severity[slot])
+    crit_wait = (
+        s.step - int(s.crit_since[slot])
+        if s.config.critical_clock and sev == 1 and arrived_as > 1
+        else None
+    )
+    reward = ed_serve_reward(sev, arrived_as, w, crit_wait)
     shared[SERVE] = shared.get(SERVE, 0.0) + reward
     p = s.scenario.patients[slot]
     s.served.append(
@@ -328,6 +363,14 @@ def _consultant(s: EdState, a: int, shared: dict[str, float], log: list[str] | N
     )
     if log is not None:
         log.append(f"serve {p.patient_id} (waited {w}) -> {reward:.3f}")
+
+
+def _waits_for_triage(s: EdState, role: Role, start_masks: dict[Role, np.ndarray]) -> bool:
+    """v1 (``serve_requires_triage``): END by the pharmacist or consultant is a pass
+    when the nurse could still triage at the start of the sub-step (when they chose)."""
+    if role is _NURSE or not s.config.serve_requires_triage:
+        return False
+    return np.count_nonzero(start_masks[_NURSE]) > 1  # something besides END
 
 
 def role_done(s: EdState, role: Role, legal: np.ndarray | None = None) -> bool:
@@ -381,8 +424,8 @@ def substep(
             s.budget[role] = max(0, s.budget[role] - 1)
             terms[role][ILLEGAL_ACTION] = s.config.rewards.illegal_action
         elif a == end:
-            if np.count_nonzero(mask) > (mask[end] != 0):  # something but END legal
-                s.ended[role] = True
+            if np.count_nonzero(mask) > (mask[end] != 0) and not _waits_for_triage(s, role, m0):
+                s.ended[role] = True  # something but END was legal
         elif role is _NURSE:
             _nurse(s, a, terms[role], events)
         elif role is _PHARMACIST:
@@ -411,6 +454,8 @@ def advance(
     if s.budget[_CONSULTANT] > 0:
         # Who could have been served with the doctor slots left (END or not).
         ok = waiting & (s.need <= s.budget[_CONSULTANT])
+        if s.config.serve_requires_triage:
+            ok &= s.triaged > 0
         servable = int((ok & ~s.icu).sum() if s.icu_available < 1 else ok.sum())
         if servable:
             idle = min(s.budget[_CONSULTANT], servable)
@@ -432,10 +477,40 @@ def advance(
             _deteriorate(s, slot)
             if events is not None:
                 events.append(f"deterioration: {s.scenario.patients[slot].patient_id}")
+    if s.config.death_wait or s.config.lwbs_patience is not None:
+        died, left = departures(s)
+        for mask, place, key, what in ((died, _DIED, DEATH, "died"), (left, _LWBS, LWBS, "left")):
+            k = int(np.count_nonzero(mask))
+            if k:
+                s.place[mask] = place
+                shared[key] = getattr(r, key) * k
+                if events is not None:
+                    events.extend(f"{what}: {s.scenario.patients[x].patient_id}"
+                                  for x in np.flatnonzero(mask))  # fmt: skip
+        s.deaths += int(np.count_nonzero(died))
+        s.lwbs += int(np.count_nonzero(left))
     new = s.arrivals_at.get(s.step)
     if new:
         s.place[list(new)] = _WAITING
     s.budget = [s.config.capacity(role, s.doctors) for role in _ROLES]
+    if s.busy is not None:
+        s.budget[_CONSULTANT] -= int(s.busy[s.step])
     s.ended = [False, False, False]
     if s.done:
         s.place[s.place == _WAITING] = _LEFT
+
+
+def departures(s: EdState) -> tuple[np.ndarray, np.ndarray]:
+    """v1: waiting patients who die now (true category 1 for ``death_wait`` steps) and
+    who leave without being seen now (wait ≥ the patience of their true category);
+    disjoint bool arrays. Pure: the caller moves them."""
+    cfg = s.config
+    waiting = s.place == _WAITING
+    died = np.zeros(s.n, dtype=bool)
+    if cfg.death_wait:
+        died = waiting & (s.severity == 1) & (s.step - s.crit_since >= cfg.death_wait)
+    left = np.zeros(s.n, dtype=bool)
+    if cfg.lwbs_patience is not None:
+        patience = np.asarray(cfg.lwbs_patience, dtype=np.int64)[s.severity - 1]
+        left = waiting & ~died & (patience > 0) & (s.step - s.arrival >= patience)
+    return died, left

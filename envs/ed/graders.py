@@ -88,6 +88,17 @@ def grade(state: EdState, optimum: float) -> dict:
     return out
 
 
+def normalised_score(reward: float, random_reward: float, bound: float) -> float:
+    """(R − R_random) / (R_bound − R_random): 0 = the random team, 1 = the clairvoyant
+    bound, on the same seed (serve rewards). Where the bound does not beat the random
+    team there is nothing to separate and every policy scores 1."""
+    span = bound - random_reward
+    return (reward - random_reward) / span if span > NORMALISED_MIN_SPAN else 1.0
+
+
+NORMALISED_MIN_SPAN = 1e-9
+
+
 def episode_kpis(state: EdState) -> dict[str, float]:
     """Clinical KPIs (docs/spec.md §2.2); categories are the true severities at arrival."""
     arrived = state.place != Place.PENDING
@@ -115,4 +126,7 @@ def episode_kpis(state: EdState) -> dict[str, float]:
     out["left_unserved"] = float(int(arrived.sum()) - len(state.served))
     for role in Role:
         out[f"illegal_{role.agent}"] = float(state.illegal[role])
+    if state.config.is_v1:
+        out["lwbs"] = float(state.lwbs)
+        out["deaths"] = float(state.deaths)
     return out

@@ -175,7 +175,8 @@ def encode_consultant(
     c = _Common(s) if common is None else common
     out, r = _buffer(s, _CONSULTANT, _CF)
     r[:, 0] = c.w
-    r[:, 1] = np.where(c.tri, s.triaged, s.reported)
+    # v1 (consultant_sees_self_report False): urgency only through the nurse's triage.
+    r[:, 1] = np.where(c.tri, s.triaged, s.reported if s.config.consultant_sees_self_report else 0)
     r[:, 2] = c.tri
     r[:, 3] = c.wait
     r[:, 4] = s.condition

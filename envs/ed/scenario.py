@@ -116,12 +116,12 @@ def draw_presentations(base: Scenario, rng: np.random.Generator) -> tuple[Presen
     return tuple(out)
 
 
-def _as_drawn(task: TaskSpec, seed: int | None) -> Scenario:
+def as_drawn(task: TaskSpec, seed: int | None) -> Scenario:
     return replace(build_scenario(task, None), seed=seed)
 
 
 SCHEDULE_BUILDERS: dict[str, Callable[[TaskSpec, int | None], Scenario]] = {
-    GENERATED_TASK: _as_drawn,
+    GENERATED_TASK: as_drawn,
 }
 """Task name → how its episode's patients are made; any other task: Queue Doctor's
 seeded perturbation (:func:`envs.scenario.build_scenario`)."""
