@@ -188,3 +188,20 @@ def test_front_door_compare_llm_counts_fallbacks_in_results(tmp_path, monkeypatc
     assert main(["--ruleset", "ed", "--compare", "nurse=llm", "--no-train",
                  "--llm-backend", "telepathy", "--output", str(tmp_path / "e")]) == 2  # fmt: skip
     assert "--llm-backend" in capsys.readouterr().err
+
+
+def test_bench_finetune_times_both_paths(tiny_base, sft_dir, tmp_path):
+    from experiments.bench_finetune import main
+
+    out = tmp_path / "bench.json"
+    argv = (f"--base {tiny_base} --data {sft_dir} --steps 2 --batch-size 2 --grad-accum 2 "
+            f"--out {out}").split()  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    old, new = doc["paths"]["old"], doc["paths"]["new"]
+    assert (old["precision"], old["group_by_length"], old["answer_logits_only"]) == (
+        "fp32", False, False)  # fmt: skip
+    assert new["group_by_length"] and new["answer_logits_only"]
+    assert len(old["steps"]) == len(new["steps"]) == 2
+    assert all(r["seconds"] > 0 and r["tokens"] > 0 for r in old["steps"] + new["steps"])
+    assert len(doc["speedup_s_per_step"]["per_round"]) == 2
