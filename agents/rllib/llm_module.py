@@ -79,7 +79,8 @@ class LLMModule(PolicyModule):
             o = self._options
             key = (self._factory, o.get("backend", "transformers"), o.get("model"),
                    o.get("threads"))  # fmt: skip
-            self._llm = LLMPolicy(backend=process_backend(*key), **o)
+            settings = {k: v for k, v in o.items() if k != "backend"}  # built here, once
+            self._llm = LLMPolicy(backend=process_backend(*key), **settings)
         return self._llm
 
     def bind(self, context: Any) -> None:
