@@ -79,3 +79,21 @@ def test_precision_follows_the_cpu_flags(tmp_path):
     with pytest.raises(ValueError, match="unknown precision"):
         ts.resolve_precision("fp16", "cpu", frozenset())
     assert ts.cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_bf16_autocast_step_keeps_fp32_weights_and_a_close_loss():
+    import torch
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    batch = ts.collate(_examples(4, seed=2), tok.eos_token_id, torch)
+    full = ts.answer_loss(model, batch).item()
+    with ts.autocast("bf16", "cpu"):
+        loss = ts.answer_loss(model, batch)
+    loss.backward()
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(full, rel=0.02)
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32
+               for p in model.parameters() if p.grad is not None)  # fmt: skip
+    with ts.autocast("fp32", "cpu"):
+        assert ts.answer_loss(model, batch).item() == full
