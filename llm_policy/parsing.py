@@ -48,12 +48,36 @@ class Parsed:
 
 
 # -- queue consultant ----------------------------------------------------------------------
-_SERVE = re.compile(r"\bserve(?:_patient)?\b\W{0,3}(?:slot|patient|#|p)?\s*#?\s*(-?\d+)", re.I)
+# A number as written, sign and fraction included, so that "-1" or "2.7" is read whole and
+# refused rather than read as 1 or 2. The separators before it exclude "-" for that reason.
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_SEP = r"[^\w\-]{0,4}"
+_SERVE = re.compile(
+    r"\bserve(?:_patient)?\b" + _SEP + r"(?:(?:slot|patient|#|p)" + _SEP + ")?" + _NUMBER, re.I
+)
 _WAIT = re.compile(r"\bwait\b", re.I)
 _JSON = re.compile(r"\{.*?\}", re.S)
+_INT_TEXT = re.compile(r"-?\d+")
 
 
-def _json_decision(text: str) -> tuple[str, int | None] | None:
+def _as_int(value: Any) -> int | Any:
+    """``value`` as an int when it is one (an int, or a string of digits); else ``value``
+    itself, which the callers refuse. Booleans and fractions are not slots."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        return int(value.strip())
+    return value
+
+
+def _number(text: str) -> int | str:
+    """A regex capture of :data:`_NUMBER` → int, or the text itself when it is a fraction."""
+    return int(text) if _INT_TEXT.fullmatch(text) else text
+
+
+def _json_decision(text: str) -> tuple[str, Any] | None:
     for m in _JSON.finditer(text):
         try:
             obj = json.loads(m.group(0))
@@ -66,11 +90,13 @@ def _json_decision(text: str) -> tuple[str, int | None] | None:
         if verb.startswith("wait"):
             return "wait", None
         if verb.startswith("serve") or slot is not None:
-            try:
-                return "serve", int(slot)
-            except (TypeError, ValueError):
-                return None
+            return "serve", _as_int(slot)
     return None
+
+
+def _legal_slot(action: Any, end: int) -> bool:
+    """An int (not a bool) in ``0 .. end - 1``."""
+    return isinstance(action, int) and not isinstance(action, bool) and 0 <= action < end
 
 
 def parse_queue(text: str, mask: np.ndarray) -> Parsed:
@@ -81,19 +107,19 @@ def parse_queue(text: str, mask: np.ndarray) -> Parsed:
     if found is None:
         serve, wait = _SERVE.search(text), _WAIT.search(text)
         if serve and (not wait or serve.start() < wait.start()):
-            found = ("serve", int(serve.group(1)))
+            found = ("serve", _number(serve.group(1)))
         elif wait:
             found = ("wait", None)
     if found is None:
         return Parsed(None, UNPARSABLE)
     action = wait_action if found[0] == "wait" else found[1]
-    if action is None or not 0 <= action < wait_action + (found[0] == "wait") or not mask[action]:
+    if not _legal_slot(action, wait_action + (found[0] == "wait")) or not mask[action]:
         return Parsed(None, ILLEGAL, wanted=action)
     return Parsed(int(action), OK)
 
 
 # -- triage nurse --------------------------------------------------------------------------
-_CATEGORY = re.compile(r"\b(?:category|cat|mts|triage)\b\W{0,3}(\d)", re.I)
+_CATEGORY = re.compile(r"\b(?:category|cat|mts|triage)\b" + _SEP + _NUMBER, re.I)
 _INTERVENTION = re.compile(
     r"(?<![a-z])(" + "|".join(i.value.replace("_", "[ _]") for i in INTERVENTIONS) + r")(?![a-z])",
     re.I,
@@ -112,8 +138,8 @@ def parse_triage(text: str) -> Parsed:
     m = _CATEGORY.search(text)
     if m is None:
         return Parsed(None, UNPARSABLE)
-    category = int(m.group(1))
-    if not 1 <= category <= N_CATEGORIES:
+    category = _number(m.group(1))
+    if not isinstance(category, int) or not 1 <= category <= N_CATEGORIES:
         return Parsed(None, ILLEGAL, wanted=category)
     # The intervention named after the word "intervention" wins; else the first named.
     words = list(_INTERVENTION_WORD.finditer(text))
@@ -148,13 +174,13 @@ def parse_serve_or_end(text: str, mask: np.ndarray) -> Parsed:
     if found is None:
         serve, stop = _SERVE.search(text), _END.search(text)
         if serve and (not stop or serve.start() < stop.start()):
-            found = ("serve", int(serve.group(1)))
+            found = ("serve", _number(serve.group(1)))
         elif stop:
             found = ("wait", None)
     if found is None:
         return Parsed(None, UNPARSABLE)
     action = end if found[0] == "wait" else found[1]
-    if action is None or not 0 <= action <= end or (found[0] != "wait" and action == end):
+    if not _legal_slot(action, end + (found[0] == "wait")):
         return Parsed(None, ILLEGAL, wanted=action)
     if not mask[action]:
         return Parsed(None, ILLEGAL, wanted=action)
@@ -165,7 +191,7 @@ _DRUG = re.compile(
     r"(?<![a-z])(" + "|".join(d.value.replace("_", "[ _]") for d in DRUGS) + r")(?![a-z])",
     re.I,
 )
-_SLOT = re.compile(r"\b(?:patient|slot|bed|#)\s*#?\s*(-?\d+)", re.I)
+_SLOT = re.compile(r"\b(?:patient|slot|bed|#)\s*#?\s*" + _NUMBER, re.I)
 _NONE = re.compile(r"\b(?:none|no drug|nothing|end)\b", re.I)
 
 
@@ -180,9 +206,11 @@ def parse_pharmacist(text: str, mask: np.ndarray) -> Parsed:
     if not (drug and slot):
         return Parsed(None, UNPARSABLE)
     d = DRUGS.index(Drug(drug.group(1).lower().replace(" ", "_")))
-    s = int(slot.group(1))
+    s = _number(slot.group(1))
+    if not _legal_slot(s, end // N_DRUGS):
+        return Parsed(None, ILLEGAL, wanted=s)
     action = s * N_DRUGS + d
-    if not 0 <= s < end // N_DRUGS or not mask[action]:
+    if not mask[action]:
         return Parsed(None, ILLEGAL, wanted=action)
     return Parsed(int(action), OK)
 

@@ -357,6 +357,15 @@ def test_run_py_plays_an_llm_nurse_in_an_ed_team(tmp_path, tiny):
     assert llm[0]["policy_triage_nurse"] == "llm" and llm[0]["fallbacks_triage_nurse"] == 0
     assert "illegal_actions" in pq.read_schema(out / "results.parquet").names
     assert (out / "summary.md").exists() and (out / "comparison.png").exists()
+    # The same team in RLlib's MultiAgentEnvRunner (--evaluator rllib): the same episode.
+    again = tmp_path / "rllib"
+    argv_rllib = [*argv[:-4], "--output", str(again), "--llm-model", str(tmp_path / "tiny"),
+                  "--evaluator", "rllib"]  # fmt: skip
+    assert main(argv_rllib) == 0
+    runner = {r["policy"]: r for r in pq.read_table(again / "results.parquet").to_pylist()}
+    for r in table:
+        assert runner[r["policy"]]["score"] == r["score"], r["policy"]
+        assert runner[r["policy"]]["illegal_actions"] == r["illegal_actions"]
     # a bare "llm" plays every role; the refusal of the old front door is gone
     cfg = RunConfig(ruleset="ed", task="basic_triage", no_train=True, compare=("llm",))
     cfg.validate()

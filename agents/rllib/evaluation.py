@@ -21,6 +21,12 @@ Python loop), with the same core columns. Players, per agent (team specs as in
 * any other registered policy name (``random``, ...) — :class:`agents.rllib.modules.PolicyModule`.
   It acts on the numeric observation only, with its own random stream: a ``random``
   player's actions differ from the loop's (which seeds it per episode and role).
+* ``llm`` — :class:`agents.rllib.llm_module.LLMModule` in the agent's ``ed`` role
+  (``llm_options``: :class:`llm_policy.policy.LLMConfig` fields such as ``mode``,
+  ``model``, ``fallback``, or ``backend_factory``): one model per EnvRunner process,
+  loaded on first use; the runner binds it to its env's context (the presentations the
+  nurse and pharmacist read) and counts its fallbacks per episode in
+  ``fallbacks_<agent>`` and ``illegal_actions``, as the loop does.
 * a name in ``modules`` — an RLModule per agent (e.g. trained slot scorers,
   :func:`trained_modules`), rebuilt in the runner from its class and
   ``model_config`` and given the instance's weights (``set_state``, what RLlib's weight
@@ -58,6 +64,7 @@ ADVICE_KEY = "advice"
 ORACLE = "oracle"
 ORACLE_NAMES = (ORACLE, "ed_oracle")
 HINT_PLAYER = "heuristic"
+LLM_PLAYER = "llm"
 
 
 # ------------------------------------------------------------------------ modules
@@ -194,11 +201,14 @@ def trained_modules(run_dir: str | Path) -> dict[str, RLModule]:
 def player_specs(
     team: str | Mapping[str, str] | None,
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
+    llm_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, RLModuleSpec], dict[str, dict], str | None]:
     """(RLModuleSpec per agent, module state per agent to load after building, advice
     for the env) for a team spec."""
+    from agents.rllib.llm_module import LLMModule
     from agents.rllib.modules import PolicyModule
     from agents.roles import ROLE_HEURISTICS, parse_team
+    from llm_policy.policy import ED_ROLES
 
     names = parse_team(team)
     oracle = [a for a, n in names.items() if n in ORACLE_NAMES]
@@ -218,6 +228,9 @@ def player_specs(
                 states[agent] = player.get_state()
         elif name in ORACLE_NAMES:
             specs[agent] = RLModuleSpec(module_class=HintModule, model_config={"key": ADVICE_KEY})
+        elif name == LLM_PLAYER:
+            config = {**(llm_options or {}), "role": ED_ROLES[agent]}
+            specs[agent] = RLModuleSpec(module_class=LLMModule, model_config=config)
         elif name == ROLE_HEURISTICS[ROLE_OF[agent]]:
             specs[agent] = RLModuleSpec(module_class=HintModule, model_config={"key": HINT_KEY})
         else:
@@ -262,29 +275,57 @@ def sample_episodes(
     seeds: Iterable[int],
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
+    llm_options: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Play ``team`` on ``seeds`` (in order) in a local ``MultiAgentEnvRunner``;
     return its ``MultiAgentEpisode`` objects, episode i on seed i."""
+    return played_episodes(task, team, seeds, modules, reward_mode, llm_options)[0]
+
+
+def played_episodes(
+    task: str,
+    team: str | Mapping[str, str] | None,
+    seeds: Iterable[int],
+    modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
+    reward_mode: str = "team",
+    llm_options: Mapping[str, Any] | None = None,
+) -> tuple[list[Any], list[dict[str, int]]]:
+    """:func:`sample_episodes` plus the fallbacks of every agent in every episode (0 for
+    players without fallbacks). One ``sample`` call per episode, so that LLM players
+    start each episode's count (and their fallback heuristic) afresh."""
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from agents.ed_evaluation import team_context
+    from agents.rllib.llm_module import LLMModule
 
     seeds = [int(s) for s in seeds]
     if not seeds:
-        return []
+        return [], []
     register_eval_env()
-    specs, states, advice = player_specs(team, modules)
+    specs, states, advice = player_specs(team, modules, llm_options)
     runner = MultiAgentEnvRunner(
         config=runner_config(task, seeds, specs, advice, reward_mode=reward_mode)
     )
+    episodes, fallbacks = [], []
     try:
         for agent, state in states.items():
             runner.module[agent].set_state(state)
-        episodes = runner.sample(num_episodes=len(seeds), explore=False)
+        llms = {a: m for a in AGENTS if isinstance(m := runner.module[a], LLMModule)}
+        if llms:  # the runner's env and modules share this process: hand over its context
+            env = runner.env.envs[0].unwrapped.par_env.env
+            for m in llms.values():
+                m.bind(team_context(env))
+        for seed in seeds:
+            for m in llms.values():
+                m.reset(seed)
+            episodes += runner.sample(num_episodes=1, explore=False)
+            fallbacks.append({a: llms[a].episode_fallbacks if a in llms else 0 for a in AGENTS})
     finally:
         runner.stop()
     played = [int(final_info(ep)["episode_seed"]) for ep in episodes]
     if played != seeds:
         raise RuntimeError(f"the runner played seeds {played}, not {seeds}")
-    return episodes
+    return episodes, fallbacks
 
 
 def final_info(episode: Any) -> dict:
@@ -296,8 +337,15 @@ def final_info(episode: Any) -> dict:
     return info
 
 
-def episode_row(task: str, label: str, names: Mapping[str, str], episode: Any) -> dict:
-    """One evaluation row from a finished episode (columns as in ``evaluate_teams``)."""
+def episode_row(
+    task: str,
+    label: str,
+    names: Mapping[str, str],
+    episode: Any,
+    fallbacks: Mapping[str, int] | None = None,
+) -> dict:
+    """One evaluation row from a finished episode (columns as in ``evaluate_teams``);
+    ``fallbacks``: per agent, the LLM players' fallback decisions in the episode."""
     info = final_info(episode)
     serve = info["grader"]["cumulative_reward"]
     oracle_value = info["oracle_value"]
@@ -318,9 +366,11 @@ def episode_row(task: str, label: str, names: Mapping[str, str], episode: Any) -
         **{f"rllib_return_{aid}": float(sa.get_return())
            for aid, sa in episode.agent_episodes.items()},
     }  # fmt: skip
-    # Modules have no fallback answers (an LLM player's count in the loop).
-    row.update({f"fallbacks_{a}": 0 for a in AGENTS})
-    row["illegal_actions"] = sum(int(row.get(f"illegal_{a}", 0) or 0) for a in AGENTS)
+    # An LLM player's failed answers went to its fallback: counted as illegal, as in the loop.
+    row.update({f"fallbacks_{a}": int((fallbacks or {}).get(a, 0)) for a in AGENTS})
+    row["illegal_actions"] = sum(
+        int(row.get(f"illegal_{a}", 0) or 0) + row[f"fallbacks_{a}"] for a in AGENTS
+    )
     return row
 
 
@@ -331,31 +381,35 @@ def evaluate_in_env_runner(
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
     num_workers: int = 0,
+    llm_options: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """One row per (team, seed), as :func:`agents.ed_evaluation.evaluate_teams`, but
     played by RLlib's ``MultiAgentEnvRunner`` with one RLModule per agent.
     ``modules[name][agent]``: RLModules (or specs) for the players named ``name``
-    (e.g. ``{"ppo": trained_modules(run_dir)}`` with team ``"nurse=ppo,..."``).
-    ``num_workers`` = 0: one local runner in this process; k > 0: the seeds split into
-    k contiguous shards, each played by its own runner in a Ray worker (Ray must be
-    initialised)."""
+    (e.g. ``{"ppo": trained_modules(run_dir)}`` with team ``"nurse=ppo,..."``);
+    ``llm_options``: the ``llm`` players' settings (:class:`llm_policy.policy.LLMConfig`
+    fields, or ``backend_factory``). ``num_workers`` = 0: one local runner in this
+    process; k > 0: the seeds split into k contiguous shards, each played by its own
+    runner in a Ray worker (Ray must be initialised)."""
     seeds = [int(s) for s in seeds]
     rows = []
     for label, team in teams.items():
-        args = (task, label, team, seeds, modules, reward_mode)
+        args = (task, label, team, seeds, modules, reward_mode, llm_options)
         rows += _in_ray_workers(*args, num_workers) if num_workers > 0 else _shard_rows(*args)
     return rows
 
 
-def _shard_rows(task, label, team, seeds, modules, reward_mode) -> list[dict]:
+def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options) -> list[dict]:
     from agents.roles import parse_team
 
     names = parse_team(team)
-    episodes = sample_episodes(task, team, seeds, modules, reward_mode=reward_mode)
-    return [episode_row(task, label, names, ep) for ep in episodes]
+    episodes, fallbacks = played_episodes(task, team, seeds, modules, reward_mode, llm_options)
+    return [
+        episode_row(task, label, names, ep, fb) for ep, fb in zip(episodes, fallbacks, strict=True)
+    ]
 
 
-def _in_ray_workers(task, label, team, seeds, modules, reward_mode, num_workers):
+def _in_ray_workers(task, label, team, seeds, modules, reward_mode, llm_options, num_workers):
     """Contiguous shards of ``seeds``, each played by its own MultiAgentEnvRunner in a
     Ray worker (one CPU each); rows come back in seed-list order."""
     import ray
@@ -365,7 +419,7 @@ def _in_ray_workers(task, label, team, seeds, modules, reward_mode, num_workers)
     shards = [list(c) for c in np.array_split(np.asarray(seeds, dtype=np.int64), num_workers)]
     remote = ray.remote(num_cpus=1)(_shard_rows)
     refs = [
-        remote.remote(task, label, team, [int(s) for s in shard], modules, reward_mode)
+        remote.remote(task, label, team, [int(s) for s in shard], modules, reward_mode, llm_options)
         for shard in shards
         if len(shard)
     ]
@@ -381,6 +435,7 @@ __all__ = [
     "episode_row",
     "evaluate_in_env_runner",
     "final_info",
+    "played_episodes",
     "player_specs",
     "register_eval_env",
     "runner_config",

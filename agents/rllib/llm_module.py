@@ -9,6 +9,14 @@ built backend, e.g. a small model for tests). Each forward renders one prompt pe
 of the runner from the numeric observation and decides the whole batch in one backend
 call (``LLMPolicy.act_vec``).
 
+One model per EnvRunner process: every LLMModule of the process (the three ``ed``
+agents, say) shares one backend per (backend, model, threads, factory), built on the
+first forward pass that needs it (:func:`process_backend`). The ``ed`` nurse and
+pharmacist read the presentations through the env's context, which the caller that
+holds the EnvRunner hands over with :meth:`LLMModule.bind` (in-process: the runner's
+env and modules live in the same process); ``reset`` starts a new episode's fallback
+count (``episode_fallbacks``: ``illegal_actions`` in results).
+
 RLlib field notes (shared/RLLIB_NOTES.md pitfalls 3–5): a plain ``RLModule`` (no
 parameters for a Learner's optimizer), the model is loaded on the first forward pass,
 never in ``setup`` (``inference_only`` is not reliable on EnvRunners), and the state is
@@ -19,6 +27,7 @@ empty (weights are never synced or checkpointed). Leave it out of
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import fields
 from typing import Any
@@ -33,6 +42,18 @@ def _import(path: str) -> Any:
     if not name:
         raise ValueError(f"{BACKEND_FACTORY}={path!r}: use 'package.module:function'")
     return getattr(importlib.import_module(module), name)
+
+
+@functools.lru_cache(maxsize=4)
+def process_backend(
+    factory: str | None, backend: str, model: str | None, threads: int | None
+) -> Any:
+    """The backend of this process for these settings (one loaded model per process)."""
+    if factory:
+        return _import(factory)()
+    from llm_policy.policy import LLMConfig, build_backend
+
+    return build_backend(LLMConfig(backend=backend, model=model, threads=threads))
 
 
 class LLMModule(PolicyModule):
@@ -55,13 +76,28 @@ class LLMModule(PolicyModule):
         if self._llm is None:
             from llm_policy.policy import LLMPolicy
 
-            backend = _import(self._factory)() if self._factory else None
-            self._llm = LLMPolicy(backend=backend, **self._options)
+            o = self._options
+            key = (self._factory, o.get("backend", "transformers"), o.get("model"),
+                   o.get("threads"))  # fmt: skip
+            settings = {k: v for k, v in o.items() if k != "backend"}  # built here, once
+            self._llm = LLMPolicy(backend=process_backend(*key), **settings)
         return self._llm
+
+    def bind(self, context: Any) -> None:
+        """Play in the env of ``context`` (presentations for the ed nurse/pharmacist)."""
+        self.llm.bind(context)
+
+    def reset(self, seed: int | None = None) -> None:
+        """A new episode: the per-episode fallback count restarts."""
+        self.llm.reset(seed)
+
+    @property
+    def episode_fallbacks(self) -> int:
+        return self.llm.episode_fallbacks
 
     @property
     def policy(self) -> Any:  # PolicyModule's forward passes act through this
         return self.llm
 
 
-__all__ = ["LLMModule"]
+__all__ = ["LLMModule", "process_backend"]

