@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -63,43 +64,76 @@ def mcp_post(
         return _rpc_error(msg_id, _INVALID_PARAMS, "params must be an object")
     sid = header_sid or params.get("session_id")  # MCP header, or OpenEnv's params field
 
-    if method in ("initialize", "openenv/session/create"):
+    entry = METHODS.get(method)
+    if entry is None:
+        return _rpc_error(msg_id, _METHOD_NOT_FOUND, f"Method not found: {clip(method)}")
+    needs, handler = entry
+    if needs == "new":
         try:
-            session = service.store.create("mcp", client)
+            sid = service.store.create("mcp", client).id
         except ApiError as e:
             return _rpc_error(msg_id, _SESSION_ERROR, e.message, e.status, e.as_dict())
-        if method == "openenv/session/create":
-            return _rpc_result(msg_id, {"session_id": session.id})
-        asked = params.get("protocolVersion")
-        version = asked if asked in MCP_PROTOCOL_VERSIONS else MCP_PROTOCOL_VERSIONS[0]
-        result = {
-            "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
-            "instructions": service.workflow,
-        }
-        return _rpc_result(msg_id, result, {"Mcp-Session-Id": session.id})
-    if method == "ping":
-        return _rpc_result(msg_id, {})
-    if method == "tools/list":
-        return _rpc_result(msg_id, {"tools": service.registry.describe()})
-    if method not in ("tools/call", "openenv/session/close"):
-        return _rpc_error(msg_id, _METHOD_NOT_FOUND, f"Method not found: {clip(method)}")
-    if not isinstance(sid, str) or not sid:
+    elif needs == "session" and (not isinstance(sid, str) or not sid):
         return _rpc_error(
             msg_id, _INVALID_REQUEST, "missing Mcp-Session-Id header; call initialize first", 400
         )
     try:
-        if method == "openenv/session/close":
-            return _rpc_result(msg_id, service.close(sid))
-        out = service.step(sid, params.get("name"), params.get("arguments"))
+        result, headers = handler(service, sid, params)
     except UnknownSessionError as e:  # MCP: a 404 tells the client to re-initialize
         return _rpc_error(msg_id, _SESSION_ERROR, e.message, 404, e.as_dict())
     except (UnknownToolError, ArgumentError) as e:
         return _rpc_error(msg_id, _INVALID_PARAMS, e.message, 200, e.as_dict())
     except ApiError as e:  # the tool ran and refused: an MCP tool error, shown to the model
         return _rpc_result(msg_id, tool_refusal(e))
-    return _rpc_result(msg_id, tool_success(out["result"]))
+    return _rpc_result(msg_id, result, headers)
+
+
+Reply = tuple[Any, dict[str, str] | None]  # JSON-RPC result, extra HTTP headers
+
+
+def _initialize(service: EnvService, sid: str, params: dict[str, Any]) -> Reply:
+    asked = params.get("protocolVersion")
+    version = asked if asked in MCP_PROTOCOL_VERSIONS else MCP_PROTOCOL_VERSIONS[0]
+    result = {
+        "protocolVersion": version,
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
+        "instructions": service.workflow,
+    }
+    return result, {"Mcp-Session-Id": sid}
+
+
+def _session_create(service: EnvService, sid: str, params: dict[str, Any]) -> Reply:
+    return {"session_id": sid}, None
+
+
+def _ping(service: EnvService, sid: Any, params: dict[str, Any]) -> Reply:
+    return {}, None
+
+
+def _tools_list(service: EnvService, sid: Any, params: dict[str, Any]) -> Reply:
+    return {"tools": service.registry.describe()}, None
+
+
+def _tools_call(service: EnvService, sid: str, params: dict[str, Any]) -> Reply:
+    out = service.step(sid, params.get("name"), params.get("arguments"))
+    return tool_success(out["result"]), None
+
+
+def _session_close(service: EnvService, sid: str, params: dict[str, Any]) -> Reply:
+    return service.close(sid), None
+
+
+METHODS: dict[str, tuple[Literal["new", "none", "session"], Callable[..., Reply]]] = {
+    "initialize": ("new", _initialize),
+    "openenv/session/create": ("new", _session_create),
+    "ping": ("none", _ping),
+    "tools/list": ("none", _tools_list),
+    "tools/call": ("session", _tools_call),
+    "openenv/session/close": ("session", _session_close),
+}
+"""JSON-RPC method → (the session it runs in: a ``new`` one, ``none``, or the caller's
+``session``; its handler (service, session id, params) → (result, headers))."""
 
 
 def add_mcp_routes(app: FastAPI, service: EnvService) -> None:
