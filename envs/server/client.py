@@ -45,7 +45,7 @@ import contextlib
 import json
 import os
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -100,6 +100,14 @@ class _Request:
 
     ws: tuple[str, dict[str, Any] | None]  # message type, data
     http: tuple[str, str, dict | None, dict | None]  # method, path, JSON body, params
+
+
+def _advance(plan: Plan, answer: Any) -> tuple[_Request | None, Any]:
+    """Send ``answer`` into ``plan``: (its next request, None), or (None, its result)."""
+    try:
+        return plan.send(answer), None
+    except StopIteration as done:
+        return None, done.value
 
 
 class _Base:
@@ -288,13 +296,10 @@ class SyncEnv(_Base):
 
     # -- I/O ---------------------------------------------------------------------------------
     def _run(self, plan: Plan) -> Any:
-        answer = None
-        while True:
-            try:
-                request = plan.send(answer)
-            except StopIteration as done:
-                return done.value
-            answer = self._send(request)
+        request, answer = _advance(plan, None)
+        while request is not None:
+            request, answer = _advance(plan, self._send(request))
+        return answer
 
     def _send(self, request: _Request) -> Any:
         if self.transport == "http":
@@ -369,13 +374,10 @@ class AsyncEnv(_Base):
 
     # -- I/O ---------------------------------------------------------------------------------
     async def _run(self, plan: Plan) -> Any:
-        answer = None
-        while True:
-            try:
-                request = plan.send(answer)
-            except StopIteration as done:
-                return done.value
-            answer = await self._send(request)
+        request, answer = _advance(plan, None)
+        while request is not None:
+            request, answer = _advance(plan, await self._send(request))
+        return answer
 
     async def _send(self, request: _Request) -> Any:
         if self.transport == "http":
@@ -391,26 +393,19 @@ class AsyncEnv(_Base):
         return self._ws_reply(await asyncio.wait_for(self._ws.recv(), self.timeout))
 
 
+@dataclass(eq=False)
 class Client:
     """Entry point: ``Client(url).sync()`` for blocking use, ``async with Client(url)``
     for asyncio. ``transport``: ``"http"`` (default) or ``"ws"``."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        transport: Transport = "http",
-        timeout: float = 30.0,
-        session_id: str | None = None,
-        token: str | None = None,
-    ) -> None:
-        self.token = token
-        """Bearer token (default: the EDMARL_TOKEN environment variable)."""
-        self.base_url = base_url
-        self.transport: Transport = transport
-        self.timeout = timeout
-        self.session_id = session_id
-        self._async: AsyncEnv | None = None
+    base_url: str = DEFAULT_URL
+    _: KW_ONLY
+    transport: Transport = "http"
+    timeout: float = 30.0
+    session_id: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """Bearer token (default: the EDMARL_TOKEN environment variable)."""
+    _async: AsyncEnv | None = field(default=None, init=False, repr=False)
 
     def sync(self) -> SyncEnv:
         return SyncEnv(self.base_url, self.transport, self.timeout, self.session_id, self.token)
