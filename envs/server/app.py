@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,13 +49,11 @@ from envs.server.cli import main, parse_args
 from envs.server.config import SERVABLE_RULESETS, ServerConfig
 from envs.server.console import mount_console
 from envs.server.security import SecurityMiddleware
-from envs.server.service import SERVER_NAME, SERVER_VERSION, EnvService, client_key
+from envs.server.service import SERVER_NAME, SERVER_VERSION, EnvService, client_key, log
 from envs.server.tools import ToolRegistry
 from envs.server.transport_http import add_error_handlers, add_http_routes
 from envs.server.transport_mcp import add_mcp_routes
 from envs.server.transport_ws import add_ws_route
-
-log = logging.getLogger("edmarl.server")
 
 __all__ = [
     "SERVABLE_RULESETS",

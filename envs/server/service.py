@@ -12,6 +12,7 @@ event loop (a thread pool would add latency and, under the GIL, no throughput).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,9 @@ from envs.server.security import is_loopback
 from envs.server.sessions import LOCAL_CLIENT, SessionStore
 from envs.server.tools import ApiError, ToolRegistry, registry_for
 from envs.tool_api import WORKFLOW, ToolError, ToolSession
+
+log = logging.getLogger("edmarl.server")
+"""The server's logger (``--log-level``); every transport logs here."""
 
 SERVER_NAME = "edmarl"
 SERVER_VERSION = "0.1.0"

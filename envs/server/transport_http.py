@@ -10,7 +10,6 @@ answers it in OpenEnv's observation shape.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -26,13 +25,12 @@ from envs.server.service import (
     SESSION_ID_CHARS,
     EnvService,
     client_key,
+    log,
     start_args,
 )
 from envs.server.shapes import json_response, openenv_step
 from envs.server.tools import MAX_STRING_CHARS, ApiError
 from envs.tasks import TASKS
-
-log = logging.getLogger("edmarl.server")
 
 
 class ResetRequest(BaseModel):

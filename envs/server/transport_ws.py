@@ -9,19 +9,16 @@ as ``step`` data) are answered in OpenEnv's shapes.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
 
 from envs.server.security import clip
-from envs.server.service import EnvService, client_key, start_args
+from envs.server.service import EnvService, client_key, log, start_args
 from envs.server.sessions import UnknownSessionError
 from envs.server.shapes import dumps, openenv_observation, openenv_step, tool_refusal
 from envs.server.tools import ApiError, ArgumentError, UnknownToolError
-
-log = logging.getLogger("edmarl.server")
 
 
 def add_ws_route(app: FastAPI, service: EnvService, max_bytes: int) -> None:
