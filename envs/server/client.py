@@ -44,8 +44,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Generator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -88,35 +88,38 @@ def _ws_url(base_url: str, session_id: str | None) -> str:
     return urlunsplit((scheme, parts.netloc, path, query, ""))
 
 
-def _reset_fields(task_id: str | None, seed: int | None, ruleset: str | None) -> dict[str, Any]:
-    fields = {"task_id": task_id, "seed": seed, "ruleset": ruleset}
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-def _same(data: Any) -> Any:
-    return data
+Plan = Generator["_Request", Any, Any]
+"""An API call written once, for both clients: a generator that yields the requests to
+send and is sent their answers. :class:`SyncEnv` and :class:`AsyncEnv` only differ in
+how they send one (``_send``) and so in how they run a plan (``_run``)."""
 
 
 @dataclass(frozen=True)
 class _Request:
-    """One API call, as both transports spell it; ``pick`` extracts the answer."""
+    """One API call, as both transports spell it."""
 
     ws: tuple[str, dict[str, Any] | None]  # message type, data
     http: tuple[str, str, dict | None, dict | None]  # method, path, JSON body, params
-    pick: Callable[[Any], Any] = _same
-    sets_session: bool = False
+
+
+def _advance(plan: Plan, answer: Any) -> tuple[_Request | None, Any]:
+    """Send ``answer`` into ``plan``: (its next request, None), or (None, its result)."""
+    try:
+        return plan.send(answer), None
+    except StopIteration as done:
+        return None, done.value
 
 
 class _Base:
-    """What the sync and async clients share: every request is planned here (the
-    ``_*_request`` methods) and only sent by the subclass's ``_send``."""
+    """Everything the sync and async clients share: the API as plans (``_*_plan``), the
+    wire formats and the connection settings; subclasses add only the I/O."""
 
     def __init__(
         self,
-        base_url: str,
-        transport: Transport,
-        timeout: float,
-        session_id: str | None,
+        base_url: str = DEFAULT_URL,
+        transport: Transport = "http",
+        timeout: float = 30.0,
+        session_id: str | None = None,
         token: str | None = None,
     ) -> None:
         if transport not in ("http", "ws"):
@@ -130,34 +133,81 @@ class _Base:
         token = token if token is not None else os.environ.get("EDMARL_TOKEN")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         """Sent with every request (the server's bearer token, if it has one)."""
+        self._http = None  # opened on first use (or by open())
+        self._ws: Any = None
 
-    # -- requests ------------------------------------------------------------------------
-    def _reset_request(
-        self, task_id: str | None, seed: int | None, ruleset: str | None
-    ) -> _Request:
-        fields = _reset_fields(task_id, seed, ruleset)
+    # -- the API, once ---------------------------------------------------------------------
+    def _reset_plan(self, task_id: str | None, seed: int | None, ruleset: str | None) -> Plan:
+        fields = {"task_id": task_id, "seed": seed, "ruleset": ruleset}
+        fields = {k: v for k, v in fields.items() if v is not None}
         body = dict(fields)
         if self.session_id is not None:
             body["session_id"] = self.session_id
-        return _Request(("reset", fields), ("POST", "/reset", body, None), sets_session=True)
+        data = yield _Request(("reset", fields), ("POST", "/reset", body, None))
+        self.session_id = data["session_id"]
+        return data
 
-    def _step_request(self, name: str, arguments: dict[str, Any] | None) -> _Request:
+    def _step_plan(self, name: str, arguments: dict[str, Any] | None) -> Plan:
+        if self.session_id is None:
+            yield from self._reset_plan(None, None, None)
         call = {"tool": name, "arguments": arguments or {}}
         body = {"session_id": self.session_id, **call}
-        return _Request(("step", call), ("POST", "/step", body, None))
+        return (yield _Request(("step", call), ("POST", "/step", body, None)))
 
-    def _state_request(self) -> _Request:
+    def _call_tool_plan(self, name: str, arguments: dict[str, Any], as_text: bool) -> Plan:
+        result = (yield from self._step_plan(name, arguments))["result"]
+        return json.dumps(result) if as_text else result
+
+    def _state_plan(self) -> Plan:
+        if self.session_id is None:
+            yield from self._reset_plan(None, None, None)
         params = {"session_id": self.session_id}
-        return _Request(("state", None), ("GET", "/state", None, params))
+        return (yield _Request(("state", None), ("GET", "/state", None, params)))
 
-    def _tools_request(self) -> _Request:
-        return _Request(("tools", None), ("GET", "/tools", None, None), lambda d: d["tools"])
+    def _list_tools_plan(self) -> Plan:
+        return (yield _Request(("tools", None), ("GET", "/tools", None, None)))["tools"]
 
-    def _answer(self, request: _Request, data: Any) -> Any:
-        if request.sets_session:
-            self.session_id = data["session_id"]
-        return request.pick(data)
+    def _adopt_plan(self) -> Plan:
+        """A new WebSocket connection's session (the server makes one per connection)."""
+        data = yield _Request(("state", None), ("GET", "/state", None, None))  # ws only
+        self.session_id = data["session_id"]
 
+    # -- connections -----------------------------------------------------------------------
+    _http_type: type[httpx.Client] | type[httpx.AsyncClient]
+
+    def _needs_ws(self) -> bool:
+        """Open the HTTP client (no I/O yet), or say that a WebSocket must be connected."""
+        if self.transport == "http":
+            if self._http is None:
+                self._http = self._http_type(
+                    base_url=self.base_url, timeout=self.timeout, headers=self.headers
+                )
+            return False
+        return self._ws is None
+
+    def _ws_connect_args(self) -> tuple[str, dict[str, Any]]:
+        url = _ws_url(self.base_url, None if self._owned else self.session_id)
+        return url, {
+            "open_timeout": self.timeout,
+            "max_size": None,
+            "additional_headers": self.headers,
+        }
+
+    def _delete_path(self) -> str | None:
+        """The session to delete on close: this client's own, over an open HTTP client."""
+        if self._http is None or not self._owned or self.session_id is None:
+            return None
+        return f"/sessions/{quote(self.session_id)}"
+
+    def _detach(self) -> tuple[Any, Any]:
+        """Forget the connections, returned for the caller to close, and an owned session."""
+        http, stack = self._http, (self._stack if self._ws is not None else None)
+        self._http = self._ws = None
+        if self._owned:
+            self.session_id = None
+        return http, stack
+
+    # -- wire formats ----------------------------------------------------------------------
     @staticmethod
     def _http_result(resp: httpx.Response) -> Any:
         if resp.status_code >= 400:
@@ -181,20 +231,10 @@ class _Base:
 class SyncEnv(_Base):
     """Blocking client; use as a context manager (see the module docstring)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        transport: Transport = "http",
-        timeout: float = 30.0,
-        session_id: str | None = None,
-        token: str | None = None,
-    ) -> None:
-        super().__init__(base_url, transport, timeout, session_id, token)
-        self._http: httpx.Client | None = None
-        self._ws: Any = None
-        self._stack = contextlib.ExitStack()
+    _http_type = httpx.Client
+    _http: httpx.Client | None
+    _stack: contextlib.ExitStack
 
-    # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> SyncEnv:
         self.open()
         return self
@@ -203,44 +243,28 @@ class SyncEnv(_Base):
         self.close()
 
     def open(self) -> None:
-        if self.transport == "http":
-            if self._http is None:
-                self._http = httpx.Client(
-                    base_url=self.base_url, timeout=self.timeout, headers=self.headers
-                )
-        elif self._ws is None:
+        if self._needs_ws():
             from websockets.sync.client import connect
 
+            url, options = self._ws_connect_args()
             # Entered as a context manager: websockets >= 17 deprecates bare connect().
             self._stack = contextlib.ExitStack()
-            self._ws = self._stack.enter_context(
-                connect(
-                    _ws_url(self.base_url, None if self._owned else self.session_id),
-                    open_timeout=self.timeout,
-                    max_size=None,
-                    additional_headers=self.headers,
-                )
-            )
+            self._ws = self._stack.enter_context(connect(url, **options))
             if self._owned:  # the server made a session for this connection
-                self.session_id = self._ws_call("state")["session_id"]
+                self._run(self._adopt_plan())
 
     def close(self) -> None:
         """Delete the session if this client created it, then disconnect."""
         try:
-            if self._http is not None and self._owned and self.session_id is not None:
-                try:
-                    self._http.delete(f"/sessions/{quote(self.session_id)}")
-                except httpx.HTTPError:
-                    pass  # the server is gone or the session expired: nothing to free
+            if path := self._delete_path():
+                with contextlib.suppress(httpx.HTTPError):  # server gone or session expired
+                    self._http.delete(path)  # type: ignore[union-attr]
         finally:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
-            if self._ws is not None:
-                self._ws = None
-                self._stack.close()
-            if self._owned:
-                self.session_id = None
+            http, stack = self._detach()
+            if http is not None:
+                http.close()
+            if stack is not None:
+                stack.close()
 
     # -- API -------------------------------------------------------------------------------
     def reset(
@@ -248,67 +272,54 @@ class SyncEnv(_Base):
     ) -> dict[str, Any]:
         """Create the session (first call) or reset it; with ``task_id`` start that task.
         Returns ``{"session_id", "observation", "reward", "done"}``."""
-        return self._send(self._reset_request(task_id, seed, ruleset))
+        return self._run(self._reset_plan(task_id, seed, ruleset))
 
     def step(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool; the whole reply ``{"session_id", "tool", "result", "reward", "done"}``."""
-        if self.session_id is None:
-            self.reset()
-        return self._send(self._step_request(name, arguments))
+        return self._run(self._step_plan(name, arguments))
 
     def call_tool_json(self, name: str, **arguments: Any) -> Any:
-        return self.step(name, arguments)["result"]
+        """The tool's result, decoded."""
+        return self._run(self._call_tool_plan(name, arguments, as_text=False))
 
     def call_tool(self, name: str, **arguments: Any) -> str:
         """The tool's result as a JSON string, as Queue Doctor's client returned it."""
-        return json.dumps(self.call_tool_json(name, **arguments))
+        return self._run(self._call_tool_plan(name, arguments, as_text=True))
 
     def state(self) -> dict[str, Any]:
-        if self.session_id is None:
-            self.reset()
-        return self._send(self._state_request())
+        """The session's info and ``get_current_state()``."""
+        return self._run(self._state_plan())
 
     def list_tools(self) -> list[dict[str, Any]]:
-        return self._send(self._tools_request())
+        """The tool schemas."""
+        return self._run(self._list_tools_plan())
 
-    # -- transport -------------------------------------------------------------------------
+    # -- I/O ---------------------------------------------------------------------------------
+    def _run(self, plan: Plan) -> Any:
+        request, answer = _advance(plan, None)
+        while request is not None:
+            request, answer = _advance(plan, self._send(request))
+        return answer
+
     def _send(self, request: _Request) -> Any:
-        if self.transport == "ws":
-            data = self._ws_call(*request.ws)
-        else:
-            data = self._http_call(*request.http)
-        return self._answer(request, data)
-
-    def _http_call(
-        self, method: str, path: str, body: dict | None = None, params: dict | None = None
-    ) -> Any:
-        if self._http is None:
-            self.open()
-        assert self._http is not None
-        return self._http_result(self._http.request(method, path, json=body, params=params))
-
-    def _ws_call(self, kind: str, data: dict[str, Any] | None = None) -> Any:
+        if self.transport == "http":
+            if self._http is None:
+                self.open()
+            assert self._http is not None
+            method, path, body, params = request.http
+            return self._http_result(self._http.request(method, path, json=body, params=params))
         if self._ws is None:
             self.open()
-        self._ws.send(self._ws_message(kind, data))
+        self._ws.send(self._ws_message(*request.ws))
         return self._ws_reply(self._ws.recv(timeout=self.timeout))
 
 
 class AsyncEnv(_Base):
-    """The asyncio twin of :class:`SyncEnv` (same methods, awaited)."""
+    """The asyncio twin of :class:`SyncEnv` (same methods, awaited; same plans)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        transport: Transport = "http",
-        timeout: float = 30.0,
-        session_id: str | None = None,
-        token: str | None = None,
-    ) -> None:
-        super().__init__(base_url, transport, timeout, session_id, token)
-        self._http: httpx.AsyncClient | None = None
-        self._ws: Any = None
-        self._stack = contextlib.AsyncExitStack()
+    _http_type = httpx.AsyncClient
+    _http: httpx.AsyncClient | None
+    _stack: contextlib.AsyncExitStack
 
     async def __aenter__(self) -> AsyncEnv:
         await self.open()
@@ -318,110 +329,83 @@ class AsyncEnv(_Base):
         await self.close()
 
     async def open(self) -> None:
-        if self.transport == "http":
-            if self._http is None:
-                self._http = httpx.AsyncClient(
-                    base_url=self.base_url, timeout=self.timeout, headers=self.headers
-                )
-        elif self._ws is None:
+        if self._needs_ws():
             from websockets.asyncio.client import connect
 
+            url, options = self._ws_connect_args()
             self._stack = contextlib.AsyncExitStack()
-            self._ws = await self._stack.enter_async_context(
-                connect(
-                    _ws_url(self.base_url, None if self._owned else self.session_id),
-                    open_timeout=self.timeout,
-                    max_size=None,
-                    additional_headers=self.headers,
-                )
-            )
+            self._ws = await self._stack.enter_async_context(connect(url, **options))
             if self._owned:
-                self.session_id = (await self._ws_call("state"))["session_id"]
+                await self._run(self._adopt_plan())
 
     async def close(self) -> None:
+        """Delete the session if this client created it, then disconnect."""
         try:
-            if self._http is not None and self._owned and self.session_id is not None:
-                try:
-                    await self._http.delete(f"/sessions/{quote(self.session_id)}")
-                except httpx.HTTPError:
-                    pass
+            if path := self._delete_path():
+                with contextlib.suppress(httpx.HTTPError):
+                    await self._http.delete(path)  # type: ignore[union-attr]
         finally:
-            if self._http is not None:
-                await self._http.aclose()
-                self._http = None
-            if self._ws is not None:
-                self._ws = None
-                await self._stack.aclose()
-            if self._owned:
-                self.session_id = None
+            http, stack = self._detach()
+            if http is not None:
+                await http.aclose()
+            if stack is not None:
+                await stack.aclose()
 
+    # -- API (SyncEnv's, awaited) -------------------------------------------------------------
     async def reset(
         self, task_id: str | None = None, seed: int | None = None, ruleset: str | None = None
     ) -> dict[str, Any]:
-        return await self._send(self._reset_request(task_id, seed, ruleset))
+        return await self._run(self._reset_plan(task_id, seed, ruleset))
 
     async def step(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        if self.session_id is None:
-            await self.reset()
-        return await self._send(self._step_request(name, arguments))
+        return await self._run(self._step_plan(name, arguments))
 
     async def call_tool_json(self, name: str, **arguments: Any) -> Any:
-        return (await self.step(name, arguments))["result"]
+        return await self._run(self._call_tool_plan(name, arguments, as_text=False))
 
     async def call_tool(self, name: str, **arguments: Any) -> str:
-        return json.dumps(await self.call_tool_json(name, **arguments))
+        return await self._run(self._call_tool_plan(name, arguments, as_text=True))
 
     async def state(self) -> dict[str, Any]:
-        if self.session_id is None:
-            await self.reset()
-        return await self._send(self._state_request())
+        return await self._run(self._state_plan())
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        return await self._send(self._tools_request())
+        return await self._run(self._list_tools_plan())
+
+    # -- I/O ---------------------------------------------------------------------------------
+    async def _run(self, plan: Plan) -> Any:
+        request, answer = _advance(plan, None)
+        while request is not None:
+            request, answer = _advance(plan, await self._send(request))
+        return answer
 
     async def _send(self, request: _Request) -> Any:
-        if self.transport == "ws":
-            data = await self._ws_call(*request.ws)
-        else:
-            data = await self._http_call(*request.http)
-        return self._answer(request, data)
-
-    async def _http_call(
-        self, method: str, path: str, body: dict | None = None, params: dict | None = None
-    ) -> Any:
-        if self._http is None:
-            await self.open()
-        assert self._http is not None
-        resp = await self._http.request(method, path, json=body, params=params)
-        return self._http_result(resp)
-
-    async def _ws_call(self, kind: str, data: dict[str, Any] | None = None) -> Any:
+        if self.transport == "http":
+            if self._http is None:
+                await self.open()
+            assert self._http is not None
+            method, path, body, params = request.http
+            resp = await self._http.request(method, path, json=body, params=params)
+            return self._http_result(resp)
         if self._ws is None:
             await self.open()
-        await self._ws.send(self._ws_message(kind, data))
+        await self._ws.send(self._ws_message(*request.ws))
         return self._ws_reply(await asyncio.wait_for(self._ws.recv(), self.timeout))
 
 
+@dataclass(eq=False)
 class Client:
     """Entry point: ``Client(url).sync()`` for blocking use, ``async with Client(url)``
     for asyncio. ``transport``: ``"http"`` (default) or ``"ws"``."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        transport: Transport = "http",
-        timeout: float = 30.0,
-        session_id: str | None = None,
-        token: str | None = None,
-    ) -> None:
-        self.token = token
-        """Bearer token (default: the EDMARL_TOKEN environment variable)."""
-        self.base_url = base_url
-        self.transport: Transport = transport
-        self.timeout = timeout
-        self.session_id = session_id
-        self._async: AsyncEnv | None = None
+    base_url: str = DEFAULT_URL
+    _: KW_ONLY
+    transport: Transport = "http"
+    timeout: float = 30.0
+    session_id: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """Bearer token (default: the EDMARL_TOKEN environment variable)."""
+    _async: AsyncEnv | None = field(default=None, init=False, repr=False)
 
     def sync(self) -> SyncEnv:
         return SyncEnv(self.base_url, self.transport, self.timeout, self.session_id, self.token)
