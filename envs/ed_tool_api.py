@@ -321,7 +321,7 @@ class EdToolSession(EdToolViews):
             "version": self.version,
             "seed": self.seed,
             "score": summary["score"],
-            "normalised": self._normalised(summary, bool(s.done)),
+            "normalised": self._normalised(summary),
             "grader": summary["grader"],
             "kpis": summary["kpis"],
             "oracle_value": summary["oracle_value"],
@@ -356,13 +356,15 @@ class EdToolSession(EdToolViews):
             "tasks_available": list(TASKS),
         }
 
-    def _normalised(self, summary: dict, complete: bool) -> float | None:
+    def _normalised(self, summary: dict) -> float | None:
         """(R − R_random) / (R_bound − R_random) of a complete, seeded episode, as
         :func:`agents.ed_evaluation.evaluate_teams` reports it (the random team seeded
         like the episode); None where it is undefined (unseeded, unfinished, or graded
         against the static normaliser instead of the bound)."""
-        if not complete or self.seed is None or self.normaliser != "oracle":
-            return None
+        if self._final is None or self.seed is None or self.normaliser != "oracle":
+            return None  # _final: set once the episode is complete
+        if "normalised" in self._final:  # one random-team replay per episode
+            return self._final["normalised"]
         from agents.ed_evaluation import random_team_reward  # agents: only when graded
         from envs.ed.graders import normalised_score
 
@@ -371,9 +373,11 @@ class EdToolSession(EdToolViews):
         # The static normaliser: the random episode needs no second bound solve.
         twin = type(env)(task=self._task_arg, config=self._config, normaliser="static")
         r_random = random_team_reward(twin, self.seed)
-        return normalised_score(
+        out = normalised_score(
             summary["grader"]["cumulative_reward"], r_random, summary["oracle_value"]
         )
+        self._final["normalised"] = out
+        return out
 
     def _version_arg(self, task_id: Any, version: Any) -> str:
         if version is None:

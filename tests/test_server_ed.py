@@ -429,6 +429,7 @@ def test_v1_normalised_is_evaluate_teams():
     (row,) = evaluate_teams("night_shift", {"heuristic": None}, [3], version="v1")
     assert graded["normalised"] == row["normalised"] and graded["score"] == row["score"]
     assert graded["normalised"] < 1.0  # below the bound on this seed (and here below random)
+    assert s.finalize_episode()["normalised"] == graded["normalised"]  # cached, same value
     s.start_task("night_shift")  # unseeded: no random-team anchor on the same episode
     assert s.finalize_episode()["normalised"] is None
 
