@@ -72,6 +72,13 @@ def run_episode(
     return final
 
 
+def random_team_reward(env: EdTriageParallelEnv, seed: int | None) -> float:
+    """Serve reward of :data:`RANDOM_TEAM` (seeded by ``seed``) on ``env``'s episode
+    ``seed``: the 0 of the normalised score."""
+    team = make_team(RANDOM_TEAM, team_context(env), seed)
+    return run_episode(env, team, seed)["grader"]["cumulative_reward"]
+
+
 def evaluate_teams(
     task: str,
     teams: Mapping[str, str | Mapping[str, str] | None],
@@ -98,8 +105,7 @@ def evaluate_teams(
 
     def random_reward(seed: int | None) -> float:
         if seed not in baseline:
-            team = make_team(RANDOM_TEAM, ctx, seed)
-            baseline[seed] = run_episode(env, team, seed)["grader"]["cumulative_reward"]
+            baseline[seed] = random_team_reward(env, seed)
         return baseline[seed]
 
     for label, spec in teams.items():

@@ -1,6 +1,14 @@
-"""The multi-agent ``ed`` ruleset as tools: a plain Python class over
-:class:`envs.ed_triage_v0.EdTriageParallelEnv`, the ``ed`` twin of
+"""The multi-agent ``ed`` ruleset as tools: a plain Python class over the ``ed``
+PettingZoo env (:data:`envs.ed_triage_v1.ED_ENVS`: ``v0`` or ``v1``), the ``ed`` twin of
 :class:`envs.tool_api.ToolSession` (which the environment server serves the same way).
+
+Versions: ``start_task(..., version=None)`` plays the suite scenarios of
+:mod:`envs.ed.suite` in ``v1`` (the only version they exist in) and the fixed tasks and
+``generated`` in ``v0``; ``version="v1"`` plays a fixed task or ``generated`` with the v1
+mechanisms (each task's own v1 config). Under v1 the consultant sees no self-report
+before triage (``category`` null), doctors stay busy with ongoing treatments
+(``doctors_busy``), and patients leave without being seen or die waiting (``events``,
+the view's ``left_without_being_seen``/``died``, the ``lwbs``/``death`` reward terms).
 
 Three roles play one emergency department: the triage nurse (``triage_patient``), the
 pharmacist (``dispense_drug``) and the consultant (``serve_patient``). Patients are named
@@ -55,17 +63,27 @@ from typing import Any
 import numpy as np
 from gymnasium import error as gym_error
 
-from envs.clinical.presentation import Drug, format_presentation
+from envs.clinical.presentation import Drug
 from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS, ROLE_OF, EdConfig, Place, Role
-from envs.ed.engine import EdState, consultant_slots, masks, role_done
+from envs.ed.engine import EdState, masks
+from envs.ed.suite import SCENARIOS
+from envs.ed_tool_views import (
+    DEPARTURES,
+    ED_RULESET,
+    EdToolViews,
+    condition_label,
+    default_version,
+    pharmacist_pairs_if_triaged,
+    suite_task_rows,
+    task_versions,
+)
 from envs.ed_triage_v0 import NORMALISERS, EdTriageParallelEnv
+from envs.ed_triage_v1 import ED_ENVS
 from envs.rulesets import RULESETS
 from envs.tasks import TASKS
 from envs.tool_api import ToolError, ToolSession, task_header
-from envs.types import Condition
 from envs.validation import check_seed
 
-ED_RULESET = "ed"
 ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse", "doctor": "consultant"}
 
 ED_WORKFLOW = (
@@ -79,28 +97,35 @@ ED_WORKFLOW = (
     "once every role is done.\n"
     "4. Repeat until done=true, then call finalize_episode() for the score."
 )
+V1_WORKFLOW = (
+    "\nv1: the consultant sees a patient's urgency only once the nurse has triaged them "
+    "(category null before), serves only triaged patients, and a serve keeps its doctor(s) "
+    "busy for several time steps (doctors_busy). While the nurse can still triage, a "
+    "pharmacist or consultant who queues nothing waits for her instead of ending the turn. "
+    "Patients who wait too long leave without being seen (lwbs) and untreated critical "
+    "patients die (death); both cost the team reward."
+)
 
 
-def _condition(code: int) -> str:
-    return Condition(int(code)).label
-
-
-class EdToolSession:
+class EdToolSession(EdToolViews):
     """One session of the ``ed`` tools; holds at most one active episode.
 
-    ``config`` and ``normaliser`` are passed to :class:`EdTriageParallelEnv`
-    (``reward_mode`` is always ``"team"``)."""
+    ``config`` and ``normaliser`` are passed to the env (``reward_mode`` is always
+    ``"team"``); ``config=None`` plays each task with its own config of the version
+    (v0: ``EdConfig()``; v1: :data:`~envs.ed.config.V1` or the scenario's)."""
 
     def __init__(self, config: EdConfig | None = None, normaliser: str = "oracle") -> None:
         if normaliser not in NORMALISERS:
             raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
-        self.config = config or EdConfig()
+        self._config = config
         self.normaliser = normaliser
+        self.version: str | None = None
         self.episode_id = str(uuid.uuid4())
         self.step_count = 0  # successful tool calls, as ToolSession counts them
         self.cumulative_reward = 0.0  # team reward of the current episode
         self.finalized_scores: dict[str, float] = {}
         self.task_id: str | None = None
+        self._task_arg: str | None = None
         self.ruleset: str | None = None
         self.seed: int | None = None
         self.env: EdTriageParallelEnv | None = None
@@ -109,11 +134,28 @@ class EdToolSession:
         self._queued: dict[Role, tuple[int, str]] = {}
         self._final: dict[str, Any] | None = None
 
+    @property
+    def config(self) -> EdConfig:
+        """The config of the current episode's env (before any: the session's)."""
+        if self.env is not None:
+            return self.env.config
+        return self._config or EdConfig()
+
     # -- tools ---------------------------------------------------------------------------
     def list_tasks(self) -> list[dict]:
-        return [{**t, "rulesets": [*RULESETS, ED_RULESET]} for t in ToolSession().list_tasks()]
+        fixed = [
+            {**t, "rulesets": [*RULESETS, ED_RULESET], "versions": task_versions(t["task_id"])}
+            for t in ToolSession().list_tasks()
+        ]
+        return fixed + suite_task_rows()
 
-    def start_task(self, task_id: str, seed: int | None = None, ruleset: str = ED_RULESET) -> dict:
+    def start_task(
+        self,
+        task_id: str,
+        seed: int | None = None,
+        ruleset: str = ED_RULESET,
+        version: str | None = None,
+    ) -> dict:
         if ruleset != ED_RULESET:
             raise ToolError(
                 "bad_argument",
@@ -124,9 +166,10 @@ class EdToolSession:
             check_seed(seed)
         except ValueError as e:
             raise ToolError("bad_argument", f"start_task: {e}") from None
+        version = self._version_arg(task_id, version)
         try:
-            env = EdTriageParallelEnv(
-                task=task_id, ruleset=ED_RULESET, config=self.config, normaliser=self.normaliser
+            env = ED_ENVS[version](
+                task=task_id, ruleset=ED_RULESET, config=self._config, normaliser=self.normaliser
             )
         except (ValueError, TypeError) as e:
             raise ToolError("bad_argument", f"start_task: {e}") from None
@@ -136,7 +179,8 @@ class EdToolSession:
             raise ToolError("bad_argument", f"start_task: {e}") from None
         s = env.state
         assert s is not None
-        self.env, self.seed = env, seed
+        self.env, self.seed, self.version = env, seed, version
+        self._task_arg = task_id
         self.task_id, self.ruleset = env.task.name, ED_RULESET
         self._slot_of = {p.patient_id: p.slot for p in s.scenario.patients}
         self._queued = {}
@@ -145,13 +189,16 @@ class EdToolSession:
         self.parallel_steps = 0
         self.step_count += 1
         task = env.task
+        scenario = SCENARIOS.get(task_id)
         return {
             **task_header(task, seed, ED_RULESET),
+            "version": version,
+            **({"challenge": scenario.challenge} if scenario is not None else {}),
             "roles": list(AGENTS),
             "capacities": {r.agent: self.config.capacity(r, task.num_doctors) for r in Role},
             "drugs": [d.value for d in DRUGS],
             "state": self._view(None),
-            "workflow": ED_WORKFLOW,
+            "workflow": ED_WORKFLOW + (V1_WORKFLOW if self.config.is_v1 else ""),
         }
 
     def get_queue_state(self, role: str | None = None) -> dict:
@@ -205,6 +252,7 @@ class EdToolSession:
         before_step = s.step
         before_cond = s.condition.copy()
         before_waiting = s.place == Place.WAITING
+        before_place = s.place.copy()
         applied = {r.agent: self._queued[r][1] if r in self._queued else "END" for r in Role}
         queued, self._queued = self._queued, {}
         actions = {r.agent: a for r, (a, _) in queued.items()}
@@ -226,7 +274,10 @@ class EdToolSession:
         waiting_now = s.place == Place.WAITING
         for slot in np.flatnonzero(before_waiting & waiting_now & (s.condition != before_cond)):
             pid = s.scenario.patients[slot].patient_id
-            events.append(f"{pid} condition -> {_condition(s.condition[slot])}")
+            events.append(f"{pid} condition -> {condition_label(s.condition[slot])}")
+        for place, what in DEPARTURES.items():
+            for slot in np.flatnonzero((s.place == place) & (before_place != place)):
+                events.append(f"{s.scenario.patients[slot].patient_id} {what}")
         if s.step != before_step:
             events.append(f"time advanced to step {s.step}")
             new = [s.scenario.patients[i].patient_id for i in s.arrivals_at.get(s.step, ())]
@@ -267,8 +318,10 @@ class EdToolSession:
             "task_name": task.title,
             "difficulty": task.difficulty,
             "ruleset": ED_RULESET,
+            "version": self.version,
             "seed": self.seed,
             "score": summary["score"],
+            "normalised": self._normalised(summary),
             "grader": summary["grader"],
             "kpis": summary["kpis"],
             "oracle_value": summary["oracle_value"],
@@ -293,6 +346,7 @@ class EdToolSession:
             "step_count": self.step_count,
             "active_task": self.task_id,
             "ruleset": self.ruleset,
+            "version": self.version,
             "seed": self.seed,
             "finalized_scores": dict(self.finalized_scores),
             "cumulative_reward": round(self.cumulative_reward, 4),
@@ -301,6 +355,46 @@ class EdToolSession:
             "done": len(self.finalized_scores) >= len(TASKS),
             "tasks_available": list(TASKS),
         }
+
+    def _normalised(self, summary: dict) -> float | None:
+        """(R − R_random) / (R_bound − R_random) of a complete, seeded episode, as
+        :func:`agents.ed_evaluation.evaluate_teams` reports it (the random team seeded
+        like the episode); None where it is undefined (unseeded, unfinished, or graded
+        against the static normaliser instead of the bound)."""
+        if self._final is None or self.seed is None or self.normaliser != "oracle":
+            return None  # _final: set once the episode is complete
+        if "normalised" in self._final:  # one random-team replay per episode
+            return self._final["normalised"]
+        from agents.ed_evaluation import random_team_reward  # agents: only when graded
+        from envs.ed.graders import normalised_score
+
+        env = self.env
+        assert env is not None
+        # The static normaliser: the random episode needs no second bound solve.
+        twin = type(env)(task=self._task_arg, config=self._config, normaliser="static")
+        r_random = random_team_reward(twin, self.seed)
+        out = normalised_score(
+            summary["grader"]["cumulative_reward"], r_random, summary["oracle_value"]
+        )
+        self._final["normalised"] = out
+        return out
+
+    def _version_arg(self, task_id: Any, version: Any) -> str:
+        if version is None:
+            return default_version(task_id) if isinstance(task_id, str) else "v0"
+        if not isinstance(version, str) or version not in ED_ENVS:
+            raise ToolError(
+                "bad_argument",
+                f"start_task: unknown version {version!r}; choose one of "
+                f"{', '.join(ED_ENVS)} (or null: v1 for the suite scenarios, v0 otherwise)",
+            )
+        if isinstance(task_id, str) and version not in task_versions(task_id):
+            raise ToolError(
+                "bad_argument",
+                f"start_task: scenario {task_id!r} exists in version "
+                f"{' or '.join(task_versions(task_id))} only; pass version='v1' or null",
+            )
+        return version
 
     # -- checks --------------------------------------------------------------------------
     def _active(self) -> EdState:
@@ -395,184 +489,6 @@ class EdToolSession:
             ok |= pharmacist_pairs_if_triaged(s, slot)
         return ok
 
-    # -- refusal messages (the state decides which reason applies) -----------------------
-    def _where(self, s: EdState, slot: int, pid: str) -> str | None:
-        place = int(s.place[slot])
-        if place == Place.WAITING:
-            return None
-        return {
-            Place.PENDING: f"{pid} has not arrived yet (arrives at step {int(s.arrival[slot])})",
-            Place.SERVED: f"{pid} has already been served",
-            Place.LEFT: f"{pid} left unserved",
-        }[Place(place)]
-
-    def _why_not_triage(self, s: EdState, slot: int, pid: str) -> str:
-        why = self._where(s, slot, pid)
-        if why is None:
-            if s.ended[Role.NURSE] or s.budget[Role.NURSE] <= 0:
-                why = "the triage nurse's turn is over for this time step (capacity spent or ended)"
-            else:
-                why = (
-                    f"{pid} is already triaged (category {int(s.triaged[slot])}) and their "
-                    "condition has not changed since"
-                )
-        return f"triage_patient: {why}; call end_step() to move on"
-
-    def _why_not_dispense(self, s: EdState, slot: int, d: int, pid: str) -> str:
-        drug = DRUGS[d].value
-        why = self._where(s, slot, pid)
-        if why is None:
-            if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
-                why = "the pharmacist's turn is over for this time step (capacity spent or ended)"
-            elif s.triaged[slot] == 0:
-                why = f"{pid} is not triaged yet (queue triage_patient({pid!r}, ...) first)"
-            elif s.given[slot, d]:
-                why = f"{pid} has already had {drug}"
-            elif s.stock[d] <= 0:
-                why = f"{drug} is out of stock"
-            else:  # pragma: no cover - the mask has no other reason
-                why = "not allowed now"
-        return f"dispense_drug: {why}"
-
-    def _why_not_serve(self, s: EdState, slot: int, pid: str) -> str:
-        why = self._where(s, slot, pid)
-        if why is None:
-            left = s.budget[Role.CONSULTANT]
-            if s.ended[Role.CONSULTANT]:
-                why = "the consultant's turn is over for this time step"
-            elif s.need[slot] > left:
-                why = f"{pid} needs {int(s.need[slot])} doctor slot(s), {left} left this time step"
-            elif s.icu[slot] and s.icu_available < 1:
-                why = f"{pid} needs the ICU and no ICU bed is free"
-            else:  # pragma: no cover
-                why = "not allowed now"
-        return f"serve_patient: {why}; call end_step() to move on"
-
-    # -- views ---------------------------------------------------------------------------
-    def _view(self, agent: str | None) -> dict:
-        s = self._active()
-        task = s.scenario.task
-        m = self._masks()
-        waiting = [int(i) for i in s.waiting()]
-        roles = {}
-        for r in Role:
-            roles[r.agent] = {
-                "capacity": self.config.capacity(r, task.num_doctors),
-                "left": int(s.budget[r]),
-                "turn_over": bool(s.done or role_done(s, r, m[r])),
-                "queued": self._queued[r][1] if r in self._queued else None,
-            }
-        out: dict[str, Any] = {
-            "step": int(s.step),
-            "max_steps": task.max_steps,
-            "steps_remaining": task.max_steps - int(s.step),
-            "substep": int(s.substep),
-            "queue_length": len(waiting),
-            "untriaged": sum(1 for i in waiting if s.triaged[i] == 0),
-            "patients_served": len(s.served),
-            "cumulative_reward": round(self.cumulative_reward, 4),
-            "roles": roles,
-            "done": bool(s.done),
-        }
-        builders = {
-            "triage_nurse": self._nurse_view,
-            "pharmacist": self._pharmacist_view,
-            "consultant": self._consultant_view,
-        }
-        for name, build in builders.items():
-            if agent is None or agent == name:
-                out[name] = build(s, waiting)
-        return out
-
-    def _common(self, s: EdState, i: int) -> dict[str, Any]:
-        return {
-            "patient_id": s.scenario.patients[i].patient_id,
-            "wait": int(s.step - s.arrival[i]),
-            "condition": _condition(s.condition[i]),
-        }
-
-    def _nurse_view(self, s: EdState, waiting: list[int]) -> dict:
-        m = self._masks()[Role.NURSE]
-        free = Role.NURSE not in self._queued and not s.done
-        pats = []
-        for i in waiting:
-            cat = int(s.triaged[i])
-            pats.append(
-                {
-                    **self._common(s, i),
-                    "self_reported_urgency": int(s.reported[i]),
-                    "triage_category": cat or None,
-                    "can_triage": bool(free and m[i * N_CATEGORIES]),
-                    "chart": format_presentation(s.scenario.presentations[i]),
-                }
-            )
-        return {"triage_left": int(s.budget[Role.NURSE]), "patients": pats}
-
-    def _pharmacist_view(self, s: EdState, waiting: list[int]) -> dict:
-        free = Role.PHARMACIST not in self._queued and not s.done
-        mask = self._masks()[Role.PHARMACIST]
-        pats = []
-        for i in waiting:
-            pres = s.scenario.presentations[i]
-            cd = int(s.countdown[i])
-            can = [DRUGS[d].value for d in np.flatnonzero(self._dispensable(s, i, mask))]
-            can = can if free else []
-            pats.append(
-                {
-                    **self._common(s, i),
-                    "triage_category": int(s.triaged[i]) or None,
-                    "flowchart": None if pres.flowchart is None else pres.flowchart.value,
-                    "deterioration_countdown": cd if cd > 0 else None,
-                    "allergies": [DRUGS[d].value for d in np.flatnonzero(s.scenario.allergies[i])],
-                    "given": [DRUGS[d].value for d in np.flatnonzero(s.given[i])],
-                    "can_dispense": can,
-                    "chart": format_presentation(pres),
-                }
-            )
-        return {
-            "dispense_left": int(s.budget[Role.PHARMACIST]),
-            "stock": {d.value: int(n) for d, n in zip(DRUGS, s.stock, strict=True)},
-            "patients": pats,
-        }
-
-    def _consultant_view(self, s: EdState, waiting: list[int]) -> dict:
-        free = Role.CONSULTANT not in self._queued and not s.done
-        servable = consultant_slots(s) if free else np.zeros(s.n, dtype=bool)
-        task = s.scenario.task
-        pats = []
-        for i in waiting:
-            cd = int(s.countdown[i])
-            tri = int(s.triaged[i])
-            pats.append(
-                {
-                    **self._common(s, i),
-                    "category": tri or int(s.reported[i]),
-                    "triaged": tri > 0,
-                    "deterioration_countdown": cd if cd > 0 else None,
-                    "requires_icu": bool(s.icu[i]),
-                    "requires_specialist": bool(s.need[i] > 1),
-                    "doctors_needed": int(s.need[i]),
-                    "medicated": bool(s.given[i].any()),
-                    "can_serve": bool(servable[i]),
-                }
-            )
-        return {
-            "doctors_left": int(s.budget[Role.CONSULTANT]),
-            "doctors_total": task.num_doctors,
-            "icu_available": int(s.icu_available),
-            "icu_total": task.icu_beds,
-            "patients": pats,
-        }
-
-
-def pharmacist_pairs_if_triaged(s: EdState, slot: int) -> np.ndarray:
-    """Drugs the pharmacist could give ``slot`` once it is triaged (bool, N_DRUGS)."""
-    if s.ended[Role.PHARMACIST] or s.budget[Role.PHARMACIST] <= 0:
-        return np.zeros(N_DRUGS, dtype=bool)
-    if s.place[slot] != Place.WAITING:
-        return np.zeros(N_DRUGS, dtype=bool)
-    return (s.stock > 0) & ~s.given[slot]
-
 
 class MultiRulesetSession:
     """What the environment server runs per client session when ``ed`` is enabled: a
@@ -594,18 +510,33 @@ class MultiRulesetSession:
         return self._active
 
     def list_tasks(self) -> list[dict]:
-        return self._active.list_tasks()
+        """Every task of both rulesets (the ed list: the fixed tasks, then the suite
+        scenarios, each with its ``rulesets`` and ``versions``)."""
+        return self.ed.list_tasks()
 
-    def start_task(self, task_id: str, seed: int | None = None, ruleset: str = "classic") -> dict:
+    def start_task(
+        self,
+        task_id: str,
+        seed: int | None = None,
+        ruleset: str = "classic",
+        version: str | None = None,
+    ) -> dict:
         if ruleset == ED_RULESET:
-            target: ToolSession | EdToolSession = self.ed
-        elif ruleset in RULESETS:
-            target = self.classic
-        else:
+            out = self.ed.start_task(task_id, seed=seed, ruleset=ruleset, version=version)
+            self._active = self.ed  # only once the task started: a refused start changes nothing
+            return out
+        if ruleset not in RULESETS:
             raise ToolError(
                 "bad_argument",
                 f"ruleset {ruleset!r}: unknown ruleset; available: {', '.join(RULESETS)}, ed",
             )
+        if version is not None:
+            raise ToolError(
+                "bad_argument",
+                f"start_task: version {version!r} applies to the ed ruleset only; omit it "
+                "(or pass ruleset='ed')",
+            )
+        target = self.classic
         out = target.start_task(task_id, seed=seed, ruleset=ruleset)
         self._active = target  # only once the task started: a refused start changes nothing
         return out

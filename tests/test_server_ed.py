@@ -20,8 +20,8 @@ from agents.ed_evaluation import team_context
 from agents.roles import make_team
 from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS
 from envs.ed.engine import action_sizes
-from envs.ed_tool_api import EdToolSession, MultiRulesetSession
-from envs.ed_triage_v0 import EdTriageParallelEnv
+from envs.ed_tool_api import EdToolSession, MultiRulesetSession, default_version
+from envs.ed_triage_v1 import ED_ENVS
 from envs.server.client import Client, ServerError
 from envs.server.tools import ED_REGISTRY, ED_TOOLS
 from envs.tool_api import ToolError, ToolSession
@@ -34,9 +34,10 @@ Call = Callable[..., Any]
 
 
 @lru_cache(maxsize=16)
-def reference(task: str, seed: int | None):
-    """(patient ids by slot, n_slots, [(actions, masks, team reward, done)], final info)."""
-    env = EdTriageParallelEnv(task=task)
+def reference(task: str, seed: int | None, version: str | None = None):
+    """(patient ids by slot, n_slots, [(actions, masks, team reward, done)], final info)
+    of the heuristic team on the PettingZoo env of ``version`` (None: the tools' default)."""
+    env = ED_ENVS[version or default_version(task)](task=task)
     team = make_team(None, team_context(env), seed)
     for p in team.values():
         p.reset(seed)
@@ -106,17 +107,23 @@ def bad_calls(view: dict, ids, i: int) -> list[tuple[str, str, str, dict]]:
     return [cases[i % len(cases)], cases[(i * 5 + 3) % len(cases)]]
 
 
-def play(call: Call, task: str, seed: int | None, inject: bool = True) -> dict:
+def play(
+    call: Call, task: str, seed: int | None, inject: bool = True, version: str | None = None
+) -> dict:
     """Replay the reference episode through ``call(tool, **args)``; returns the final
     grade. Asserts every sub-step's reward, and (with ``inject``) that wrong calls are
-    refused without effect."""
-    ids, n_slots, steps, final = reference(task, seed)
-    start = call("start_task", task_id=task, seed=seed, ruleset="ed")
+    refused without effect. ``version`` None: the tools' default (v1 for the suite)."""
+    ids, n_slots, steps, final = reference(task, seed, version)
+    v1 = (version or default_version(task)) == "v1"
+    start_args = {} if version is None else {"version": version}
+    start = call("start_task", task_id=task, seed=seed, ruleset="ed", **start_args)
     assert start["ruleset"] == "ed" and start["state"]["step"] == 0 and not start["state"]["done"]
+    assert start["version"] == (version or default_version(task))
+    departures = {"left without being seen": 0, "died waiting": 0}
     for i, (actions, masks, reward, done) in enumerate(steps):
         view = call("get_queue_state")
         assert not view["done"]
-        check_view(view, ids, masks)
+        check_view(view, ids, masks, v1)
         if inject:
             for code, text, tool, args in bad_calls(view, ids, i):
                 refused(call, code, text, tool, **args)
@@ -130,8 +137,11 @@ def play(call: Call, task: str, seed: int | None, inject: bool = True) -> dict:
         assert out["step_reward"] == reward and out["done"] == done, (i, out["step_reward"])
         assert all(r == reward for r in out["rewards"].values())
         terms = out["reward_terms"]["consultant"]
-        assert set(terms) == {"serve", "waiting_immediate", "idle_doctors", "illegal_action"}
+        want = {"serve", "waiting_immediate", "idle_doctors", "illegal_action"}
+        assert set(terms) == (want | {"lwbs", "death"} if v1 else want)
         assert terms["illegal_action"] == 0.0  # the API never lets an illegal action through
+        for what in departures:
+            departures[what] += sum(e.endswith(what) for e in out["events"])
     if inject:
         refused(call, "episode_finished", "finalize_episode", "triage_patient",
                 patient_id=ids[0], category=2)  # fmt: skip
@@ -142,11 +152,20 @@ def play(call: Call, task: str, seed: int | None, inject: bool = True) -> dict:
     assert graded["oracle_value"] == final["oracle_value"]
     assert graded["team_return"] == final["episode_return"]
     assert graded["parallel_steps"] == len(steps) and graded["episode_complete"]
+    if v1:  # the departures the tools announced are the env's KPIs
+        assert departures["left without being seen"] == graded["kpis"]["lwbs"]
+        assert departures["died waiting"] == graded["kpis"]["deaths"]
+        last = call("get_queue_state")
+        assert len(last["left_without_being_seen"]) == graded["kpis"]["lwbs"]
+        assert len(last["died"]) == graded["kpis"]["deaths"]
+    else:
+        assert "lwbs" not in graded["kpis"] and sum(departures.values()) == 0
     return graded
 
 
-def check_view(view: dict, ids, masks: dict[str, np.ndarray]) -> None:
-    """Each role's ``can_*`` flags are exactly its action mask; no true severity."""
+def check_view(view: dict, ids, masks: dict[str, np.ndarray], v1: bool = False) -> None:
+    """Each role's ``can_*`` flags are exactly its action mask; no true severity; under
+    v1 the consultant sees no self-report before triage."""
     nurse = {p["patient_id"] for p in view["triage_nurse"]["patients"] if p["can_triage"]}
     m = masks["triage_nurse"][:-1].reshape(-1, N_CATEGORIES)
     assert nurse == {ids[s] for s in np.flatnonzero(m[:, 0]) if s < len(ids)}
@@ -158,6 +177,8 @@ def check_view(view: dict, ids, masks: dict[str, np.ndarray]) -> None:
     m = masks["pharmacist"][:-1].reshape(-1, N_DRUGS)
     assert pairs == {(ids[s], DRUGS[d].value) for s, d in zip(*np.nonzero(m), strict=True)}
     assert "severity" not in json.dumps(view)
+    for p in view["consultant"]["patients"]:
+        assert (p["category"] is None) == (v1 and not p["triaged"]), p
 
 
 # -- in-process --------------------------------------------------------------------------
@@ -387,3 +408,125 @@ def test_classic_only_server_is_unchanged():
         sid = c.post("/reset").json()["session_id"]
         r = c.post("/step", json={"session_id": sid, "tool": "end_step"})
         assert r.status_code == 404 and r.json()["code"] == "unknown_tool"
+
+
+# -- v1: the suite scenarios and the version argument --------------------------------------
+
+V1_EPISODES = [("night_shift", 3, None), ("misreporters", 5, None), ("mass_casualty", 42, "v1")]
+
+
+@pytest.mark.parametrize("task,seed,version", V1_EPISODES)
+def test_session_v1_episode_equals_env(task, seed, version):
+    graded = play(session_call(MultiRulesetSession()), task, seed, version=version)
+    assert graded["version"] == "v1" and {"lwbs", "deaths"} <= set(graded["kpis"])
+
+
+def test_v1_normalised_is_evaluate_teams():
+    from agents.ed_evaluation import evaluate_teams
+
+    s = EdToolSession()
+    graded = play(session_call(s), "night_shift", 3, inject=False)
+    (row,) = evaluate_teams("night_shift", {"heuristic": None}, [3], version="v1")
+    assert graded["normalised"] == row["normalised"] and graded["score"] == row["score"]
+    assert graded["normalised"] < 1.0  # below the bound on this seed (and here below random)
+    assert s.finalize_episode()["normalised"] == graded["normalised"]  # cached, same value
+    s.start_task("night_shift")  # unseeded: no random-team anchor on the same episode
+    assert s.finalize_episode()["normalised"] is None
+
+
+def test_v1_consultant_never_sees_a_self_report():
+    s = EdToolSession()
+    s.start_task("misreporters", seed=5)
+    for _ in range(6):  # a few steps with a waiting room that grows faster than triage
+        view = s.get_queue_state("consultant")["consultant"]
+        nurse = s.get_queue_state("nurse")["triage_nurse"]["patients"]
+        untriaged = [p for p in view["patients"] if not p["triaged"]]
+        assert all(p["category"] is None for p in untriaged)
+        assert all("self_reported" not in k for p in view["patients"] for k in p)
+        assert all(not p["can_serve"] for p in untriaged)  # v1: no doctor before triage
+        if untriaged:
+            pid = untriaged[0]["patient_id"]
+            with pytest.raises(ToolError, match="not triaged yet"):
+                s.serve_patient(pid)
+        todo = [p for p in nurse if p["can_triage"]]
+        if todo:
+            s.triage_patient(todo[0]["patient_id"], 2)
+            s.end_step()
+            mine = {
+                p["patient_id"]: p
+                for p in s.get_queue_state("consultant")["consultant"]["patients"]
+            }
+            assert mine[todo[0]["patient_id"]]["category"] == 2  # the nurse's, not the truth
+        else:
+            s.end_step()
+    # v0 keeps showing the self-report (today's behaviour)
+    s.start_task("basic_triage", seed=1)
+    assert s.version == "v0"
+    assert all(p["category"] for p in s.get_queue_state()["consultant"]["patients"])
+
+
+def test_v1_doctors_busy_with_treatments():
+    s = EdToolSession()
+    s.start_task("night_shift", seed=3)  # one doctor; a serve holds it for 2 steps
+    busy_seen = False
+    while not s.get_queue_state()["done"]:
+        view = s.get_queue_state()
+        doc = view["consultant"]
+        assert doc["doctors_left"] + doc["doctors_busy"] <= doc["doctors_total"]
+        busy_seen |= doc["doctors_busy"] > 0
+        nurse = [p for p in view["triage_nurse"]["patients"] if p["can_triage"]]
+        if nurse:
+            s.triage_patient(nurse[0]["patient_id"], nurse[0]["self_reported_urgency"])
+        serve = [p for p in doc["patients"] if p["can_serve"]]
+        if serve:
+            s.serve_patient(serve[0]["patient_id"])
+        s.end_step()
+    assert busy_seen
+
+
+def test_version_argument_refusals():
+    s = MultiRulesetSession()
+    call = session_call(s)
+    for version, text in [("v2", "unknown version 'v2'; choose one of v0, v1"),
+                          (1, "unknown version 1"), (["v1"], "unknown version")]:  # fmt: skip
+        refused(call, "bad_argument", text, "start_task", task_id="basic_triage", ruleset="ed",
+                version=version)  # fmt: skip
+    refused(call, "bad_argument", "exists in version v1 only", "start_task",
+            task_id="night_shift", ruleset="ed", version="v0")  # fmt: skip
+    refused(call, "bad_argument", "ed ruleset only", "start_task", task_id="basic_triage",
+            version="v1")  # fmt: skip
+    refused(call, "bad_argument", "unknown task", "start_task", task_id="night_shift")  # classic
+    assert s.ruleset is None  # nothing started
+    assert s.start_task("generated", seed=2, ruleset="ed", version="v1")["version"] == "v1"
+    assert s.ed.config.is_v1
+
+
+def test_list_tasks_has_the_suite():
+    from envs.ed.suite import SCENARIOS
+
+    tasks = {t["task_id"]: t for t in MultiRulesetSession().list_tasks()}
+    assert list(tasks) == ["basic_triage", "dynamic_queue", "mass_casualty", *SCENARIOS]
+    for name, sc in SCENARIOS.items():
+        t = tasks[name]
+        assert t["versions"] == ["v1"] and t["rulesets"] == ["ed"]
+        assert t["description"] == t["challenge"] == sc.challenge
+        assert t["num_doctors"] == sc.params.doctors and t["max_steps"] == sc.params.horizon
+    assert tasks["mass_casualty"]["versions"] == ["v0", "v1"]
+    assert "classic" in tasks["mass_casualty"]["rulesets"]
+
+
+@pytest.mark.parametrize("task,seed", [("night_shift", 3), ("misreporters", 5)])
+def test_http_v1_episode_equals_env(server, task, seed):
+    with httpx.Client(base_url=server.url, timeout=10.0) as c:
+        sid = c.post("/reset", json={}).json()["session_id"]
+        call = http_call(c, sid)
+        play(call, task, seed)
+        refused(call, "bad_argument", "unknown version", "start_task", task_id=task,
+                ruleset="ed", version="v9")  # fmt: skip
+        r = c.post("/step", json={"session_id": sid, "tool": "start_task",
+                                  "arguments": {"task_id": task, "version": 2}})  # fmt: skip
+        assert r.status_code in (400, 422) and r.json()["code"] == "bad_argument"
+        tools = {t["name"]: t for t in c.get("/tools").json()["tools"]}
+        schema = tools["start_task"]["inputSchema"]["properties"]["version"]
+        assert schema["type"] == ["string", "null"] and schema["default"] is None
+        c.delete(f"/sessions/{sid}")

@@ -274,7 +274,8 @@ def reference_teams(
     if trained is not None:
         teams["trained team"] = ",".join(f"{a}={TRAINED}" for a in AGENTS)
         extra = {TRAINED: trained}
-    rows = evaluate_teams(ed.task_id, teams, [ed.seed], config=ed.config, extra=extra)
+    rows = evaluate_teams(ed.task_id, teams, [ed.seed], config=ed.config, extra=extra,
+                          version=ed.version or "v0")  # fmt: skip
     keep = ("score", "serve_reward", "pct_of_oracle", "served", "missed_emergencies",
             "under_triage_rate", "over_triage_rate")  # fmt: skip
     out = [{"team": r["team"], **{k: r.get(k) for k in keep}} for r in rows]

@@ -353,9 +353,19 @@ _SHARED_ED: tuple[ToolSpec, ...] = (
     ToolSpec(
         "start_task",
         "Start a new episode of a task (basic_triage, dynamic_queue, mass_casualty or the "
-        "aliases task_1_easy, task_2_medium, task_3_hard; 'generated' in ed). "
-        "ruleset 'classic' (Queue Doctor's single agent) or 'ed' (three roles).",
-        args=QUEUE_DOCTOR_TOOLS[1].args,
+        "aliases task_1_easy, task_2_medium, task_3_hard; in ed also 'generated' and the "
+        "suite scenarios of list_tasks). ruleset 'classic' (Queue Doctor's single agent) or "
+        "'ed' (three roles); ed version 'v0' or 'v1' (null: v1 for suite scenarios, else v0).",
+        args=(
+            *QUEUE_DOCTOR_TOOLS[1].args,
+            Arg(
+                "version",
+                (str, type(None)),
+                "ed only: env version 'v0' or 'v1'; null = v1 for the suite scenarios, "
+                "v0 for the fixed tasks and 'generated'.",
+                None,
+            ),
+        ),
     ),
     ToolSpec(
         "get_queue_state",

@@ -181,7 +181,7 @@ class Episode {
       ].filter(Boolean).map((f) => el("span", { class: "flag" }, f));
       return [
         p.patient_id, m ? m[1] : "",
-        el("span", {}, catBadge(p.category), p.triaged ? "" : " self-report"),
+        el("span", {}, catBadge(p.category), p.triaged ? "" : p.category ? " self-report" : " untriaged"),
         String(p.wait), el("span", { class: `cond-${p.condition}` }, p.condition.replace("_", " ")),
         p.deterioration_countdown === null ? "–" : String(p.deterioration_countdown), el("span", {}, flags),
       ];

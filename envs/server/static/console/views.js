@@ -159,7 +159,7 @@ function renderTurn() {
     for (const p of v.consultant.patients.filter((q) => q.can_serve)) {
       const flags = [p.requires_icu ? "needs ICU" : "", p.requires_specialist ? "needs a specialist (2 doctors)" : "", p.medicated ? "medicated" : ""].filter(Boolean).join(", ");
       cards.push(el("article", { class: "card", tabindex: "0", "data-patient": p.patient_id, "aria-label": `Patient ${p.patient_id}` },
-        el("h4", {}, `${p.patient_id} · `, catBadge(p.category), `${p.triaged ? "" : " (self-report)"} · waited ${p.wait} · ${p.condition.replace("_", " ")}`),
+        el("h4", {}, `${p.patient_id} · `, catBadge(p.category), `${p.triaged ? "" : p.category ? " (self-report)" : " (untriaged: urgency unknown)"} · waited ${p.wait} · ${p.condition.replace("_", " ")}`),
         el("p", {}, flags || "no flags", p.deterioration_countdown !== null ? ` · deteriorates in ${p.deterioration_countdown}` : ""),
         el("button", { type: "button", "aria-label": `Serve ${p.patient_id}`, onclick: () => humanAct({ patient_id: p.patient_id }) }, "Serve")));
     }
