@@ -31,7 +31,8 @@ class EdOracleTeam:
 
     def __init__(self, context: PolicyContext, config=None) -> None:
         self.context = context
-        self.config = config
+        # The plan must be the bound of the env being played (v1's rules included).
+        self.config = config if config is not None else getattr(context, "config", None)
         self.plan: EdPlan | None = None
         self.severity: list[int] = []
         self.nurse_choice: int | None = None

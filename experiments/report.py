@@ -19,7 +19,8 @@ SUMMARY_METRICS = (
     "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
 )  # fmt: skip
 CI_LEVEL = 0.95
-PAIRED_METRICS = ("score", "episode_return", "pct_of_oracle")
+PAIRED_METRICS = ("score", "episode_return", "pct_of_oracle", "normalised")
+"""Metrics :func:`paired` compares (``normalised``: ``ed`` rows only, else skipped)."""
 TIE = 1e-9
 """Per-seed differences within this are ties (the metrics are rounded sums)."""
 

@@ -198,8 +198,6 @@ class RunConfig:
         if self.ed_version not in ED_ENVS:
             raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
         scenario = self.multi_agent and self.ed_version == "v1" and self.task in SCENARIOS
-        if self.multi_agent and self.evaluator == "rllib" and self.ed_version != "v0":
-            raise ValueError("--evaluator rllib plays ed_triage_v0: pass --ed-version v0")
         try:
             if not scenario:
                 self.task = get_task(self.task).name
@@ -571,7 +569,7 @@ def _rllib_rows(cfg: RunConfig, teams: dict, seeds: list, extra: dict, done) -> 
     rows = []
     for label, spec in teams.items():
         rows += evaluate_in_env_runner(cfg.task, {label: spec}, seeds, modules=modules,
-                                       llm_options=llm)  # fmt: skip
+                                       llm_options=llm, version=cfg.ed_version)  # fmt: skip
         done()
     return rows
 
@@ -607,14 +605,24 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
     console.print(t)
 
 
+PAIRED_COLUMNS = (("score", "Δ score", 4), ("pct_of_oracle", "Δ % of oracle", 2),
+                  ("normalised", "Δ normalised", 3))  # fmt: skip
+"""Console columns of the paired table (metric, header, decimals), where rows have them."""
+
+
 def _print_paired(console: Console, pairs: list[dict]) -> None:
-    t = Table(title=f"{TRAINED} − each policy, score paired by seed")
-    for col in ("versus", "Δ score ± 95% CI", "won", "lost", "tied"):
-        t.add_column(col, justify="left" if col == "versus" else "right")
+    cols = [c for c in PAIRED_COLUMNS if any(c[0] in e for e in pairs)]
+    t = Table(title=f"{TRAINED} − each policy, paired by seed: mean ± 95% CI (won/lost/tied)")
+    t.add_column("versus", justify="left")
+    for _, header, _ in cols:
+        t.add_column(header, justify="right")
     for e in pairs:
-        d = e["score"]
-        t.add_row(e["versus"], f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f}", str(d["wins"]),
-                  str(d["losses"]), str(d["ties"]))  # fmt: skip
+        cells = []
+        for metric, _, dec in cols:
+            d = e.get(metric)
+            cells.append("n/a" if d is None else f"{d['mean_diff']:+.{dec}f} ± {d['ci95']:.{dec}f} "
+                         f"({d['wins']}/{d['losses']}/{d['ties']})")  # fmt: skip
+        t.add_row(e["versus"], *cells)
     console.print(t)
 
 

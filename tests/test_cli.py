@@ -121,8 +121,12 @@ def test_help_tells_the_truth(capsys, monkeypatch):
         ("--llm-mode", "{score,generate}"),
     ):
         assert f"{flag} {choices}" in options, (flag, flags)
-    assert options["--task {basic_triage,dynamic_queue,mass_casualty,task_1_easy,task_2_medium,"
-                   "task_3_hard}"].endswith("(default: mass_casualty)")  # fmt: skip
+    from envs.ed.suite import SCENARIOS
+
+    tasks = ",".join(["basic_triage", "dynamic_queue", "mass_casualty", "task_1_easy",
+                      "task_2_medium", "task_3_hard", *SCENARIOS])  # fmt: skip
+    assert options[f"--task {{{tasks}}}"].endswith("(default: mass_casualty)")
+    assert options["--ed-version {v0,v1}"].endswith("(default: v1)")
     # --compare's default per ruleset, as validate() fills it in.
     compare = options["--compare [STR [STR ...]]"]
     for ruleset, default in DEFAULT_COMPARE_BY_RULESET.items():

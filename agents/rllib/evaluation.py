@@ -174,9 +174,9 @@ class EpisodeSeedsEnv(ParallelPettingZooEnv):
 
 
 def _eval_env_creator(env_config: Mapping[str, Any]) -> EpisodeSeedsEnv:
-    from envs.ed_triage_v0 import EdTriageParallelEnv
+    from envs.ed_triage_v1 import ED_ENVS
 
-    env = EdTriageParallelEnv(
+    env = ED_ENVS[env_config.get("version", "v0")](
         env_config["task"],
         normaliser="oracle",
         reward_mode=env_config.get("reward_mode", "team"),
@@ -248,6 +248,7 @@ def runner_config(
     specs: Mapping[str, RLModuleSpec],
     advice: str | None = None,
     reward_mode: str = "team",
+    version: str = "v0",
 ) -> Any:
     """The AlgorithmConfig of an evaluation EnvRunner: the seeded eval env, one env per
     runner, greedy (``explore=False``), one module per agent."""
@@ -259,6 +260,7 @@ def runner_config(
         "episode_seeds": [int(s) for s in seeds],
         "advice": advice,
         "reward_mode": reward_mode,
+        "version": version,
     }
     return (
         PPOConfig()
@@ -276,10 +278,11 @@ def sample_episodes(
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
     llm_options: Mapping[str, Any] | None = None,
+    version: str = "v0",
 ) -> list[Any]:
     """Play ``team`` on ``seeds`` (in order) in a local ``MultiAgentEnvRunner``;
     return its ``MultiAgentEpisode`` objects, episode i on seed i."""
-    return played_episodes(task, team, seeds, modules, reward_mode, llm_options)[0]
+    return played_episodes(task, team, seeds, modules, reward_mode, llm_options, version)[0]
 
 
 def played_episodes(
@@ -289,6 +292,7 @@ def played_episodes(
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
     llm_options: Mapping[str, Any] | None = None,
+    version: str = "v0",
 ) -> tuple[list[Any], list[dict[str, int]]]:
     """:func:`sample_episodes` plus the fallbacks of every agent in every episode (0 for
     players without fallbacks). One ``sample`` call per episode, so that LLM players
@@ -304,7 +308,9 @@ def played_episodes(
     register_eval_env()
     specs, states, advice = player_specs(team, modules, llm_options)
     runner = MultiAgentEnvRunner(
-        config=runner_config(task, seeds, specs, advice, reward_mode=reward_mode)
+        config=runner_config(
+            task, seeds, specs, advice, reward_mode=reward_mode, version=version
+        )  # fmt: skip
     )
     episodes, fallbacks = [], []
     try:
@@ -382,6 +388,7 @@ def evaluate_in_env_runner(
     reward_mode: str = "team",
     num_workers: int = 0,
     llm_options: Mapping[str, Any] | None = None,
+    version: str = "v0",
 ) -> list[dict]:
     """One row per (team, seed), as :func:`agents.ed_evaluation.evaluate_teams`, but
     played by RLlib's ``MultiAgentEnvRunner`` with one RLModule per agent.
@@ -390,26 +397,40 @@ def evaluate_in_env_runner(
     ``llm_options``: the ``llm`` players' settings (:class:`llm_policy.policy.LLMConfig`
     fields, or ``backend_factory``). ``num_workers`` = 0: one local runner in this
     process; k > 0: the seeds split into k contiguous shards, each played by its own
-    runner in a Ray worker (Ray must be initialised)."""
+    runner in a Ray worker (Ray must be initialised). ``version``: the ``ed`` env
+    (:data:`envs.ed_triage_v1.ED_ENVS`)."""
     seeds = [int(s) for s in seeds]
     rows = []
     for label, team in teams.items():
-        args = (task, label, team, seeds, modules, reward_mode, llm_options)
+        args = (task, label, team, seeds, modules, reward_mode, llm_options, version)
         rows += _in_ray_workers(*args, num_workers) if num_workers > 0 else _shard_rows(*args)
     return rows
 
 
-def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options) -> list[dict]:
+def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options, version) -> list[dict]:
+    from agents.ed_evaluation import random_team_reward
     from agents.roles import parse_team
+    from envs.ed.graders import normalised_score
+    from envs.ed_triage_v1 import ED_ENVS
 
     names = parse_team(team)
-    episodes, fallbacks = played_episodes(task, team, seeds, modules, reward_mode, llm_options)
-    return [
+    episodes, fallbacks = played_episodes(
+        task, team, seeds, modules, reward_mode, llm_options, version
+    )
+    rows = [
         episode_row(task, label, names, ep, fb) for ep, fb in zip(episodes, fallbacks, strict=True)
     ]
+    # The normalised score's 0, as the loop computes it: the seeded random team's play.
+    env = ED_ENVS[version](task=task, reward_mode=reward_mode)
+    for row in rows:
+        base = random_team_reward(env, row["seed"])
+        row["normalised"] = normalised_score(row["serve_reward"], base, row["oracle_value"])
+    return rows
 
 
-def _in_ray_workers(task, label, team, seeds, modules, reward_mode, llm_options, num_workers):
+def _in_ray_workers(
+    task, label, team, seeds, modules, reward_mode, llm_options, version, num_workers
+):
     """Contiguous shards of ``seeds``, each played by its own MultiAgentEnvRunner in a
     Ray worker (one CPU each); rows come back in seed-list order."""
     import ray
@@ -419,7 +440,9 @@ def _in_ray_workers(task, label, team, seeds, modules, reward_mode, llm_options,
     shards = [list(c) for c in np.array_split(np.asarray(seeds, dtype=np.int64), num_workers)]
     remote = ray.remote(num_cpus=1)(_shard_rows)
     refs = [
-        remote.remote(task, label, team, [int(s) for s in shard], modules, reward_mode, llm_options)
+        remote.remote(
+            task, label, team, [int(s) for s in shard], modules, reward_mode, llm_options, version
+        )  # fmt: skip
         for shard in shards
         if len(shard)
     ]
