@@ -27,7 +27,8 @@ from tests.ed_helpers import slot_scorers  # noqa: E402
 
 SEEDS = [10_002, 10_000, 10_001]  # not sorted: the order is part of the contract
 CORE = ("score", "episode_return", "served", "missed_emergencies", "oracle_value",
-        "pct_of_oracle", "parallel_steps", "serve_reward", "oracle_score")  # fmt: skip
+        "pct_of_oracle", "parallel_steps", "serve_reward", "oracle_score", "normalised",
+        "random_serve_reward")  # fmt: skip
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -424,6 +424,7 @@ def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options, ver
     env = ED_ENVS[version](task=task, reward_mode=reward_mode)
     for row in rows:
         base = random_team_reward(env, row["seed"])
+        row["random_serve_reward"] = base
         row["normalised"] = normalised_score(row["serve_reward"], base, row["oracle_value"])
     return rows
 
