@@ -34,6 +34,10 @@ class PolicyContext:
     presentation: Callable[[int], Any] | None = None
     # The env's public rules (``ed``: its EdConfig), for planners; None when unknown.
     config: Any = None
+    # The task an episode seed plays (``generated`` and the ``ed`` suite scenarios draw
+    # one per seed; ``task`` is then only generator seed 0's), for planners that solve
+    # the episode; None: every episode plays ``task``.
+    task_for: Callable[[int | None], TaskSpec] | None = None
 
 
 class Policy(ABC):

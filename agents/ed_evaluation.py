@@ -30,6 +30,7 @@ def team_context(env: EdTriageParallelEnv) -> PolicyContext:
         n_slots=env.n_slots,
         presentation=env.presentation,
         config=env.config,
+        task_for=env.task_for,
     )
 
 

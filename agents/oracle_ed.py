@@ -43,7 +43,10 @@ class EdOracleTeam:
         }
 
     def solve(self, seed: int | None) -> None:
-        task = self.context.task
+        # The episode's own task: for ``generated`` and the suite scenarios each seed
+        # draws a new one, and ``context.task`` is only the template (seed 0's draw).
+        ctx = self.context
+        task = ctx.task if ctx.task_for is None else ctx.task_for(seed)
         self.plan = solve(task, seed, self.config).plan
         self.severity = [p.severity for p in build_ed_scenario(task, seed).patients]
 

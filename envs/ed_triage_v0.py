@@ -118,6 +118,7 @@ from envs.generator import GeneratorParams, task_source
 from envs.reward import fast_serve_reward
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
+from envs.types import TaskSpec
 from envs.validation import check_action, check_agent_ids, check_seed
 
 _ROLES = tuple(Role)
@@ -318,6 +319,11 @@ class EdTriageParallelEnv(ParallelEnv):
     def observe(self, agent: str) -> dict[str, np.ndarray]:
         role = ROLE_OF[agent]
         return {"observation": ENCODERS[role](self.state), "action_mask": masks(self.state)[role]}
+
+    def task_for(self, episode_seed: int | None) -> TaskSpec:
+        """The task episode seed ``episode_seed`` plays (``reset`` sets ``env.task`` to
+        it): the fixed task, or the seed's draw of ``generated`` / a suite scenario."""
+        return self._tasks.task_for(episode_seed)
 
     def presentation(self, slot: int) -> Presentation | None:
         """The charted presentation of a waiting patient (None if the slot is empty).

@@ -11,7 +11,8 @@ from agents.ed_evaluation import evaluate_teams
 from agents.oracle_ed import EdOracleTeam
 from envs.clinical.presentation import Drug
 from envs.ed.bound import EdPlan, plan, replay, solve
-from envs.ed.config import DRUG_INDEX, EdConfig
+from envs.ed.config import AGENTS, DRUG_INDEX, EdConfig
+from envs.ed.suite import SCENARIOS
 from envs.tasks import get_task
 from tests.ed_helpers import pat, scenario, tiny_task
 
@@ -99,3 +100,26 @@ def test_oracle_team_replays_the_bound(task):
         bound = solve(get_task(task), seed)
         assert info["grader"]["cumulative_reward"] == pytest.approx(bound.value)
         assert info["kpis"]["adverse_events"] == 0 and info["kpis"]["under_triage_events"] == 0
+
+
+V1_ORACLE_TASKS = ("mass_casualty", *SCENARIOS)
+
+
+@pytest.mark.parametrize(("version", "task"),
+                         [("v1", t) for t in V1_ORACLE_TASKS] + [("v0", "generated")])  # fmt: skip
+def test_oracle_team_replays_the_bound_of_each_episode_task(version, task):
+    # Suite scenarios and ``generated`` draw a new task per episode seed: the team must
+    # solve the episode's task (env.task_for), not the env's template (seed 0's draw).
+    from agents.ed_evaluation import run_episode, team_context
+    from envs.ed_triage_v1 import ED_ENVS
+
+    env = ED_ENVS[version](task=task)
+    for seed in (10000, 10001):
+        team = EdOracleTeam(team_context(env)).policies()
+        info = run_episode(env, team, seed)
+        bound = solve(env.task_for(seed), seed, env.config)
+        assert env.task == env.task_for(seed)
+        assert abs(info["grader"]["cumulative_reward"] - bound.value) <= 1e-9
+        kpis = info["kpis"]
+        assert kpis["adverse_events"] == 0 and kpis["under_triage_events"] == 0
+        assert sum(kpis[f"illegal_{a}"] for a in AGENTS) == 0
