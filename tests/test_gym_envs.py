@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs.observation import COUNTDOWN, REPORTED, encode, patients
+from envs.seeding import EPISODE_SEED_BOUND
 from envs.tool_api import ToolSession
 
 IDS = list(envs.GYM_IDS)
@@ -149,6 +150,23 @@ def test_reset_seeding_semantics():
     assert env2.reset()[1]["episode_seed"] == a["episode_seed"]  # reproducible stream
     _, info = env.reset(options={"episode_seed": None})
     assert info["episode_seed"] is None
+
+
+def test_deferred_generator_is_gymnasiums():
+    """reset(seed) builds the generator on first read: same state and seed as Gymnasium's
+    super().reset(seed) would give, and a later unseeded reset draws from it."""
+    env = gym.make("edmarl/MassCasualty-v0").unwrapped
+    ref = gym.utils.seeding.np_random(7)[0]
+    env.reset(seed=7)
+    assert env.np_random_seed == 7
+    assert env.np_random.bit_generator.state == ref.bit_generator.state
+    env.reset(seed=3)
+    env.reset(seed=7)
+    _, info = env.reset()
+    assert info["episode_seed"] == int(ref.integers(EPISODE_SEED_BOUND))
+    env.np_random = np.random.default_rng(1)  # a set generator wins over a pending seed
+    env.reset()
+    assert env.np_random_seed == -1
 
 
 def test_bad_constructor_arguments():
