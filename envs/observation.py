@@ -175,36 +175,43 @@ class EpisodeEncoder:
         tab[..., SPECIALIST] = spec
         tab[..., CAN_SERVE] = can
         table *= table[..., PRESENT : PRESENT + 1]
-        self._rows = table
+        # Whole observations per step: the patient rows, then the context entries that
+        # depend only on the step; encode() multiplies by the served-slot mask and
+        # writes the three that depend on play (two NumPy calls per step).
+        full = np.zeros((task.max_steps + 1, n_slots * F + G), dtype=OBS_DTYPE)
+        full[:, : n_slots * F] = table.reshape(task.max_steps + 1, n_slots * F)
+        ctx = full[:, n_slots * F :]
+        ctx[:, STEP] = t[:, 0]
+        ctx[:, STEPS_REMAINING] = task.max_steps - t[:, 0]
+        ctx[:, DOCTORS] = self.num_doctors
+        ctx[:, ICU_TOTAL] = task.icu_beds
+        self._rows = full
         self._mask = np.zeros((task.max_steps + 1, n_slots + 1), dtype=MASK_DTYPE)
         self._mask[:, :n] = arrived & can
         self._mask[:, n_slots] = 1
         self._icu = np.zeros(n_slots, dtype=bool)
         self._icu[:n] = icu
-        self._keep = np.ones((n_slots, 1), dtype=OBS_DTYPE)
+        self._keep = np.ones(n_slots * F + G, dtype=OBS_DTYPE)
         self._keep_mask = np.ones(n_slots + 1, dtype=MASK_DTYPE)
+        base = n_slots * F
+        self._icu_available = base + ICU_AVAILABLE
+        self._queue_length = base + QUEUE_LENGTH
+        self._served = base + SERVED
 
     def mark_served(self, slot: int) -> None:
-        self._keep[slot, 0] = 0.0
+        self._keep[slot * F : (slot + 1) * F] = 0.0
         self._keep_mask[slot] = 0
 
     def encode(
         self, step: int, icu_available: int, queue_length: int, served: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = self.n_slots
-        obs = np.empty(n * F + G, dtype=OBS_DTYPE)
-        np.multiply(self._rows[step], self._keep, out=obs[: n * F].reshape(n, F))
+        obs = self._rows[step] * self._keep
         mask = self._mask[step] * self._keep_mask
         if icu_available < 1 and self.icu_total:
+            n = self.n_slots
             obs[CAN_SERVE : n * F : F][self._icu] = 0.0
             mask[:n][self._icu] = 0
-        obs[n * F :] = (
-            step,
-            self.max_steps - step,
-            self.num_doctors,
-            icu_available,
-            self.icu_total,
-            queue_length,
-            served,
-        )
+        obs[self._icu_available] = icu_available
+        obs[self._queue_length] = queue_length
+        obs[self._served] = served
         return obs, mask
