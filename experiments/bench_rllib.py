@@ -119,6 +119,7 @@ def install_runner_timers(runner: Any) -> None:
     """Wrap the pieces of one EnvRunner's sampling loop (in its own process) in timers
     that sum wall time; RLlib's own timers are EMA-smoothed per-call means (coefficient
     0.01), dominated for hundreds of calls by the first, slow, call."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
     from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
     from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
@@ -141,7 +142,8 @@ def install_runner_timers(runner: Any) -> None:
     )
     runner._env_to_module = _TimedPipeline(runner._env_to_module, totals, "env_to_module")
     runner._module_to_env = _TimedPipeline(runner._module_to_env, totals, "module_to_env")
-    episode_cls = MultiAgentEpisode if hasattr(runner, "_ongoing_episodes") else SingleAgentEpisode
+    multi = isinstance(runner, MultiAgentEnvRunner)
+    episode_cls = MultiAgentEpisode if multi else SingleAgentEpisode
     for name in ("add_env_step", "add_env_reset"):
         _patch_episode_class(episode_cls, name, totals)
 
