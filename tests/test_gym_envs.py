@@ -70,6 +70,20 @@ def test_fast_encoder_equals_reference_encoder(env_id):
             obs, *_ = env.step(a)
 
 
+def test_encoder_tables_are_shared_read_only_and_observations_are_fresh():
+    """Episodes with the same drawn schedule share one read-only table; every step
+    hands out new, writable arrays, so a caller editing one cannot alter the next."""
+    env = gym.make("edmarl/BasicTriage-v0").unwrapped
+    obs, _ = env.reset(options={"episode_seed": None})
+    first = env._enc
+    obs["observation"][:] = -1.0
+    obs["action_mask"][:] = 0
+    obs2, _ = env.reset(options={"episode_seed": None})
+    assert env._enc._rows is first._rows and not env._enc._rows.flags.writeable
+    assert np.array_equal(obs2["observation"], encode(env.state, env.n_slots)[0])
+    assert obs2["observation"].flags.writeable and obs2["action_mask"].flags.writeable
+
+
 def test_observation_hides_true_severity():
     env = gym.make("edmarl/BasicTriage-v0")
     obs, _ = env.reset()  # never seeded: the schedule as written
