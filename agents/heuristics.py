@@ -123,3 +123,10 @@ class RandomLegal(_ArrayPolicy):
         # Uniform noise on legal entries, -1 elsewhere: the argmax is a uniform legal pick.
         noise = np.where(mask != 0, self._rng.random(mask.shape), -1.0)
         return np.argmax(noise, axis=-1)
+
+    def act(self, observation: Observation) -> int:
+        """``choose`` with the same draw, in fewer NumPy calls (tests check they agree)."""
+        mask = observation["action_mask"]
+        noise = self._rng.random(mask.shape)
+        noise[mask == 0] = -1.0
+        return int(noise.argmax()) if mask.ndim == 1 else int(np.argmax(noise, axis=-1))

@@ -117,3 +117,17 @@ def test_severity_greedy_single_observation_path_equals_array_code(env_id):
     blocked = {"observation": obs["observation"].copy(), "action_mask": obs["action_mask"] * 0}
     n = env.unwrapped.wait_action
     assert greedy.act(blocked) == int(greedy.choose(blocked)) == n  # nobody servable: wait
+
+
+def test_random_single_observation_path_equals_array_code():
+    """Two random policies on one seed: act()'s fast path and choose() draw and pick
+    the same actions, step after step."""
+    env = gym.make("edmarl/MassCasualty-v0")
+    fast, ref = make_policy("random", seed=5), make_policy("random", seed=5)
+    for ep in range(20):
+        obs, _ = env.reset(seed=ep)
+        done = False
+        while not done:
+            a = fast.act(obs)
+            assert a == int(ref.choose(obs))
+            obs, _, done, _, _ = env.step(a)
