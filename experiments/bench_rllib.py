@@ -18,25 +18,27 @@ algorithm, trains one warm-up iteration (actor start, first weight sync), then t
 Figures per runner count (sums over the timed iterations):
 
 * ``sampled_steps_per_s``: env steps sampled / wall time of the timed iterations;
-* ``trained_steps_per_s``: env steps of the train batches / ``learner_update_timer``
-  (the learner connector pipeline, GAE included, and all SGD epochs);
+* ``trained_steps_per_s``: env steps of the train batches / ``learner_s``, the summed
+  wall time of ``LearnerGroup.update`` (learner connector pipeline, GAE included, and
+  all SGD epochs);
 * ``episodes_per_s``: simulated episodes finished / wall time (the issue-18 measure:
   it counts a changed sub-step design fairly);
-* ``sampling``: RLlib's per-call timers of the EnvRunner loop (Ray 2.60,
-  ``ray/rllib/env/multi_agent_env_runner.py`` ``_sample``; one call per loop pass,
-  i.e. one step of the runner's vector env: ``env_step_timer`` wraps
-  ``vector_env.step`` (auto-resets of finished sub-envs included),
-  ``rlmodule_inference_timer`` the module's ``forward_exploration``,
-  ``env_to_module_connector/connector_pipeline_timer`` and
-  ``module_to_env_connector/connector_pipeline_timer`` the two connector pipelines)
-  times the passes per runner, (steps + episodes) / (envs per runner × runners): a
-  finished sub-env spends one pass on its reset. ``other`` is the rest of the
-  sampling timer: episode bookkeeping (``add_env_step``, callbacks, metrics) and,
-  with remote runners, Ray's transfer of the episodes. These are estimates: RLlib
-  reports smoothed per-call means, not sums;
-* ``learner``: ``learner_connector`` (the learner connector pipeline, one call per
-  update; ``gae`` its ``general_advantage_estimation`` piece) and ``update`` (the rest
-  of ``learner_update_timer``: forward, loss, backward, optimiser over all epochs).
+* ``sampling_profile``: shares of the EnvRunners' own ``sample()`` time (summed over
+  runners), from wall-clock sums around each piece of the loop, installed in every
+  sampling runner (Ray 2.60, ``ray/rllib/env/multi_agent_env_runner.py`` ``_sample``):
+  ``env_step`` the vector env's ``step`` (auto-resets of finished sub-envs included),
+  ``env_reset`` its explicit ``reset``, ``module_forward`` the module's
+  ``forward_exploration``, ``env_to_module`` / ``module_to_env`` the two connector
+  pipelines, ``episode_bookkeeping`` the episodes' ``add_env_step`` /
+  ``add_env_reset``; ``other`` is the rest of the loop (callbacks, metrics,
+  numpy-ising finished episodes). RLlib's own ``env_runners/*_timer`` results are
+  EMA-smoothed per-call means (coefficient 0.01) that the first, slow calls dominate
+  for hundreds of calls, so they are not used; ``sampling_s`` (the driver's whole
+  sampling call, Ray transfer included) is measured the same way;
+* ``learner_profile``: shares of ``learner_s`` (``LearnerGroup.update``):
+  ``learner_connector`` the learner connector pipeline, ``gae`` its
+  ``general_advantage_estimation`` piece, ``update`` the rest (forward, loss,
+  backward, optimiser over all epochs). PPO only, local learner (run.py's defaults).
 
 Results to expect on a 2-core machine: 0 runners (sampling in the driver) and 1
 runner close to each other; 2 runners no faster, since the learner and two runners
