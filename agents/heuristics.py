@@ -66,6 +66,19 @@ class SeverityGreedy(_ArrayPolicy):
         key = rows[..., REPORTED] * _WAIT_WEIGHT - rows[..., WAIT]
         return _argmin_legal(key, legal, n)
 
+    def act(self, observation: Observation) -> int:
+        """``choose`` for one observation in fewer NumPy calls (same pick: the hot
+        path of a single env; tests check they agree)."""
+        mask = observation["action_mask"]
+        if mask.ndim != 1:
+            return int(self.choose(observation))
+        n = mask.shape[0] - 1
+        flat = observation["observation"]
+        key = flat[REPORTED : n * F : F] * _WAIT_WEIGHT - flat[WAIT : n * F : F]
+        key[mask[:n] == 0] = np.inf
+        best = int(key.argmin())  # the first minimum: ties in slot order, as choose
+        return best if mask[best] else n
+
 
 register("highest_severity")(SeverityGreedy)
 
@@ -110,3 +123,10 @@ class RandomLegal(_ArrayPolicy):
         # Uniform noise on legal entries, -1 elsewhere: the argmax is a uniform legal pick.
         noise = np.where(mask != 0, self._rng.random(mask.shape), -1.0)
         return np.argmax(noise, axis=-1)
+
+    def act(self, observation: Observation) -> int:
+        """``choose`` with the same draw, in fewer NumPy calls (tests check they agree)."""
+        mask = observation["action_mask"]
+        noise = self._rng.random(mask.shape)
+        noise[mask == 0] = -1.0
+        return int(noise.argmax()) if mask.ndim == 1 else int(np.argmax(noise, axis=-1))

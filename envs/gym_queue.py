@@ -57,6 +57,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.registration import load_env_creator
+from gymnasium.utils import seeding
 
 from envs import dynamics
 from envs.graders import grade
@@ -83,6 +84,9 @@ _INVALID = {
 
 class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    _pending_seed: int | None = None
+    _rng: np.random.Generator | None = None
+    _rng_seed: int | None = None
 
     def __init__(
         self,
@@ -122,10 +126,17 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         seed = check_seed(seed)
-        super().reset(seed=seed)
-        self._seeded = self._seeded or seed is not None
+        if seed is not None:  # super().reset(seed), deferred (see _np_random)
+            self._pending_seed = seed
+            self._seeded = True
+        # The generator is only drawn from when no seed is given (seeding.episode_seed).
+        rng = self.np_random if seed is None and self._seeded else None
         episode_seed = next_episode_seed(
-            seed, self.np_random, self._seeded, self.seed_range, options
+            seed,
+            rng,  # type: ignore[arg-type]
+            self._seeded,
+            self.seed_range,
+            options,
         )
         scenario = build_scenario(self.task, episode_seed)
         self.episode_seed = episode_seed
@@ -133,6 +144,34 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._enc = EpisodeEncoder(scenario, self.n_slots)
         self.episode_return = 0.0
         return self._obs(), {"task": self.task.name, "episode_seed": episode_seed}
+
+    # Gymnasium's reset(seed) builds the generator at once, which costs as much as a
+    # whole episode's steps; only a later unseeded reset reads it, so it is built from
+    # the same seed on first read of ``_np_random`` / ``_np_random_seed`` (Gymnasium's
+    # np_random, np_random_seed and its env checker all go through these two).
+    def _materialise_rng(self) -> None:
+        seed, self._pending_seed = self._pending_seed, None
+        self._rng, self._rng_seed = seeding.np_random(seed)
+
+    @property  # type: ignore[override]
+    def _np_random(self) -> np.random.Generator | None:
+        if self._pending_seed is not None:
+            self._materialise_rng()
+        return self._rng
+
+    @_np_random.setter
+    def _np_random(self, value: np.random.Generator | None) -> None:
+        self._pending_seed, self._rng = None, value
+
+    @property  # type: ignore[override]
+    def _np_random_seed(self) -> int | None:
+        if self._pending_seed is not None:
+            self._materialise_rng()
+        return self._rng_seed
+
+    @_np_random_seed.setter
+    def _np_random_seed(self, value: int | None) -> None:
+        self._pending_seed, self._rng_seed = None, value
 
     def step(
         self, action: Any

@@ -31,6 +31,8 @@ vectorised operations (the hot path); tests check they agree on every step.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from envs.dynamics import ClassicState, can_serve
@@ -143,68 +145,95 @@ class EpisodeEncoder:
     def __init__(self, scenario: Scenario, n_slots: int) -> None:
         task = scenario.task
         pats = scenario.patients
-        n = len(pats)
-        if n > n_slots:
-            raise ValueError(f"scenario has {n} patients but only {n_slots} slots")
+        if len(pats) > n_slots:
+            raise ValueError(f"scenario has {len(pats)} patients but only {n_slots} slots")
         self.n_slots = n_slots
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
-        a = np.array([p.arrival_step for p in pats], dtype=np.int64)
-        c = np.array([p.deterioration_countdown for p in pats], dtype=np.int64)
-        sev = np.array([p.severity for p in pats], dtype=np.int64)
-        rep = np.array([p.reported_severity for p in pats], dtype=np.int64)
-        icu = np.array([p.requires_icu for p in pats], dtype=bool)
-        spec = np.array([p.requires_specialist for p in pats], dtype=bool)
-        t = np.arange(task.max_steps + 1)[:, None]
-        arrived = a[None, :] <= t
-        ticks = np.where(arrived, t - a[None, :] + (a[None, :] > 0), 0)
-        det = (c[None, :] > 0) & (ticks >= c[None, :])
-        worse = np.maximum(1, sev - 1)[None, :]
-        can = (self.num_doctors >= np.where(spec, 2, 1)) & (~icu | (task.icu_beds >= 1))
-        table = np.zeros((task.max_steps + 1, n_slots, F), dtype=OBS_DTYPE)
-        tab = table[:, :n]
-        tab[..., PRESENT] = arrived
-        tab[..., REPORTED] = np.where(det, worse, rep[None, :])
-        tab[..., WAIT] = ticks
-        tab[..., CONDITION] = np.where(
-            det, np.where(worse == 1, int(Condition.CRITICAL), int(Condition.AT_RISK)), 0
-        )
-        tab[..., COUNTDOWN] = np.where((c[None, :] > 0) & ~det, c[None, :] - ticks, 0)
-        tab[..., ICU] = icu
-        tab[..., SPECIALIST] = spec
-        tab[..., CAN_SERVE] = can
-        table *= table[..., PRESENT : PRESENT + 1]
-        self._rows = table
-        self._mask = np.zeros((task.max_steps + 1, n_slots + 1), dtype=MASK_DTYPE)
-        self._mask[:, :n] = arrived & can
-        self._mask[:, n_slots] = 1
-        self._icu = np.zeros(n_slots, dtype=bool)
-        self._icu[:n] = icu
-        self._keep = np.ones((n_slots, 1), dtype=OBS_DTYPE)
+        # Many seeds draw the same schedule (few arrivals move): tables are shared.
+        draws = tuple(
+            (p.arrival_step, p.deterioration_countdown, p.severity, p.reported_severity,
+             p.requires_icu, p.requires_specialist)
+            for p in pats
+        )  # fmt: skip
+        shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
+        self._rows, self._mask, self._icu = _episode_tables(shape, draws)
+        self._keep = np.ones(n_slots * F + G, dtype=OBS_DTYPE)
         self._keep_mask = np.ones(n_slots + 1, dtype=MASK_DTYPE)
+        base = n_slots * F
+        self._icu_available = base + ICU_AVAILABLE
+        self._queue_length = base + QUEUE_LENGTH
+        self._served = base + SERVED
 
     def mark_served(self, slot: int) -> None:
-        self._keep[slot, 0] = 0.0
+        self._keep[slot * F : (slot + 1) * F] = 0.0
         self._keep_mask[slot] = 0
 
     def encode(
         self, step: int, icu_available: int, queue_length: int, served: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = self.n_slots
-        obs = np.empty(n * F + G, dtype=OBS_DTYPE)
-        np.multiply(self._rows[step], self._keep, out=obs[: n * F].reshape(n, F))
+        obs = self._rows[step] * self._keep
         mask = self._mask[step] * self._keep_mask
         if icu_available < 1 and self.icu_total:
+            n = self.n_slots
             obs[CAN_SERVE : n * F : F][self._icu] = 0.0
             mask[:n][self._icu] = 0
-        obs[n * F :] = (
-            step,
-            self.max_steps - step,
-            self.num_doctors,
-            icu_available,
-            self.icu_total,
-            queue_length,
-            served,
-        )
+        obs[self._icu_available] = icu_available
+        obs[self._queue_length] = queue_length
+        obs[self._served] = served
         return obs, mask
+
+
+TABLE_CACHE_SIZE = 512
+"""Episode tables kept (about 22 kB each for mass_casualty)."""
+
+
+@lru_cache(maxsize=TABLE_CACHE_SIZE)
+def _episode_tables(
+    shape: tuple[int, int, int, int], draws: tuple[tuple[int, int, int, int, bool, bool], ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read-only per-step observations (context entries that depend only on the step
+    filled in), masks and ICU flags of one drawn schedule (see EpisodeEncoder)."""
+    max_steps, num_doctors, icu_beds, n_slots = shape
+    n = len(draws)
+    cols = np.array(draws, dtype=np.int64).reshape(n, 6).T
+    a, c, sev, rep = cols[0], cols[1], cols[2], cols[3]
+    icu, spec = cols[4].astype(bool), cols[5].astype(bool)
+    t = np.arange(max_steps + 1)[:, None]
+    arrived = a[None, :] <= t
+    ticks = np.where(arrived, t - a[None, :] + (a[None, :] > 0), 0)
+    det = (c[None, :] > 0) & (ticks >= c[None, :])
+    worse = np.maximum(1, sev - 1)[None, :]
+    can = (num_doctors >= np.where(spec, 2, 1)) & (~icu | (icu_beds >= 1))
+    table = np.zeros((max_steps + 1, n_slots, F), dtype=OBS_DTYPE)
+    tab = table[:, :n]
+    tab[..., PRESENT] = arrived
+    tab[..., REPORTED] = np.where(det, worse, rep[None, :])
+    tab[..., WAIT] = ticks
+    tab[..., CONDITION] = np.where(
+        det, np.where(worse == 1, int(Condition.CRITICAL), int(Condition.AT_RISK)), 0
+    )
+    tab[..., COUNTDOWN] = np.where((c[None, :] > 0) & ~det, c[None, :] - ticks, 0)
+    tab[..., ICU] = icu
+    tab[..., SPECIALIST] = spec
+    tab[..., CAN_SERVE] = can
+    table *= table[..., PRESENT : PRESENT + 1]
+    # Whole observations per step: the patient rows, then the context entries that
+    # depend only on the step; encode() multiplies by the served-slot mask and
+    # writes the three that depend on play (two NumPy calls per step).
+    full = np.zeros((max_steps + 1, n_slots * F + G), dtype=OBS_DTYPE)
+    full[:, : n_slots * F] = table.reshape(max_steps + 1, n_slots * F)
+    ctx = full[:, n_slots * F :]
+    ctx[:, STEP] = t[:, 0]
+    ctx[:, STEPS_REMAINING] = max_steps - t[:, 0]
+    ctx[:, DOCTORS] = num_doctors
+    ctx[:, ICU_TOTAL] = icu_beds
+    mask = np.zeros((max_steps + 1, n_slots + 1), dtype=MASK_DTYPE)
+    mask[:, :n] = arrived & can
+    mask[:, n_slots] = 1
+    icu_slots = np.zeros(n_slots, dtype=bool)
+    icu_slots[:n] = icu
+    for arr in (full, mask, icu_slots):
+        arr.flags.writeable = False  # shared between episodes
+    return full, mask, icu_slots

@@ -23,6 +23,8 @@ INTEGER_FORM = "a Python int or a NumPy integer scalar (not bool, float or str)"
 
 def _as_int(value: Any) -> int | None:
     """``value`` as an int when it is an integer scalar, else None."""
+    if type(value) is int:  # the common case first (bool is a subclass, not this type)
+        return value
     if isinstance(value, (bool, np.bool_)):
         return None
     if isinstance(value, (int, np.integer)):

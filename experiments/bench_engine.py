@@ -17,9 +17,10 @@ Paths measured (a "step" is one env step of one episode; the policy's time count
 * ``gym_vector``: ``gym.make_vec(…, num_envs=--num-envs)`` (native batched env) +
   ``Policy.act_vec``.
 
-Results to expect on a 2-core machine: ``gym`` 1–1.5× ``tool_state``; ``gym_vector``
-one to two orders of magnitude above both. The JSON (``--out``) holds every figure and
-the ratios against ``tool_state`` and, when measured, ``original``.
+Results to expect on a 2-core machine: ``gym`` 0.7–1.4× ``tool_state`` and 0.5–1×
+``original``; ``gym_vector`` one to two orders of magnitude above both. The JSON
+(``--out``) holds every figure and the ratios against ``tool_state`` and, when
+measured, ``original``.
 """
 
 from __future__ import annotations

@@ -1,103 +1,323 @@
-"""RLlib throughput: sampled and trained env steps per second for 0, 1 and 2 EnvRunners,
-and the share of sampling time spent inside the env.
+"""RLlib throughput of the front door as users run it: env steps/s sampled and trained,
+simulated episodes per second of training wall time, and where the sampling and the
+learner time go, for 0, 1 and 2 EnvRunners.
 
 How to run::
 
-    python experiments/bench_rllib.py                       # runners 0 1 2, mass_casualty
+    python experiments/bench_rllib.py --iters 2             # ed, runners 0 1 2
     python experiments/bench_rllib.py --runners 1 4 8 15    # on a bigger machine
+    python experiments/bench_rllib.py --ruleset classic     # the single-agent classic env
 
-For each runner count it builds PPO with the slot scorer, trains one warm-up
-iteration, then times ``--iters`` iterations: sampled steps/s = env steps sampled /
-wall time; trained steps/s = env steps of the train batches / learner update time
-(all SGD epochs over each batch); env share =
-(mean ``env.step`` time × number of vector-env steps) / sampling time.
+The settings are ``experiments/run.py``'s: :class:`experiments.run.RunConfig` with its
+defaults (``--ruleset ed``: the three role modules, hints on) builds the
+``TrainSettings``; only the EnvRunner count changes, and the driver's torch threads
+are set as ``agents.rllib.training.train`` sets them. Each runner count builds the
+algorithm, trains one warm-up iteration (actor start, first weight sync), then times
+``--iters`` iterations.
+
+Figures per runner count (sums over the timed iterations):
+
+* ``sampled_steps_per_s``: env steps sampled / wall time of the timed iterations;
+* ``trained_steps_per_s``: env steps of the train batches / ``learner_s``, the summed
+  wall time of ``LearnerGroup.update`` (learner connector pipeline, GAE included, and
+  all SGD epochs);
+* ``episodes_per_s``: simulated episodes finished / wall time (the issue-18 measure:
+  it counts a changed sub-step design fairly);
+* ``sampling_profile``: shares of the EnvRunners' own ``sample()`` time (summed over
+  runners), from wall-clock sums around each piece of the loop, installed in every
+  sampling runner (Ray 2.60, ``ray/rllib/env/multi_agent_env_runner.py`` ``_sample``):
+  ``env_step`` the vector env's ``step`` (auto-resets of finished sub-envs included),
+  ``env_reset`` its explicit ``reset``, ``module_forward`` the module's
+  ``forward_exploration``, ``env_to_module`` / ``module_to_env`` the two connector
+  pipelines, ``episode_bookkeeping`` the episodes' ``add_env_step`` /
+  ``add_env_reset``; ``other`` is the rest of the loop (callbacks, metrics,
+  numpy-ising finished episodes). RLlib's own ``env_runners/*_timer`` results are
+  EMA-smoothed per-call means (coefficient 0.01) that the first, slow calls dominate
+  for hundreds of calls, so they are not used; ``sampling_s`` (the driver's whole
+  sampling call, Ray transfer included) is measured the same way;
+* ``learner_profile``: shares of ``learner_s`` (``LearnerGroup.update``):
+  ``learner_connector`` the learner connector pipeline, ``gae`` its
+  ``general_advantage_estimation`` piece, ``update`` the rest (forward, loss,
+  backward, optimiser over all epochs). PPO only, local learner (run.py's defaults).
 
 Results to expect on a 2-core machine: 0 runners (sampling in the driver) and 1
 runner close to each other; 2 runners no faster, since the learner and two runners
-share two cores. The ratios against 0 runners are in the JSON.
+share two cores.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tyro
 
-from agents.rllib.training import TrainSettings, build_config, init_ray, register_envs
 from experiments.report import write_json
+
+ENV_STEPS = "num_env_steps_sampled_lifetime"
+EPISODES = "num_episodes_lifetime"
+TOTALS = "_bench_totals"
+SAMPLING = "_sampling"
+"""EnvRunner attribute holding the profile's running sums (seconds)."""
+
+
+def _timed(fn: Callable, totals: dict[str, float], key: str) -> Callable:
+    """``fn`` with its wall time added to ``totals[key]`` on every call."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[key] += time.perf_counter() - t
+
+    return wrapper
+
+
+class _TimedPipeline:
+    """A connector pipeline whose calls are timed; everything else (state, pieces) is
+    the pipeline's own."""
+
+    def __init__(self, pipeline: Any, totals: dict[str, float], key: str) -> None:
+        self._pipeline = pipeline
+        self._call = _timed(pipeline.__call__, totals, key)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
+
+
+def _patch_episode_class(cls: type, name: str, totals: dict[str, float]) -> None:
+    """Time ``cls.name`` while the runner samples (the learner connector, in the driver
+    with 0 runners, also adds steps to episodes: not counted)."""
+    fn = getattr(cls, name)
+    if getattr(fn, "_bench", False):
+        return
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not totals[SAMPLING]:
+            return fn(*args, **kwargs)
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals["episode_bookkeeping"] += time.perf_counter() - t
+
+    wrapper._bench = True  # type: ignore[attr-defined]
+    setattr(cls, name, wrapper)
+
+
+def install_runner_timers(runner: Any) -> None:
+    """Wrap the pieces of one EnvRunner's sampling loop (in its own process) in timers
+    that sum wall time; RLlib's own timers are EMA-smoothed per-call means (coefficient
+    0.01), dominated for hundreds of calls by the first, slow, call."""
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+    from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+    from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+
+    totals: dict[str, float] = dict.fromkeys((*PROFILE_KEYS, SAMPLING), 0.0)
+    setattr(runner, TOTALS, totals)
+    sample = _timed(runner.sample, totals, "sample")
+
+    def flagged_sample(*args: Any, **kwargs: Any) -> Any:
+        totals[SAMPLING] = 1.0
+        try:
+            return sample(*args, **kwargs)
+        finally:
+            totals[SAMPLING] = 0.0
+
+    runner.sample = flagged_sample
+    runner.env.step = _timed(runner.env.step, totals, "env_step")
+    runner.env.reset = _timed(runner.env.reset, totals, "env_reset")
+    runner.module.forward_exploration = _timed(
+        runner.module.forward_exploration, totals, "module_forward"
+    )
+    runner._env_to_module = _TimedPipeline(runner._env_to_module, totals, "env_to_module")
+    runner._module_to_env = _TimedPipeline(runner._module_to_env, totals, "module_to_env")
+    multi = isinstance(runner, MultiAgentEnvRunner)
+    episode_cls = MultiAgentEpisode if multi else SingleAgentEpisode
+    for name in ("add_env_step", "add_env_reset"):
+        _patch_episode_class(episode_cls, name, totals)
+
+
+def read_runner_timers(runner: Any) -> dict[str, float]:
+    """The runner's sums since the last read (then zeroed)."""
+    totals = getattr(runner, TOTALS)
+    out = {k: totals[k] for k in PROFILE_KEYS}
+    for k in PROFILE_KEYS:
+        totals[k] = 0.0
+    return out
+
+
+PROFILE_KEYS = (
+    "sample",
+    "env_step",
+    "env_reset",
+    "module_forward",
+    "env_to_module",
+    "module_to_env",
+    "episode_bookkeeping",
+)
+"""``sample`` is the runner's whole ``sample()`` call; the rest are its parts."""
 
 
 @dataclass
 class BenchConfig:
-    """RLlib sampling/training throughput by EnvRunner count."""
+    """RLlib sampling/training throughput of run.py's training, by EnvRunner count."""
 
+    ruleset: Literal["ed", "classic"] = "ed"
+    """ed: the front door's default (three role modules, hints on); classic: the
+    single-agent Queue Doctor env with the slot scorer."""
     task: str = "mass_casualty"
     """Task to train on."""
     runners: tuple[int, ...] = (0, 1, 2)
     """EnvRunner counts to measure."""
-    envs_per_runner: int = 8
-    """Envs per EnvRunner."""
     iters: int = 3
     """Timed iterations per runner count (after one warm-up iteration)."""
-    train_batch_size: int = 2000
-    """Env steps per iteration."""
+    train_batch_size: int | None = None
+    """Env steps per iteration (default: run.py's)."""
     out: Path = Path("results/bench_rllib.json")
     """JSON output."""
 
 
+def _get(d: dict, path: tuple[str, ...]) -> float:
+    for k in path:
+        d = d.get(k, {})
+    return float(d) if isinstance(d, (int, float)) else 0.0
+
+
+def settings(cfg: BenchConfig, runners: int):
+    """run.py's TrainSettings for this ruleset and task, with ``runners`` EnvRunners."""
+    from experiments.run import RunConfig
+
+    run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners)
+    if cfg.train_batch_size is not None:
+        run.train_batch_size = cfg.train_batch_size
+        run.minibatch_size = min(run.minibatch_size, cfg.train_batch_size)
+    run.validate()
+    return replace(run.train_settings(), train_iters=cfg.iters)
+
+
+def _runner_totals(algo: Any, runners: int) -> dict[str, float]:
+    """The sampling runners' sums since the last call, added over runners."""
+    parts = algo.env_runner_group.foreach_env_runner(
+        read_runner_timers, local_env_runner=runners == 0
+    )
+    return {k: sum(p[k] for p in parts) for k in PROFILE_KEYS}
+
+
 def measure(cfg: BenchConfig, runners: int) -> dict:
-    s = TrainSettings(task=cfg.task, num_env_runners=runners, envs_per_runner=cfg.envs_per_runner,
-                      train_batch_size=cfg.train_batch_size)  # fmt: skip
+    import ray.rllib.algorithms.ppo.ppo as ppo_mod
+    import torch
+    from ray.rllib.connectors.learner import GeneralAdvantageEstimation
+
+    from agents.rllib.training import _local_learner_threads, build_config
+
+    s = settings(cfg, runners)
+    threads = _local_learner_threads(s)  # as train() does for a local learner
     algo = build_config(s).build_algo()
+    driver = dict.fromkeys(("sampling", "learner", "learner_connector", "gae"), 0.0)
+    saved = ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__
     try:
-        algo.train()  # warm-up: actor start, first weight sync
-        sampled = trained = 0.0
-        sample_t = learn_t = env_t = 0.0
+        algo.env_runner_group.foreach_env_runner(
+            install_runner_timers, local_env_runner=runners == 0
+        )
+        ppo_mod.synchronous_parallel_sample = _timed(saved[0], driver, "sampling")
+        GeneralAdvantageEstimation.__call__ = _timed(saved[1], driver, "gae")
+        group = algo.learner_group
+        group.update = _timed(group.update, driver, "learner")
+        learner = group._learner  # the local learner (run.py's default num_learners=0)
+        learner._learner_connector = _timed(learner._learner_connector, driver, "learner_connector")
+        r = algo.train()  # warm-up: actor start, first weight sync, first forward passes
+        steps0, eps0 = _get(r, ("env_runners", ENV_STEPS)), _get(r, ("env_runners", EPISODES))
+        _runner_totals(algo, runners)
+        driver.update(dict.fromkeys(driver, 0.0))
         t0 = time.perf_counter()
         for _ in range(cfg.iters):
             r = algo.train()
-            er = r["env_runners"]
-            n = er["num_env_steps_sampled"]
-            sampled += n
-            trained += n  # the batch the learner digests (all epochs) in learner_update_timer
-            sample_t += r["timers"]["env_runner_sampling_timer"]
-            learn_t += r["timers"]["learner_update_timer"]
-            env_t += er["env_step_timer"] * n / cfg.envs_per_runner
         wall = time.perf_counter() - t0
+        prof = _runner_totals(algo, runners)
+        steps = _get(r, ("env_runners", ENV_STEPS)) - steps0
+        eps = _get(r, ("env_runners", EPISODES)) - eps0
+        ep_len = _get(r, ("env_runners", "episode_len_mean"))
     finally:
+        ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__ = saved
         algo.stop()
+        if threads is not None:
+            torch.set_num_threads(threads)
+    sample = prof.pop("sample")
+    sampling = {k: v / sample for k, v in prof.items()}
+    sampling["other"] = 1.0 - sum(sampling.values())
+    learn = driver["learner"]
     return {
         "num_env_runners": runners,
-        "sampled_steps_per_s": sampled / wall,
-        "trained_steps_per_s": trained / learn_t,
-        "env_share_of_sampling": env_t / sample_t,
-        "sampling_share_of_wall": sample_t / wall,
+        "env_steps": int(steps),
+        "episodes": int(eps),
+        "episode_len_mean": ep_len,
         "wall_s": wall,
+        "sampled_steps_per_s": steps / wall,
+        "trained_steps_per_s": steps / learn,
+        "episodes_per_s": eps / wall,
+        "sampling_s": driver["sampling"],
+        "runner_sample_s": sample / max(1, runners),
+        "learner_s": learn,
+        "sampling_share_of_wall": driver["sampling"] / wall,
+        "learner_share_of_wall": learn / wall,
+        "sampling_profile": sampling,
+        "learner_profile": {
+            "learner_connector": driver["learner_connector"] / learn,
+            "gae": driver["gae"] / learn,
+            "update": 1.0 - driver["learner_connector"] / learn,
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agents.rllib.training import init_ray, register_envs
+
     cfg = tyro.cli(BenchConfig, args=argv)
     init_ray(None)
     register_envs()
+    s = settings(cfg, 0)
     rows = []
     for n in cfg.runners:
         row = measure(cfg, n)
         rows.append(row)
+        prof = "  ".join(f"{k} {v:.0%}" for k, v in row["sampling_profile"].items())
         print(f"runners {n}: sampled {row['sampled_steps_per_s']:,.0f}/s  trained "
-              f"{row['trained_steps_per_s']:,.0f}/s  env share {row['env_share_of_sampling']:.0%}",
-              flush=True)  # fmt: skip
+              f"{row['trained_steps_per_s']:,.0f}/s  episodes {row['episodes_per_s']:.2f}/s  "
+              f"sampling: {prof}  learner connector "
+              f"{row['learner_profile']['learner_connector']:.0%}", flush=True)  # fmt: skip
     base = rows[0]["sampled_steps_per_s"]
     for row in rows:
         row["sampled_vs_first"] = row["sampled_steps_per_s"] / base
-    doc = {"command": "python experiments/bench_rllib.py " + " ".join(argv or sys.argv[1:]),
-           "task": cfg.task, "envs_per_runner": cfg.envs_per_runner,
-           "train_batch_size": cfg.train_batch_size, "results": rows}  # fmt: skip
+    doc = {
+        "command": "python experiments/bench_rllib.py " + " ".join(argv or sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },  # fmt: skip
+        "ruleset": cfg.ruleset,
+        "task": cfg.task,
+        "hints": s.hints,
+        "envs_per_runner": s.envs_per_runner,
+        "train_batch_size": s.train_batch_size,
+        "minibatch_size": s.minibatch_size,
+        "num_epochs": s.num_epochs,
+        "results": rows,
+    }
     write_json(cfg.out, doc)
     print(f"wrote {cfg.out}")
     return 0

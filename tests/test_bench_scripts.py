@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from experiments.bench_engine import main
 
 
@@ -20,3 +22,25 @@ def test_bench_engine_smoke(tmp_path):
     for r in rows:
         assert r["tool_state"] > 0 and r["gym"] > 0 and r["gym_vector"] > 0
         assert r["gym_vs_tool_state"] == r["gym"] / r["tool_state"]
+
+
+@pytest.mark.slow
+def test_bench_rllib_smoke(tmp_path):
+    """The front-door benchmark (ed, run.py's settings) on a tiny batch: every figure
+    present, the sampling profile's parts add up to the runner's sample time."""
+    from experiments.bench_rllib import main as bench_rllib
+
+    out = tmp_path / "bench_rllib.json"
+    assert bench_rllib(["--runners", "0", "1", "--iters", "1", "--train-batch-size", "200",
+                        "--out", str(out)]) == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert doc["ruleset"] == "ed" and doc["hints"] is True
+    assert [r["num_env_runners"] for r in doc["results"]] == [0, 1]
+    for r in doc["results"]:
+        assert r["env_steps"] >= 200 and r["episodes"] > 0
+        assert r["sampled_steps_per_s"] > 0 and r["episodes_per_s"] > 0
+        parts = r["sampling_profile"]
+        assert all(parts[k] > 0 for k in ("env_step", "module_forward", "env_to_module",
+                                          "module_to_env", "episode_bookkeeping"))  # fmt: skip
+        assert abs(sum(parts.values()) - 1.0) < 1e-9 and parts["other"] > -0.05
+        assert 0 < r["learner_profile"]["gae"] <= r["learner_profile"]["learner_connector"] < 1

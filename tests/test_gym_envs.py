@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs.observation import COUNTDOWN, REPORTED, encode, patients
+from envs.seeding import EPISODE_SEED_BOUND
 from envs.tool_api import ToolSession
 
 IDS = list(envs.GYM_IDS)
@@ -67,6 +68,20 @@ def test_fast_encoder_equals_reference_encoder(env_id):
             legal = np.flatnonzero(obs["action_mask"])
             a = int(rng.integers(env.n_slots + 1)) if rng.random() < 0.3 else int(rng.choice(legal))
             obs, *_ = env.step(a)
+
+
+def test_encoder_tables_are_shared_read_only_and_observations_are_fresh():
+    """Episodes with the same drawn schedule share one read-only table; every step
+    hands out new, writable arrays, so a caller editing one cannot alter the next."""
+    env = gym.make("edmarl/BasicTriage-v0").unwrapped
+    obs, _ = env.reset(options={"episode_seed": None})
+    first = env._enc
+    obs["observation"][:] = -1.0
+    obs["action_mask"][:] = 0
+    obs2, _ = env.reset(options={"episode_seed": None})
+    assert env._enc._rows is first._rows and not env._enc._rows.flags.writeable
+    assert np.array_equal(obs2["observation"], encode(env.state, env.n_slots)[0])
+    assert obs2["observation"].flags.writeable and obs2["action_mask"].flags.writeable
 
 
 def test_observation_hides_true_severity():
@@ -149,6 +164,23 @@ def test_reset_seeding_semantics():
     assert env2.reset()[1]["episode_seed"] == a["episode_seed"]  # reproducible stream
     _, info = env.reset(options={"episode_seed": None})
     assert info["episode_seed"] is None
+
+
+def test_deferred_generator_is_gymnasiums():
+    """reset(seed) builds the generator on first read: same state and seed as Gymnasium's
+    super().reset(seed) would give, and a later unseeded reset draws from it."""
+    env = gym.make("edmarl/MassCasualty-v0").unwrapped
+    ref = gym.utils.seeding.np_random(7)[0]
+    env.reset(seed=7)
+    assert env.np_random_seed == 7
+    assert env.np_random.bit_generator.state == ref.bit_generator.state
+    env.reset(seed=3)
+    env.reset(seed=7)
+    _, info = env.reset()
+    assert info["episode_seed"] == int(ref.integers(EPISODE_SEED_BOUND))
+    env.np_random = np.random.default_rng(1)  # a set generator wins over a pending seed
+    env.reset()
+    assert env.np_random_seed == -1
 
 
 def test_bad_constructor_arguments():
