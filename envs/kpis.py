@@ -1,38 +1,9 @@
-"""Clinical KPIs of a finished episode (post-hoc: they use the true severities).
+"""Old path of :mod:`envs.classic.kpis` (the code lives there); kept for existing imports."""
 
-* ``within_target_<c>``: share of true category-c patients who arrived during the
-  episode and were seen within the MTS target time (c1 0 min, c2 10, c3 60, c4 120,
-  c5 240; one step = 10 min); unserved patients count as not seen in time. NaN when
-  no such patient arrived.
-* ``mean_tt_<c>``: mean time to treatment in minutes of served category-c patients.
-* ``missed_emergency_steps``: Queue Doctor's ``missed_emergencies``.
-* ``left_unserved``: patients who arrived but were never served.
+import sys
 
-Categories are the true severities at arrival (before any deterioration).
-"""
+from envs.classic import kpis as _module
 
-from __future__ import annotations
-
-import math
-
-from envs.dynamics import ClassicState
-from envs.types import MINUTES_PER_STEP, Severity
-
-CATEGORIES = tuple(int(s) for s in Severity)
-
-
-def episode_kpis(state: ClassicState) -> dict[str, float]:
-    pats = state.scenario.patients
-    arrived = [p for p in pats if p.arrival_step <= state.step]
-    served_wait = {r.slot: r.wait_time for r in state.served}
-    out: dict[str, float] = {}
-    for c in CATEGORIES:
-        group = [p for p in arrived if p.severity == c]
-        target = Severity(c).target_minutes
-        waits = [served_wait[p.slot] * MINUTES_PER_STEP for p in group if p.slot in served_wait]
-        in_time = sum(1 for w in waits if w <= target)
-        out[f"within_target_{c}"] = in_time / len(group) if group else math.nan
-        out[f"mean_tt_{c}"] = sum(waits) / len(waits) if waits else math.nan
-    out["missed_emergency_steps"] = float(state.missed_emergencies)
-    out["left_unserved"] = float(len(arrived) - len(state.served))
-    return out
+# The same module object under both names: every name (private ones too) and any
+# monkeypatching is shared, not copied.
+sys.modules[__name__] = _module

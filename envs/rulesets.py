@@ -3,8 +3,9 @@
 ``classic`` is Queue Doctor's MDP (one patient served per step). The multi-agent
 ``ed`` ruleset (several doctor slots per step, nurse and pharmacist actions) is in
 :data:`MULTI_AGENT_RULESETS` (engine :mod:`envs.ed.engine`, env
-:mod:`envs.ed_triage_v0`); the single-agent APIs built on the classic engine still
-refuse it by name. Every API layer looks rulesets up by name, never by if/elif.
+:mod:`envs.ed_triage_v0`, code in :mod:`envs.ed.parallel_env`); the single-agent APIs
+built on the classic engine still refuse it by name. Every API layer looks rulesets up by
+name, never by if/elif.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from envs import dynamics, graders
+from envs.classic import dynamics, graders
 from envs.types import Scenario
 
 
@@ -37,8 +38,8 @@ RULESETS: dict[str, Ruleset] = {CLASSIC.name: CLASSIC}
 the classic oracle."""
 PLANNED_RULESETS = {
     "ed": "the multi-agent ED ruleset (docs/spec.md §2.2) has its own tool session: use "
-    "envs.ed_tool_api.EdToolSession (a server started with --rulesets classic,ed, the "
-    "default, routes start_task(ruleset='ed') to it) or envs.ed_triage_v0 (PettingZoo)"
+    "envs.ed.tool_session.EdToolSession (a server started with --rulesets classic,ed, the "
+    "default, routes start_task(ruleset='ed') to it) or envs.ed.parallel_env (PettingZoo)"
 }
 
 
@@ -57,7 +58,7 @@ ED = MultiAgentRuleset(
     description="The multi-agent ED (docs/spec.md §2.2): triage nurse, pharmacist, consultant; "
     "doctor slots per step, drugs, allergies, the episode's clairvoyant normaliser.",
     engine="envs.ed.engine",
-    env="envs.ed_triage_v0",
+    env="envs.ed_triage_v0",  # the public PettingZoo module id (code: envs.ed.parallel_env)
 )
 MULTI_AGENT_RULESETS: dict[str, MultiAgentRuleset] = {ED.name: ED}
 

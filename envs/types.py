@@ -1,7 +1,7 @@
 """Core types shared by every layer: severities, conditions, patient and task specs.
 
 Scenario data are frozen dataclasses; the only mutable object in the engine is the
-per-episode state owned by a ruleset (see :mod:`envs.dynamics`).
+per-episode state owned by a ruleset (see :mod:`envs.classic.dynamics`).
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class EdConfig:
     condition changed since triage.
 
     The v1 mechanisms (all off by default, so ``EdConfig()`` is v0; :data:`V1` turns
-    them on; the rationale and sources are in :mod:`envs.ed_triage_v1`):
+    them on; the rationale and sources are in :mod:`envs.ed.v1`):
 
     * ``treatment_steps``: doctor time steps a serve occupies, per *true* category 1–5
       at the serve (``None``: 1 step for everyone, v0);
@@ -204,7 +204,7 @@ V1 = EdConfig(
     consultant_sees_self_report=False,
     serve_requires_triage=True,
 )
-"""The v1 defaults (:mod:`envs.ed_triage_v1`): the mechanisms on, v0's capacities.
+"""The v1 defaults (:mod:`envs.ed.v1`): the mechanisms on, v0's capacities.
 ``critical_clock`` stays off: with it a deterioration costs almost no serve reward
 (the arrival cap already equals the new value), so the pharmacist stopped mattering
 (a random pharmacist cost 1.9 % of the bound on sepsis_wave with it, 6.7 % without;

@@ -27,7 +27,7 @@ step join (wait 0); budgets refill. Wait = steps since arrival (Queue Doctor tic
 arrival in its first step; ``ed`` does not).
 
 v1 mechanisms (on when :class:`~envs.ed.config.EdConfig` sets them; see
-:mod:`envs.ed_triage_v1`): a serve occupies its doctor slots for
+:mod:`envs.ed.v1`): a serve occupies its doctor slots for
 ``config.duration(true category)`` steps (:attr:`EdState.busy` holds the slots
 committed to later steps); with ``serve_requires_triage`` only triaged patients are
 servable and END by the pharmacist/consultant is a pass while the nurse can still
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.dynamics import ServedRecord
+from envs.classic.dynamics import ServedRecord
 from envs.ed.config import (
     ADVERSE_EVENT,
     DEATH,

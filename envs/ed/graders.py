@@ -16,9 +16,7 @@ import math
 
 import numpy as np
 
-from envs.ed.config import Place, Role
-from envs.ed.engine import EdState
-from envs.graders import (
+from envs.classic.graders import (
     HARD_WEIGHTS,
     MEDIUM_FAIRNESS_WEIGHT,
     MEDIUM_THROUGHPUT_WEIGHT,
@@ -29,6 +27,8 @@ from envs.graders import (
     SCORE_MIN,
     jains_fairness_index,
 )
+from envs.ed.config import Place, Role
+from envs.ed.engine import EdState
 from envs.types import MINUTES_PER_STEP, Grader, Severity
 
 

@@ -23,12 +23,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from envs.classic.scenario import build_scenario
 from envs.clinical import PatientGenerator, Presentation
 from envs.clinical.library import LIBRARY
 from envs.clinical.presentation import AVPU, VITAL_FIELDS, ArrivalMode, Sex, replace_unchecked
 from envs.ed.config import DRUG_INDEX, FLOWCHART_CODE, N_DRUGS
 from envs.generator import GENERATED_TASK
-from envs.scenario import build_scenario
 from envs.types import Scenario, TaskSpec
 
 UNSEEDED_PRESENTATION_SEED = 0
@@ -124,7 +124,7 @@ SCHEDULE_BUILDERS: dict[str, Callable[[TaskSpec, int | None], Scenario]] = {
     GENERATED_TASK: as_drawn,
 }
 """Task name → how its episode's patients are made; any other task: Queue Doctor's
-seeded perturbation (:func:`envs.scenario.build_scenario`)."""
+seeded perturbation (:func:`envs.classic.scenario.build_scenario`)."""
 
 
 def build_ed_scenario(task: TaskSpec, seed: int | None = None) -> EdScenario:

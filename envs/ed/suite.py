@@ -1,4 +1,4 @@
-"""The ``ed`` scenario suite (:mod:`envs.ed_triage_v1`): named, seeded distributions
+"""The ``ed`` scenario suite (:mod:`envs.ed.v1`): named, seeded distributions
 of generated EDs, each with one documented challenge.
 
 A scenario is a :class:`~envs.generator.GeneratorParams` (its ``name`` is the task

@@ -1,0 +1,299 @@
+"""``classic`` dynamics: Queue Doctor's queue MDP, bit for bit (docs/spec.md §2.1).
+
+The state is an explicit :class:`ClassicState`; the transition functions
+(:func:`serve`, :func:`wait`) take it and an action and update it in place, returning a
+:class:`Transition`. Nothing else holds episode state, so any API layer (tool API,
+Gymnasium, PettingZoo, the oracle) is a thin translation over these functions, and a
+state can be copied with :meth:`ClassicState.copy` for search.
+
+Patients are addressed by *slot*: their index in arrival order (see
+:mod:`envs.classic.scenario`). Queue Doctor keeps its queue in that order too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from envs.reward import (
+    REWARD_DECIMALS,
+    UNKNOWN_PATIENT_PENALTY,
+    fast_serve_reward,
+    wait_penalty,
+)
+from envs.types import NO_COUNTDOWN, Condition, Scenario
+
+MASS_CASUALTY_EVENT_SIZE = 4
+"""Arrivals in one step that Queue Doctor announces as a mass-casualty event."""
+
+
+class Outcome(IntEnum):
+    """What an action did. Only ``BLOCKED`` leaves time where it was."""
+
+    SERVED = 0
+    WAITED = 1
+    UNKNOWN_PATIENT = 2
+    BLOCKED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRecord:
+    """One served patient, as Queue Doctor's ``served`` list records it."""
+
+    slot: int
+    patient_id: str
+    true_severity: int
+    reported_severity: int
+    wait_time: int
+    reward: float  # rounded to 4 places, as the graders sum it
+    served_step: int
+
+    def as_dict(self) -> dict:
+        return {
+            "patient_id": self.patient_id,
+            "true_severity": self.true_severity,
+            "reported_severity": self.reported_severity,
+            "wait_time": self.wait_time,
+            "reward": self.reward,
+            "served_step": self.served_step,
+        }
+
+
+@dataclass(slots=True)
+class Transition:
+    reward: float
+    outcome: Outcome
+    slot: int | None = None  # the patient served or refused (None: wait / unknown id)
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ClassicState:
+    """Mutable state of one ``classic`` episode. Per-slot lists are indexed by slot."""
+
+    scenario: Scenario
+    step: int
+    queue: list[int]  # slots waiting, in queue (= arrival) order
+    severity: list[int]  # current true severity
+    reported: list[int]  # reported severity (becomes the truth on deterioration)
+    countdown: list[int]
+    condition: list[Condition]
+    wait: list[int]
+    icu_available: int
+    doctors_available: int
+    missed_emergencies: int = 0
+    cumulative_reward: float = 0.0
+    served: list[ServedRecord] = field(default_factory=list)
+    step_rewards: list[float] = field(default_factory=list)
+    # Precomputed from the scenario: slots arriving at each step.
+    arrivals_at: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.scenario.task.max_steps
+
+    def copy(self) -> ClassicState:
+        return ClassicState(
+            scenario=self.scenario,
+            step=self.step,
+            queue=list(self.queue),
+            severity=list(self.severity),
+            reported=list(self.reported),
+            countdown=list(self.countdown),
+            condition=list(self.condition),
+            wait=list(self.wait),
+            icu_available=self.icu_available,
+            doctors_available=self.doctors_available,
+            missed_emergencies=self.missed_emergencies,
+            cumulative_reward=self.cumulative_reward,
+            served=list(self.served),
+            step_rewards=list(self.step_rewards),
+            arrivals_at=self.arrivals_at,
+        )
+
+
+def initial_state(scenario: Scenario) -> ClassicState:
+    """State at step 0: the step-0 arrivals are queued (no countdown or wait tick)."""
+    pats = scenario.patients
+    arrivals_at: dict[int, list[int]] = {}
+    for p in pats:
+        arrivals_at.setdefault(p.arrival_step, []).append(p.slot)
+    task = scenario.task
+    return ClassicState(
+        scenario=scenario,
+        step=0,
+        queue=list(arrivals_at.get(0, ())),
+        severity=[p.severity for p in pats],
+        reported=[p.reported_severity for p in pats],
+        countdown=[p.deterioration_countdown for p in pats],
+        condition=[Condition.STABLE] * len(pats),
+        wait=[0] * len(pats),
+        icu_available=task.icu_beds,
+        doctors_available=task.num_doctors,
+        arrivals_at={k: tuple(v) for k, v in arrivals_at.items()},
+    )
+
+
+def doctors_needed(state: ClassicState, slot: int) -> int:
+    return 2 if state.scenario.patients[slot].requires_specialist else 1
+
+
+def can_serve(state: ClassicState, slot: int) -> bool:
+    """Resources allow serving this queued patient now (doctors, ICU bed)."""
+    p = state.scenario.patients[slot]
+    return state.doctors_available >= (2 if p.requires_specialist else 1) and (
+        not p.requires_icu or state.icu_available >= 1
+    )
+
+
+def blocked_reason(state: ClassicState, slot: int) -> str | None:
+    """Queue Doctor's ``cannot_serve_reason`` (ICU is reported before doctors)."""
+    if can_serve(state, slot):
+        return None
+    p = state.scenario.patients[slot]
+    if p.requires_icu and state.icu_available == 0:
+        return "No ICU beds available"
+    need = doctors_needed(state, slot)
+    if state.doctors_available < need:
+        return f"Needs {need} doctors, only {state.doctors_available} available"
+    return None
+
+
+def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transition:
+    """Serve the queued patient in ``slot``; ``None`` (or a slot not queued) is an
+    unknown patient. ``patient_id`` is only used in messages."""
+    events: list[str] = []
+    if slot is None or slot not in state.queue:
+        pid = "?" if slot is None else state.scenario.patients[slot].patient_id
+        return unknown_patient(state, pid, log)
+    p = state.scenario.patients[slot]
+    need = 2 if p.requires_specialist else 1
+    if state.doctors_available < need:
+        if log:
+            events.append(
+                f"Cannot serve {p.patient_id}: needs {need} doctors, "
+                f"{state.doctors_available} available. Choose another patient."
+            )
+        return Transition(0.0, Outcome.BLOCKED, slot, events)
+    if p.requires_icu and state.icu_available < 1:
+        if log:
+            events.append(
+                f"Cannot admit {p.patient_id}: no ICU beds available. Choose a non-ICU patient."
+            )
+        return Transition(0.0, Outcome.BLOCKED, slot, events)
+
+    state.queue.remove(slot)
+    state.doctors_available -= need
+    if p.requires_icu:
+        state.icu_available -= 1
+    sev, w = state.severity[slot], state.wait[slot]
+    reward = fast_serve_reward(sev, w)
+    state.cumulative_reward += reward
+    state.served.append(
+        ServedRecord(
+            slot=slot,
+            patient_id=p.patient_id,
+            true_severity=sev,
+            reported_severity=state.reported[slot],
+            wait_time=w,
+            reward=round(reward, REWARD_DECIMALS),
+            served_step=state.step,
+        )
+    )
+    if log:
+        note = " [2 doctors used]" if p.requires_specialist else ""
+        if p.requires_icu:
+            note += (
+                f" [ICU bed consumed, {state.icu_available}/"
+                f"{state.scenario.task.icu_beds} remaining]"
+            )
+        # Queue Doctor also prints the true severity here; we do not reveal it.
+        events.append(
+            f"Step {state.step}: Served {p.patient_id} (reported={state.reported[slot]}, "
+            f"waited {w} steps) -> reward {reward:.3f}{note}"
+        )
+    state.step += 1
+    state.doctors_available = state.scenario.task.num_doctors
+    _advance(state, events if log else None)
+    state.step_rewards.append(reward)
+    return Transition(reward, Outcome.SERVED, slot, events)
+
+
+def unknown_patient(state: ClassicState, pid: str, log: bool = False) -> Transition:
+    """Serve of an id that is not in the queue: −0.1 and time advances."""
+    events = [f"Error: Patient {pid} not found in queue."] if log else []
+    state.step += 1
+    _advance(state, None)  # Queue Doctor drops this advance's events
+    state.step_rewards.append(UNKNOWN_PATIENT_PENALTY)
+    state.cumulative_reward -= 0.1
+    return Transition(UNKNOWN_PATIENT_PENALTY, Outcome.UNKNOWN_PATIENT, None, events)
+
+
+def wait(state: ClassicState, log: bool = False) -> Transition:
+    """Skip the step; penalised by the reported severities of *servable* patients."""
+    servable = [state.reported[s] for s in state.queue if can_serve(state, s)]
+    penalty = wait_penalty(servable)
+    events: list[str] = []
+    if log:
+        if servable:
+            emergencies = servable.count(1)
+            urgent = sum(1 for r in servable if 2 <= r <= 3)
+            if emergencies:
+                events.append(
+                    f"Waited with {emergencies} IMMEDIATE servable patient(s)! "
+                    f"Penalty: {penalty:.2f}"
+                )
+            elif urgent:
+                events.append(f"Waited with {urgent} urgent servable patient(s). Penalty: -0.10")
+            else:
+                events.append("Waited with non-urgent servable patients. Penalty: -0.05")
+        elif state.queue:
+            events.append(
+                f"Step {state.step}: {len(state.queue)} patient(s) present but all "
+                "resource-blocked -- no penalty. Missed emergencies tracked at finalize."
+            )
+        else:
+            events.append(f"Step {state.step}: Queue empty -- no penalty.")
+    state.cumulative_reward += penalty
+    state.step += 1
+    _advance(state, events if log else None)
+    state.step_rewards.append(penalty)
+    return Transition(penalty, Outcome.WAITED, None, events)
+
+
+def _advance(state: ClassicState, events: list[str] | None) -> None:
+    """Enter ``state.step``: arrivals, deterioration, wait ticks, missed emergencies."""
+    pats = state.scenario.patients
+    queue = state.queue
+    new = state.arrivals_at.get(state.step)
+    if new:
+        queue.extend(new)
+        if events is not None:
+            names = ", ".join(f"{pats[s].patient_id}(reported={state.reported[s]})" for s in new)
+            events.append(f"Step {state.step}: New arrivals -- {names}")
+            if len(new) >= MASS_CASUALTY_EVENT_SIZE:
+                events.append(f"MASS CASUALTY EVENT: {len(new)} patients arrived simultaneously!")
+    countdown, severity, wait_ = state.countdown, state.severity, state.wait
+    missed = 0
+    for s in queue:
+        if countdown[s] > 0:
+            countdown[s] -= 1
+            if countdown[s] == 0:
+                old = severity[s]
+                severity[s] = max(1, old - 1)
+                state.reported[s] = severity[s]
+                state.condition[s] = Condition.CRITICAL if severity[s] == 1 else Condition.AT_RISK
+                countdown[s] = NO_COUNTDOWN
+                if events is not None:
+                    events.append(
+                        f"DETERIORATION: {pats[s].patient_id} worsened "
+                        f"severity {old}->{severity[s]}"
+                    )
+    # Deterioration is applied to the whole queue before any wait tick, as in the
+    # original (two separate loops); a patient's severity is final for this step here.
+    for s in queue:
+        wait_[s] += 1
+        if severity[s] == 1:
+            missed += 1
+    state.missed_emergencies += missed
+    state.doctors_available = state.scenario.task.num_doctors

@@ -1,0 +1,70 @@
+"""Turn a task spec (+ optional seed) into a concrete episode :class:`Scenario`.
+
+The ``classic`` perturbation is Queue Doctor's, bit for bit: one
+``random.Random(seed)`` consumed per scheduled arrival in schedule order.
+"""
+
+from __future__ import annotations
+
+import random
+
+from envs.types import EpisodePatient, Scenario, TaskSpec
+
+ARRIVAL_JITTER_PROB = 0.10
+"""Chance that a seeded arrival moves one step earlier or later."""
+SEVERITY_JITTER_PROB = 0.15
+"""Chance that a seeded arrival's severity moves one level up or down."""
+_OFFSETS = [-1, 1]
+MIN_SEVERITY, MAX_SEVERITY = 1, 5
+
+
+def _clamp_severity(s: int) -> int:
+    return max(MIN_SEVERITY, min(MAX_SEVERITY, s))
+
+
+def perturb_schedule(task: TaskSpec, seed: int | None) -> list[tuple[int, int, int]]:
+    """(arrival step, true severity, reported severity) per scheduled arrival, in
+    schedule order: Queue Doctor's draws from ``random.Random(seed)``, none for None."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is None:
+        return [(a.step, a.severity, a.reported_severity) for a in task.arrivals]
+    rng = random.Random(seed)
+    rand, choice = rng.random, rng.choice  # bound once: this loop is on the reset path
+    out = []
+    for a in task.arrivals:
+        step = a.step + choice(_OFFSETS) if rand() < ARRIVAL_JITTER_PROB else a.step
+        sev, reported = a.severity, a.reported_severity
+        if rand() < SEVERITY_JITTER_PROB:
+            offset = choice(_OFFSETS)
+            # Queue Doctor never makes an immediate patient less urgent.
+            if not (sev == MIN_SEVERITY and offset == 1):
+                # A misreport stays as written; an honest report follows the truth.
+                if reported == sev:
+                    reported = _clamp_severity(reported + offset)
+                sev = _clamp_severity(sev + offset)
+        out.append((step if step > 0 else 0, sev, reported))
+    return out
+
+
+def build_scenario(task: TaskSpec, seed: int | None = None) -> Scenario:
+    """Apply the seeded perturbation (none when ``seed`` is None) and order by arrival."""
+    draws = perturb_schedule(task, seed)
+    drawn = [(d, i, a) for i, (d, a) in enumerate(zip(draws, task.arrivals, strict=True))]
+    # Queue Doctor appends arrivals per step in schedule order: queue order is
+    # (arrival step, schedule index), which is also our slot order.
+    drawn.sort(key=lambda d: (d[0][0], d[1]))
+    patients = tuple(
+        EpisodePatient(
+            slot=slot,
+            patient_id=a.patient_id,
+            arrival_step=arrival,
+            severity=true_sev,
+            reported_severity=reported,
+            deterioration_countdown=a.deterioration_countdown,
+            requires_icu=a.requires_icu,
+            requires_specialist=a.requires_specialist,
+        )
+        for slot, ((arrival, true_sev, reported), _, a) in enumerate(drawn)
+    )
+    return Scenario(task=task, seed=seed, patients=patients)
