@@ -13,17 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Observation, Policy, PolicyContext
+from envs.ed import codec
 from envs.ed.bound import EdPlan, solve
-from envs.ed.config import AGENTS, N_CATEGORIES, N_DRUGS, Role
-from envs.ed.observation import FEATURES, NURSE_FEATURES, PHARMACIST_FEATURES
+from envs.ed.codec import COLUMNS
+from envs.ed.config import AGENTS, DRUGS, Role
 from envs.ed.scenario import build_ed_scenario
 
 
 def _split(role: Role, obs: Observation, n: int) -> tuple[np.ndarray, int]:
-    f, _ = FEATURES[role]
-    flat = obs["observation"]
-    rows = flat[: n * len(f)].reshape(n, len(f))
-    return rows, int(flat[n * len(f)])  # first context entry is the step
+    rows, ctx = codec.split(role, obs["observation"], n)
+    return rows, int(ctx[codec.CONTEXT_COLUMNS[role]["step"]])
 
 
 class EdOracleTeam:
@@ -73,16 +72,16 @@ class _OracleNurse(_Member):
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
         end = len(mask) - 1
-        n = end // N_CATEGORIES
+        n = codec.slots_of(Role.NURSE, len(mask))
         rows, t = _split(Role.NURSE, observation, n)
         plan = self.team.plan
         assert plan is not None, "reset(seed) first"
-        triaged = rows[:, NURSE_FEATURES.index("triaged")]
+        triaged = rows[:, COLUMNS[Role.NURSE]["triaged"]]
         order = [s for s, _ in plan.dose[t]] + [s for s, _ in plan.triage[t]] + list(range(n))
         choice = end
         for slot in dict.fromkeys(order):
             if slot < len(self.team.severity) and not triaged[slot]:
-                a = slot * N_CATEGORIES + self.team.severity[slot] - 1
+                a = codec.nurse_action(slot, self.team.severity[slot])
                 if mask[a]:
                     choice = a
                     break
@@ -97,14 +96,14 @@ class _OraclePharmacist(_Member):
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
         end = len(mask) - 1
-        n = end // N_DRUGS
+        n = codec.slots_of(Role.PHARMACIST, len(mask))
         rows, t = _split(Role.PHARMACIST, observation, n)
         nurse = self.team.nurse_choice
-        being_triaged = None if nurse is None else nurse // N_CATEGORIES
+        being_triaged = None if nurse is None else codec.action_slot(Role.NURSE, nurse)
         for slot, d in self.team.plan.dose[t]:  # type: ignore[union-attr]
-            a = slot * N_DRUGS + d
-            given = rows[slot, PHARMACIST_FEATURES.index(f"given_{_drug_name(d)}")]
-            present = rows[slot, 0] > 0
+            a = codec.pharmacist_action(slot, d)
+            given = rows[slot, _given(d)]
+            present = rows[slot, _PRESENT] > 0
             if present and not given and (mask[a] or slot == being_triaged):
                 return a
         # Nothing to give now: END (a pass while nothing is legal, so later doses survive).
@@ -112,15 +111,16 @@ class _OraclePharmacist(_Member):
 
     def _pending(self, rows: np.ndarray, t: int) -> bool:
         return any(
-            rows[s, 0] > 0 and not rows[s, PHARMACIST_FEATURES.index(f"given_{_drug_name(d)}")]
+            rows[s, _PRESENT] > 0 and not rows[s, _given(d)]
             for s, d in self.team.plan.dose[t]  # type: ignore[union-attr]
         )
 
 
-def _drug_name(d: int) -> str:
-    from envs.ed.config import DRUGS
+_PRESENT = COLUMNS[Role.PHARMACIST]["present"]
 
-    return DRUGS[d].value
+
+def _given(d: int) -> int:
+    return COLUMNS[Role.PHARMACIST][f"given_{DRUGS[d].value}"]
 
 
 def _hold(mask: np.ndarray) -> int:

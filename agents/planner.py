@@ -27,9 +27,9 @@ from scipy.sparse import coo_array
 
 from agents.base import Observation, Policy, PolicyContext, register
 from agents.roles import UNKNOWN_CATEGORY, upgrade
-from envs.ed.config import V1, EdConfig
+from envs.ed import codec
+from envs.ed.config import V1, EdConfig, Role
 from envs.ed.engine import ed_serve_reward
-from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
 from envs.types import Condition
 
 HORIZON = 6
@@ -38,9 +38,8 @@ EARLY_BONUS = 1e-4
 """Tie-break per step earlier: of two equal plans, serve sooner."""
 
 _CRITICAL = int(Condition.CRITICAL)
-_F = len(CONSULTANT_FEATURES)
-_COL = {c: i for i, c in enumerate(CONSULTANT_FEATURES)}
-_CTX = {c: i for i, c in enumerate(CONSULTANT_CONTEXT)}
+_COL = codec.COLUMNS[Role.CONSULTANT]
+_CTX = codec.CONTEXT_COLUMNS[Role.CONSULTANT]
 
 
 def estimated_category(visible: int, condition: int) -> int:
@@ -73,9 +72,7 @@ class EdPlanner(Policy):
         legal = mask[:n] != 0
         if not legal.any():
             return n
-        flat = observation["observation"]
-        rows = flat[: n * _F].reshape(n, _F)
-        ctx = flat[n * _F :]
+        rows, ctx = codec.split(Role.CONSULTANT, observation["observation"], n)
         step = int(ctx[_CTX["step"]])
         present = rows[:, _COL["present"]] > 0
         for slot in np.flatnonzero(present):

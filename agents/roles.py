@@ -26,7 +26,7 @@ heuristic above, any registered policy name otherwise; unnamed roles default to
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,12 +35,9 @@ import numpy as np
 from agents.base import Observation, Policy, PolicyContext, make_policy, register
 from agents.nurse import TEXT_CACHE_SIZE, RuleBasedNurse, infer_flowchart
 from envs.clinical.presentation import Drug, Flowchart, Presentation
-from envs.ed.config import AGENTS, DRUG_INDEX, FLOWCHARTS, N_CATEGORIES, N_DRUGS, Role
-from envs.ed.observation import (
-    CONSULTANT_FEATURES,
-    NURSE_FEATURES,
-    PHARMACIST_FEATURES,
-)
+from envs.ed import codec
+from envs.ed.codec import COLUMNS
+from envs.ed.config import AGENTS, DRUG_INDEX, FLOWCHARTS, Role
 from envs.types import Condition
 
 DETERIORATION_HORIZON = 2
@@ -50,18 +47,13 @@ _CRITICAL = int(Condition.CRITICAL)  # plain int: enum class lookups are slow on
 _WAIT_WEIGHT = 1_000.0
 
 
-def _rows(observation: Observation, n_feat: int, n_slots: int) -> np.ndarray:
-    return observation["observation"][: n_slots * n_feat].reshape(n_slots, n_feat)
-
-
-def _col(features: tuple[str, ...], name: str) -> int:
-    return features.index(name)
+def _rows(observation: Observation, role: Role, n_slots: int) -> np.ndarray:
+    return codec.split(role, observation["observation"], n_slots)[0]
 
 
 # ------------------------------------------------------------------------- nurse
-_N = len(NURSE_FEATURES)
 _N_TRIAGED, _N_ASSIGNED, _N_COND, _N_WAIT, _N_SELF = (
-    _col(NURSE_FEATURES, c)
+    COLUMNS[Role.NURSE][c]
     for c in ("triaged", "assigned_category", "condition", "wait", "self_reported_urgency")
 )
 
@@ -100,31 +92,46 @@ class EdNurse(Policy):
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
         end = len(mask) - 1
-        n = end // N_CATEGORIES
-        legal = mask[:end].reshape(n, N_CATEGORIES).any(axis=1)
-        if not legal.any():
+        choice = triage_choice(observation, self.assess)
+        if choice is None:
             return end
-        rows = _rows(observation, _N, n)
-        best: tuple | None = None
-        for slot in np.flatnonzero(legal):
-            r = rows[slot]
-            if r[_N_TRIAGED]:
-                base = int(r[_N_ASSIGNED])
-            else:
-                base = self.assess(int(slot), int(r[_N_SELF]))
-            cat = upgrade(base, int(r[_N_COND]))
-            key = (cat, -r[_N_WAIT], slot)
-            if best is None or key < best[0]:
-                best = (key, int(slot), cat)
-        _, slot, cat = best  # type: ignore[misc]
-        a = slot * N_CATEGORIES + cat - 1
+        a = codec.nurse_action(*choice)
         return a if mask[a] else end
 
 
+def triage_choice(
+    observation: Observation, assess: Callable[[int, int], int] | None = None
+) -> tuple[int, int] | None:
+    r"""The ``ed_nurse`` order: (slot, category) of the legal patient with the most urgent
+    category — assigned if triaged, else ``assess(slot, self-report)`` (default: the
+    self-report), :func:`upgrade`\ d for a worse condition —, then the longest wait,
+    then the lowest slot; None if nobody can be triaged."""
+    mask = observation["action_mask"]
+    n = codec.slots_of(Role.NURSE, len(mask))
+    legal = codec.by_slot(Role.NURSE, mask, n).any(axis=1)
+    if not legal.any():
+        return None
+    rows = _rows(observation, Role.NURSE, n)
+    best: tuple | None = None
+    for slot in np.flatnonzero(legal):
+        r = rows[slot]
+        if r[_N_TRIAGED]:
+            base = int(r[_N_ASSIGNED])
+        elif assess is None:
+            base = int(r[_N_SELF])
+        else:
+            base = assess(int(slot), int(r[_N_SELF]))
+        cat = upgrade(base, int(r[_N_COND]))
+        key = (cat, -r[_N_WAIT], slot)
+        if best is None or key < best[0]:
+            best = (key, int(slot), cat)
+    _, slot, cat = best  # type: ignore[misc]
+    return slot, cat
+
+
 # -------------------------------------------------------------------- consultant
-_C = len(CONSULTANT_FEATURES)
 _C_CAT, _C_WAIT, _C_COND, _C_CD, _C_MED = (
-    _col(CONSULTANT_FEATURES, c)
+    COLUMNS[Role.CONSULTANT][c]
     for c in ("visible_category", "wait", "condition", "countdown", "medicated")
 )
 
@@ -139,7 +146,7 @@ class EdConsultant(Policy):
         legal = mask[:n] != 0
         if not legal.any():
             return n
-        rows = _rows(observation, _C, n)
+        rows = _rows(observation, Role.CONSULTANT, n)
         cat = rows[:, _C_CAT].astype(float)
         cat[cat == 0] = UNKNOWN_CATEGORY  # v1: untriaged, urgency not shown
         cat = np.where(rows[:, _C_COND] == _CRITICAL, 1.0, cat)
@@ -194,11 +201,10 @@ PROTOCOL: tuple[ProtocolRule, ...] = (
 """First match wins. Deliberately conservative for high-alert drugs (an unindicated
 one harms the patient): the tests check the table against the generator."""
 
-_P = len(PHARMACIST_FEATURES)
 _P_TRI, _P_CAT, _P_FLOW, _P_CD, _P_WAIT = (
-    _col(PHARMACIST_FEATURES, c) for c in ("triaged", "category", "flowchart", "countdown", "wait")
+    COLUMNS[Role.PHARMACIST][c] for c in ("triaged", "category", "flowchart", "countdown", "wait")
 )
-_P_ALLERGY = _col(PHARMACIST_FEATURES, f"allergy_{Drug.ADRENALINE.value}")
+_P_ALLERGY = COLUMNS[Role.PHARMACIST][f"allergy_{Drug.ADRENALINE.value}"]
 
 
 def protocol_drug(p: Presentation) -> Drug | None:
@@ -253,12 +259,12 @@ class EdPharmacist(Policy):
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
         end = len(mask) - 1
-        n = end // N_DRUGS
-        pairs = mask[:end].reshape(n, N_DRUGS) != 0
+        n = codec.slots_of(Role.PHARMACIST, len(mask))
+        pairs = codec.by_slot(Role.PHARMACIST, mask, n) != 0
         slots = np.flatnonzero(pairs.any(axis=1))
         if not len(slots):
             return end
-        rows = _rows(observation, _P, n)
+        rows = _rows(observation, Role.PHARMACIST, n)
         best: tuple | None = None
         for slot in slots:
             r = rows[slot]
@@ -268,7 +274,7 @@ class EdPharmacist(Policy):
             cd = r[_P_CD]
             key = (0 if cd > 0 else 1, cd, r[_P_CAT], -r[_P_WAIT], slot)
             if best is None or key < best[0]:
-                best = (key, int(slot) * N_DRUGS + d)
+                best = (key, codec.pharmacist_action(int(slot), d))
         return end if best is None else best[1]
 
 

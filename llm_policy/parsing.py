@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from envs.clinical.presentation import INTERVENTIONS, Drug, Intervention
-from envs.ed.config import DRUGS, N_DRUGS
+from envs.ed import codec
+from envs.ed.config import DRUGS, N_CATEGORIES, Role
 
 OK, UNPARSABLE, ILLEGAL = "ok", "unparsable", "illegal"
 REASONS = (OK, UNPARSABLE, ILLEGAL)
-N_CATEGORIES = 5
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def parse_ed_nurse(text: str, slot: int, mask: np.ndarray) -> Parsed:
     p = parse_triage(text)
     if not p.ok:
         return p
-    action = slot * N_CATEGORIES + p.action.category - 1
+    action = codec.nurse_action(slot, p.action.category)
     mask = np.asarray(mask)
     if not 0 <= action < mask.shape[0] - 1 or not mask[action]:
         return Parsed(None, ILLEGAL, wanted=action)
@@ -207,9 +207,9 @@ def parse_pharmacist(text: str, mask: np.ndarray) -> Parsed:
         return Parsed(None, UNPARSABLE)
     d = DRUGS.index(Drug(drug.group(1).lower().replace(" ", "_")))
     s = _number(slot.group(1))
-    if not _legal_slot(s, end // N_DRUGS):
+    if not _legal_slot(s, codec.slots_of(Role.PHARMACIST, end + 1)):
         return Parsed(None, ILLEGAL, wanted=s)
-    action = s * N_DRUGS + d
+    action = codec.pharmacist_action(s, d)
     if not mask[action]:
         return Parsed(None, ILLEGAL, wanted=action)
     return Parsed(int(action), OK)

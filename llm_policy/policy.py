@@ -57,7 +57,8 @@ from envs.clinical.presentation import (
     Presentation,
     Sex,
 )
-from envs.ed.config import DRUGS, N_CATEGORIES, N_DRUGS
+from envs.ed.codec import pharmacist_action
+from envs.ed.config import DRUGS
 from llm_policy import prompts
 from llm_policy.parsing import (
     OK,
@@ -158,31 +159,14 @@ class EdView:
     presentations: Mapping[int, Presentation | None] = field(default_factory=dict)
 
 
-_NF = prompts.NURSE_FEATURES
-_N_TRIAGED, _N_ASSIGNED, _N_COND, _N_WAIT, _N_SELF = (
-    _NF.index(c)
-    for c in ("triaged", "assigned_category", "condition", "wait", "self_reported_urgency")
-)
-
-
 def nurse_slot(observation: Observation) -> int | None:
-    """The patient the LLM nurse triages next: the ``ed_nurse`` heuristic's order on the
-    visible category (assigned, else self-reported; :func:`agents.roles.upgrade` for a
-    worse condition), then the longest wait, then the slot; None if nobody is legal."""
-    from agents.roles import upgrade
+    """The patient the LLM nurse triages next: the ``ed_nurse`` heuristic's order
+    (:func:`agents.roles.triage_choice`) on the visible category (assigned, else
+    self-reported), then the longest wait, then the slot; None if nobody is legal."""
+    from agents.roles import triage_choice
 
-    mask = np.asarray(observation["action_mask"])
-    n = (mask.shape[0] - 1) // N_CATEGORIES
-    legal = mask[:-1].reshape(n, N_CATEGORIES).any(axis=1)
-    if not legal.any():
-        return None
-    rows, _ = prompts.ed_table(observation, _NF, prompts.NURSE_CONTEXT)
-    keys = []
-    for slot in np.flatnonzero(legal):
-        r = rows[slot]
-        base = int(r[_N_ASSIGNED]) if r[_N_TRIAGED] else int(r[_N_SELF])
-        keys.append((upgrade(base, int(r[_N_COND])), -float(r[_N_WAIT]), int(slot)))
-    return min(keys)[2]
+    choice = triage_choice(observation)
+    return None if choice is None else choice[0]
 
 
 def _presentation(context: PolicyContext | None, slot: int) -> Presentation | None:
@@ -253,7 +237,7 @@ def _pharmacist_followup(v: EdView, choice: Action) -> tuple[str, list[tuple[Act
     pairs = prompts.pharmacist_pairs(v.observation)
     drugs = np.flatnonzero(pairs[choice.slot])
     text = prompts.patient_answer(choice.slot) + ": "
-    return text, [(choice.slot * N_DRUGS + int(d), DRUGS[int(d)].value) for d in drugs]
+    return text, [(pharmacist_action(choice.slot, int(d)), DRUGS[int(d)].value) for d in drugs]
 
 
 def _pharmacist_parse(text: str, v: EdView) -> Parsed:

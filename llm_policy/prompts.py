@@ -47,15 +47,17 @@ from envs.clinical.presentation import (
     Sex,
     format_presentation,
 )
-from envs.ed.config import DRUGS, FLOWCHARTS, N_CATEGORIES, N_DRUGS
-from envs.ed.observation import (
+from envs.ed import codec
+from envs.ed.codec import (
     CONSULTANT_CONTEXT,
     CONSULTANT_FEATURES,
     NURSE_CONTEXT,
     NURSE_FEATURES,
     PHARMACIST_CONTEXT,
     PHARMACIST_FEATURES,
+    nurse_action,
 )
+from envs.ed.config import DRUGS, FLOWCHARTS, Role
 from envs.observation import (
     CAN_SERVE,
     CONDITION,
@@ -357,7 +359,8 @@ def pharmacist_answer(slot: int, drug_index: int) -> str:
 def pharmacist_pairs(observation: Mapping[str, np.ndarray]) -> np.ndarray:
     """Legal (slot, drug) pairs of a pharmacist mask (bool, N × N_DRUGS)."""
     mask = np.asarray(observation["action_mask"])
-    return mask[:-1].reshape(-1, N_DRUGS) != 0
+    role = Role.PHARMACIST
+    return codec.by_slot(role, mask, codec.slots_of(role, mask.shape[0])) != 0
 
 
 def _pharmacist_line(slot: int, row: np.ndarray, p: Presentation | None) -> str:
@@ -401,11 +404,6 @@ def ed_pharmacist_messages(
         {"role": "system", "content": ED_PHARMACIST_SYSTEM},
         {"role": "user", "content": "\n".join(lines)},
     ]
-
-
-def nurse_action(slot: int, category: int) -> int:
-    """The ``triage_nurse`` action putting ``slot`` in MTS ``category``."""
-    return slot * N_CATEGORIES + category - 1
 
 
 PROMPTS: dict[str, PromptBuilder] = {

@@ -84,7 +84,9 @@ def test_nurse_prompt_is_the_sft_card_of_the_chosen_patient(steps):
 
 
 def test_nurse_takes_patients_in_the_heuristic_order():
-    from agents.roles import _N, _N_ASSIGNED, _N_COND, _N_SELF, _N_TRIAGED, _N_WAIT
+    from agents.roles import _N_ASSIGNED, _N_COND, _N_SELF, _N_TRIAGED, _N_WAIT
+    from envs.ed import codec
+    from envs.ed.config import Role
 
     for obs, _ in play("dynamic_queue", 80, seed=2):
         o = obs["triage_nurse"]
@@ -95,7 +97,7 @@ def test_nurse_takes_patients_in_the_heuristic_order():
         if not legal.any():
             assert slot is None
             continue
-        rows = o["observation"][: n * _N].reshape(n, _N)
+        rows = codec.split(Role.NURSE, o["observation"], n)[0]
 
         def key(s, rows=rows):
             r = rows[s]

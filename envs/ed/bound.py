@@ -34,7 +34,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from envs.ed.config import N_CATEGORIES, N_DRUGS, EdConfig, Role
+from envs.ed import codec
+from envs.ed.config import N_DRUGS, EdConfig, Role
 from envs.ed.engine import EdState, ed_serve_reward, end_action, initial_state, substep
 from envs.ed.scenario import EdScenario, build_ed_scenario
 from envs.reward import REWARD_DECIMALS
@@ -257,14 +258,14 @@ class PlanPlayer:
             todo = [x for x in dict.fromkeys(first) if s.triaged[x] == 0 and s.place[x] == 1]
             if todo:
                 slot = todo[0]
-                nurse = slot * N_CATEGORIES + int(s.severity[slot]) - 1
+                nurse = codec.nurse_action(slot, int(s.severity[slot]))
         pharm = end_action(Role.PHARMACIST, ns)
         if s.budget[Role.PHARMACIST] > 0 and not s.ended[Role.PHARMACIST]:
             for slot, d in self.plan.dose[t]:
                 # Triaged already, or by this sub-step's nurse action (she acts first).
-                ready = s.triaged[slot] or nurse // N_CATEGORIES == slot
+                ready = s.triaged[slot] or codec.action_slot(Role.NURSE, nurse) == slot
                 if not s.given[slot, d] and ready:
-                    pharm = slot * N_DRUGS + d
+                    pharm = codec.pharmacist_action(slot, d)
                     break
         cons = end_action(Role.CONSULTANT, ns)
         gated = s.config.serve_requires_triage

@@ -2,7 +2,8 @@
 transition :func:`substep`, shared by every API (PettingZoo, Gymnasium, the oracle).
 
 Time. A time step (10 minutes) is a sequence of *sub-steps*. In a sub-step each role
-submits one action, applied in the order nurse → pharmacist → consultant:
+submits one action (encoded as in :mod:`envs.ed.codec`), applied in the order nurse →
+pharmacist → consultant:
 
 * nurse ``slot * 5 + (category - 1)`` triages (or re-triages) a waiting patient;
 * pharmacist ``slot * N_DRUGS + drug`` gives a drug to a waiting, triaged patient;
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.classic.dynamics import ServedRecord
+from envs.ed import codec
 from envs.ed.config import (
     ADVERSE_EVENT,
     DEATH,
@@ -56,7 +58,6 @@ from envs.ed.config import (
     IDLE_TRIAGE,
     ILLEGAL_ACTION,
     LWBS,
-    N_CATEGORIES,
     N_DRUGS,
     PREVENTED_DETERIORATION,
     SERVE,
@@ -92,11 +93,7 @@ def ed_serve_reward(
 
 def action_sizes(n_slots: int) -> dict[Role, int]:
     """Discrete action sizes (the last action is END)."""
-    return {
-        _NURSE: n_slots * N_CATEGORIES + 1,
-        _PHARMACIST: n_slots * N_DRUGS + 1,
-        _CONSULTANT: n_slots + 1,
-    }
+    return {role: codec.action_size(role, n_slots) for role in _ROLES}
 
 
 @dataclass
@@ -240,17 +237,17 @@ def masks(s: EdState) -> dict[Role, np.ndarray]:
     """int8 action masks per role (END, the last entry, is always legal)."""
     n, ns = s.n, s.n_slots
     out = {}
-    m = np.zeros(ns * N_CATEGORIES + 1, dtype=np.int8)
+    m = np.zeros(codec.action_size(_NURSE, ns), dtype=np.int8)
     if not s.ended[_NURSE] and s.budget[_NURSE] > 0:
-        m[: n * N_CATEGORIES].reshape(n, N_CATEGORIES)[:] = nurse_slots(s)[:, None]
+        codec.by_slot(_NURSE, m, n)[:] = nurse_slots(s)[:, None]
     m[-1] = 1
     out[_NURSE] = m
-    m = np.zeros(ns * N_DRUGS + 1, dtype=np.int8)
+    m = np.zeros(codec.action_size(_PHARMACIST, ns), dtype=np.int8)
     if not s.ended[_PHARMACIST] and s.budget[_PHARMACIST] > 0:
-        m[: n * N_DRUGS].reshape(n, N_DRUGS)[:] = pharmacist_pairs(s)
+        codec.by_slot(_PHARMACIST, m, n)[:] = pharmacist_pairs(s)
     m[-1] = 1
     out[_PHARMACIST] = m
-    m = np.zeros(ns + 1, dtype=np.int8)
+    m = np.zeros(codec.action_size(_CONSULTANT, ns), dtype=np.int8)
     if not s.ended[_CONSULTANT]:
         m[:n] = consultant_slots(s)
     m[-1] = 1
@@ -258,8 +255,7 @@ def masks(s: EdState) -> dict[Role, np.ndarray]:
     return out
 
 
-def end_action(role: Role, n_slots: int) -> int:
-    return action_sizes(n_slots)[role] - 1
+end_action = codec.end_action
 
 
 # ---------------------------------------------------------------- transitions
@@ -289,8 +285,7 @@ def _deteriorate(s: EdState, slot: int) -> None:
 
 def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
     """Apply the nurse's (legal, non-END) action."""
-    slot, cat = divmod(a, N_CATEGORIES)
-    cat += 1
+    slot, cat = codec.decode_nurse(a)
     s.budget[_NURSE] -= 1
     s.triaged[slot] = cat
     s.triage_condition[slot] = s.condition[slot]
@@ -305,7 +300,7 @@ def _nurse(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -
 
 
 def _pharmacist(s: EdState, a: int, terms: dict[str, float], log: list[str] | None) -> None:
-    slot, d = divmod(a, N_DRUGS)
+    slot, d = codec.decode_pharmacist(a)
     s.budget[_PHARMACIST] -= 1
     s.given[slot, d] = True
     s.stock[d] -= 1
@@ -414,7 +409,7 @@ def substep(
         if role is _PHARMACIST and 0 <= a < end and not mask[a]:
             # The one exception to mask-exact legality: the nurse acts first, so a
             # patient she triages in this sub-step may be dosed in the same sub-step.
-            slot, d = divmod(a, N_DRUGS)
+            slot, d = codec.decode_pharmacist(a)
             if slot < s.n and pharmacist_pairs(s)[slot, d]:
                 _pharmacist(s, a, terms[role], events)
                 continue

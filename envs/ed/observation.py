@@ -2,11 +2,11 @@
 
 Each role's ``observation`` is float32 of shape ``(N * F_role + G_role,)``: N rows of
 per-patient features (slot = arrival order; a row is all zeros unless the patient is
-waiting), then the role's context. Feature names, in column order:
-:data:`NURSE_FEATURES`, :data:`PHARMACIST_FEATURES`, :data:`CONSULTANT_FEATURES` and
-the ``*_CONTEXT`` tuples. Categories are 1..5 (0 = none); condition 0 stable,
-1 at_risk, 2 critical; countdown = visible steps until deterioration (0 = none
-pending or stopped); flowchart 0 = not charted, else 1 + index in
+waiting), then the role's context. Feature names, in column order (the layout is
+defined in :mod:`envs.ed.codec`): :data:`NURSE_FEATURES`, :data:`PHARMACIST_FEATURES`,
+:data:`CONSULTANT_FEATURES` and the ``*_CONTEXT`` tuples. Categories are 1..5 (0 =
+none); condition 0 stable, 1 at_risk, 2 critical; countdown = visible steps until
+deterioration (0 = none pending or stopped); flowchart 0 = not charted, else 1 + index in
 :class:`~envs.clinical.Flowchart`; drug columns follow :data:`~envs.ed.config.DRUGS`.
 """
 
@@ -15,41 +15,23 @@ from __future__ import annotations
 import numpy as np
 
 from envs.clinical.presentation import VITAL_FIELDS
-from envs.ed.config import DRUGS, FLOWCHARTS, N_CATEGORIES, N_DRUGS, Place, Role
+from envs.ed.codec import (  # noqa: F401 (the column layout, re-exported where it always was)
+    CONSULTANT_CONTEXT,
+    CONSULTANT_FEATURES,
+    FEATURES,
+    NURSE_CONTEXT,
+    NURSE_FEATURES,
+    PHARMACIST_CONTEXT,
+    PHARMACIST_FEATURES,
+    by_slot,
+)
+from envs.ed.config import FLOWCHARTS, N_DRUGS, Place, Role
 from envs.ed.engine import EdState, consultant_slots, nurse_slots
 from envs.ed.scenario import CHART_FEATURES
 
 OBS_DTYPE = np.float32
 MASK_DTYPE = np.int8
 
-NURSE_FEATURES = (
-    "present", "triaged", "assigned_category", "retriage_allowed", "condition", "wait",
-    "self_reported_urgency", *CHART_FEATURES,
-)  # fmt: skip
-NURSE_CONTEXT = (
-    "step", "steps_remaining", "triage_left", "triage_capacity", "untriaged", "queue_length",
-)  # fmt: skip
-PHARMACIST_FEATURES = (
-    "present", "triaged", "category", "flowchart", "condition", "countdown", "wait",
-    *(f"allergy_{d.value}" for d in DRUGS), *(f"given_{d.value}" for d in DRUGS),
-)  # fmt: skip
-PHARMACIST_CONTEXT = (
-    "step", "steps_remaining", "dispense_left", "dispense_capacity",
-    *(f"stock_{d.value}" for d in DRUGS),
-)  # fmt: skip
-CONSULTANT_FEATURES = (
-    "present", "visible_category", "triaged", "wait", "condition", "countdown",
-    "requires_icu", "requires_specialist", "servable", "medicated",
-)  # fmt: skip
-CONSULTANT_CONTEXT = (
-    "step", "steps_remaining", "doctors_left", "doctors_total", "icu_available", "icu_total",
-    "queue_length", "untriaged",
-)  # fmt: skip
-FEATURES = {
-    Role.NURSE: (NURSE_FEATURES, NURSE_CONTEXT),
-    Role.PHARMACIST: (PHARMACIST_FEATURES, PHARMACIST_CONTEXT),
-    Role.CONSULTANT: (CONSULTANT_FEATURES, CONSULTANT_CONTEXT),
-}
 _CHART_HIGH = {
     "age": 120, "male": 1, "arrival_mode": 2, "injury": 1, "flowchart": len(FLOWCHARTS),
     "hr": 250, "rr": 60, "sbp": 260, "dbp": 160, "spo2": 100, "temp": 43,
@@ -208,7 +190,7 @@ def encode_all(s: EdState, masks: dict[Role, np.ndarray] | None = None) -> dict[
     if masks is None:
         ok, servable = nurse_slots(s), consultant_slots(s)
     else:
-        ok = masks[_NURSE][: n * N_CATEGORIES : N_CATEGORIES] != 0
+        ok = by_slot(_NURSE, masks[_NURSE], n)[:, 0] != 0
         servable = masks[_CONSULTANT][:n]
     return {
         _NURSE: encode_nurse(s, c, ok),

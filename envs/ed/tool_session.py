@@ -65,7 +65,8 @@ from gymnasium import error as gym_error
 
 from envs.classic.tool_session import ToolError, ToolSession, task_header
 from envs.clinical.presentation import Drug
-from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS, ROLE_OF, EdConfig, Place, Role
+from envs.ed import codec
+from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, ROLE_OF, EdConfig, Place, Role
 from envs.ed.engine import EdState, masks
 from envs.ed.parallel_env import NORMALISERS, EdTriageParallelEnv
 from envs.ed.suite import SCENARIOS
@@ -221,7 +222,7 @@ class EdToolSession(EdToolViews):
                 f"(non-urgent), got {category}",
             )
         self._not_queued(Role.NURSE)
-        action = slot * N_CATEGORIES + category - 1
+        action = codec.nurse_action(slot, category)
         if not self._masks()[Role.NURSE][action]:
             raise ToolError("illegal_action", self._why_not_triage(s, slot, patient_id))
         return self._queue(Role.NURSE, action, f"triage {patient_id} -> {category}")
@@ -231,7 +232,7 @@ class EdToolSession(EdToolViews):
         slot = self._slot(patient_id, "dispense_drug")
         d = self._drug(drug)
         self._not_queued(Role.PHARMACIST)
-        action = slot * N_DRUGS + d
+        action = codec.pharmacist_action(slot, d)
         if not self._can_dispense(s, slot, d):
             raise ToolError("illegal_action", self._why_not_dispense(s, slot, d, patient_id))
         return self._queue(Role.PHARMACIST, action, f"{DRUGS[d].value} -> {patient_id}")
@@ -482,10 +483,11 @@ class EdToolSession(EdToolViews):
 
     def _dispensable(self, s: EdState, slot: int, mask: np.ndarray) -> np.ndarray:
         """Drugs (bool, N_DRUGS) the pharmacist may give ``slot`` in this sub-step."""
-        ok = mask[slot * N_DRUGS : (slot + 1) * N_DRUGS].astype(bool)
+        ok = codec.slot_mask(Role.PHARMACIST, mask, slot).astype(bool)
         # The env's exception: a patient the nurse triages in this very sub-step.
         nurse = self._queued.get(Role.NURSE)
-        if nurse is not None and nurse[0] // N_CATEGORIES == slot and s.triaged[slot] == 0:
+        same_slot = nurse is not None and codec.action_slot(Role.NURSE, nurse[0]) == slot
+        if same_slot and s.triaged[slot] == 0:
             ok |= pharmacist_pairs_if_triaged(s, slot)
         return ok
 

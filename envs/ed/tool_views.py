@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from envs.clinical.presentation import format_presentation
-from envs.ed.config import DRUGS, N_CATEGORIES, N_DRUGS, Place, Role
+from envs.ed import codec
+from envs.ed.config import DRUGS, N_DRUGS, Place, Role
 from envs.ed.engine import EdState, consultant_slots, role_done
 from envs.ed.suite import SCENARIOS
 from envs.ed.v1 import ED_ENVS
@@ -179,7 +180,7 @@ class EdToolViews:
                     **self._common(s, i),
                     "self_reported_urgency": int(s.reported[i]),
                     "triage_category": cat or None,
-                    "can_triage": bool(free and m[i * N_CATEGORIES]),
+                    "can_triage": bool(free and m[codec.nurse_action(i, 1)]),
                     "chart": format_presentation(s.scenario.presentations[i]),
                 }
             )

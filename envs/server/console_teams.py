@@ -20,7 +20,8 @@ from typing import Any
 from agents.base import Policy
 from agents.ed_evaluation import evaluate_teams, team_context
 from agents.roles import make_team
-from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, N_DRUGS, Place
+from envs.ed import codec
+from envs.ed.config import AGENTS, DRUGS, Place
 from envs.ed_tool_api import EdToolSession
 from envs.ed_triage_v0 import EdTriageParallelEnv
 from envs.generator import GENERATED_TASK
@@ -197,9 +198,11 @@ def queue_ai(ed: EdToolSession, team: Teammates) -> None:
         if a == len(obs["action_mask"]) - 1:
             continue  # END: the role queues nothing
         if agent == "triage_nurse":
-            ed.triage_patient(pid[a // N_CATEGORIES], a % N_CATEGORIES + 1)
+            slot, category = codec.decode_nurse(a)
+            ed.triage_patient(pid[slot], category)
         elif agent == "pharmacist":
-            ed.dispense_drug(pid[a // N_DRUGS], DRUGS[a % N_DRUGS].value)
+            slot, d = codec.decode_pharmacist(a)
+            ed.dispense_drug(pid[slot], DRUGS[d].value)
         else:
             ed.serve_patient(pid[a])
 
