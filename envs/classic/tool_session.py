@@ -62,12 +62,15 @@ class ToolError(ValueError):
         return {"error": self.message, "code": self.code}
 
 
+def task_names(task: TaskSpec) -> dict:
+    """How every tool reply that describes a task names it, on every ruleset."""
+    return {"task_id": task.name, "task_name": task.title, "difficulty": task.difficulty}
+
+
 def task_header(task: TaskSpec, seed: int | None, ruleset: str) -> dict:
     """What ``start_task`` reports about the task, on every ruleset."""
     return {
-        "task_id": task.name,
-        "task_name": task.title,
-        "difficulty": task.difficulty,
+        **task_names(task),
         "description": task.description,
         "max_steps": task.max_steps,
         "num_doctors": task.num_doctors,
@@ -243,9 +246,7 @@ class ToolSession:
         self.finalized_scores[task.name] = result["score"]
         self.step_count += 1
         return {
-            "task_id": task.name,
-            "task_name": task.title,
-            "difficulty": task.difficulty,
+            **task_names(task),
             **result,
             "episode_steps": state.step,
             "patients_served": len(state.served),

@@ -1,6 +1,7 @@
 """The multi-agent ``ed`` ruleset as tools: a plain Python class over the ``ed``
 PettingZoo env (:data:`envs.ed.v1.ED_ENVS`: ``v0`` or ``v1``), the ``ed`` twin of
-:class:`envs.classic.tool_session.ToolSession` (which the environment server serves the same way).
+:class:`envs.classic.tool_session.ToolSession` (the environment server serves both, through
+:class:`envs.ruleset_session.MultiRulesetSession`).
 
 Versions: ``start_task(..., version=None)`` plays the suite scenarios of
 :mod:`envs.ed.suite` in ``v1`` (the only version they exist in) and the fixed tasks and
@@ -28,8 +29,9 @@ Semantics: one ``end_step()`` is exactly one ``parallel_env.step(actions)``.
 * A decision is accepted only if the env's action mask allows it at the start of the
   sub-step, with the env's one exception: a patient the nurse triages in this sub-step
   may be dosed in it. An illegal decision (unknown id, bad category or drug, a patient
-  not servable, a role that already acted) raises :class:`~envs.classic.tool_session.ToolError` and
-  changes nothing, so the env never sees an illegal action through this API.
+  not servable, a role that already acted) raises
+  :class:`~envs.classic.tool_session.ToolError` and changes nothing, so the env never
+  sees an illegal action through this API.
 * ``step_reward`` is the team reward of the sub-step (the sum of every named term, what
   each agent gets with ``reward_mode="team"``), unrounded; ``rewards`` and
   ``reward_terms`` are per agent, as the env's ``infos``.
@@ -63,7 +65,7 @@ from typing import Any
 import numpy as np
 from gymnasium import error as gym_error
 
-from envs.classic.tool_session import ToolError, ToolSession, task_header
+from envs.classic.tool_session import ToolError, ToolSession, task_header, task_names
 from envs.clinical.presentation import Drug
 from envs.ed import codec
 from envs.ed.config import AGENTS, DRUGS, N_CATEGORIES, ROLE_OF, EdConfig, Place, Role
@@ -73,6 +75,8 @@ from envs.ed.suite import SCENARIOS
 from envs.ed.tool_views import (
     DEPARTURES,
     ED_RULESET,
+    ED_WORKFLOW,
+    V1_WORKFLOW,
     EdToolViews,
     condition_label,
     default_version,
@@ -86,26 +90,6 @@ from envs.tasks import TASKS
 from envs.validation import check_seed
 
 ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse", "doctor": "consultant"}
-
-ED_WORKFLOW = (
-    "Three roles run the ED; one end_step() applies one sub-step of their decisions.\n"
-    "1. Call get_queue_state() (or get_queue_state(role=...)) to see each role's view.\n"
-    "2. Queue at most one decision per role for this sub-step: "
-    "triage_patient(patient_id, category 1-5) [triage nurse], "
-    "dispense_drug(patient_id, drug) [pharmacist], serve_patient(patient_id) [consultant].\n"
-    "3. Call end_step() to apply them (nurse, then pharmacist, then consultant). "
-    "A role that queued nothing ENDs its turn for this 10-minute time step; time advances "
-    "once every role is done.\n"
-    "4. Repeat until done=true, then call finalize_episode() for the score."
-)
-V1_WORKFLOW = (
-    "\nv1: the consultant sees a patient's urgency only once the nurse has triaged them "
-    "(category null before), serves only triaged patients, and a serve keeps its doctor(s) "
-    "busy for several time steps (doctors_busy). While the nurse can still triage, a "
-    "pharmacist or consultant who queues nothing waits for her instead of ending the turn. "
-    "Patients who wait too long leave without being seen (lwbs) and untreated critical "
-    "patients die (death); both cost the team reward."
-)
 
 
 class EdToolSession(EdToolViews):
@@ -315,9 +299,7 @@ class EdToolSession(EdToolViews):
         self.finalized_scores[self.task_id] = summary["score"]
         self.step_count += 1
         return {
-            "task_id": task.name,
-            "task_name": task.title,
-            "difficulty": task.difficulty,
+            **task_names(task),
             "ruleset": ED_RULESET,
             "version": self.version,
             "seed": self.seed,
@@ -492,94 +474,13 @@ class EdToolSession(EdToolViews):
         return ok
 
 
-class MultiRulesetSession:
-    """What the environment server runs per client session when ``ed`` is enabled: a
-    classic :class:`ToolSession` and an :class:`EdToolSession`; ``start_task``'s
-    ``ruleset`` picks which one the tools go to (classic until a task says otherwise).
-    Classic tool calls behave exactly as on a bare ``ToolSession``."""
+def __getattr__(name: str) -> Any:
+    # Lazily, to avoid an import cycle: envs.ruleset_session builds on this module.
+    if name == "MultiRulesetSession":
+        from envs.ruleset_session import MultiRulesetSession
 
-    def __init__(self) -> None:
-        self.classic = ToolSession()
-        self.ed = EdToolSession()
-        self._active: ToolSession | EdToolSession = self.classic
-
-    @property
-    def ruleset(self) -> str | None:
-        return self._active.ruleset
-
-    @property
-    def active(self) -> ToolSession | EdToolSession:
-        return self._active
-
-    def list_tasks(self) -> list[dict]:
-        """Every task of both rulesets (the ed list: the fixed tasks, then the suite
-        scenarios, each with its ``rulesets`` and ``versions``)."""
-        return self.ed.list_tasks()
-
-    def start_task(
-        self,
-        task_id: str,
-        seed: int | None = None,
-        ruleset: str = "classic",
-        version: str | None = None,
-    ) -> dict:
-        if ruleset == ED_RULESET:
-            out = self.ed.start_task(task_id, seed=seed, ruleset=ruleset, version=version)
-            self._active = self.ed  # only once the task started: a refused start changes nothing
-            return out
-        if ruleset not in RULESETS:
-            raise ToolError(
-                "bad_argument",
-                f"ruleset {ruleset!r}: unknown ruleset; available: {', '.join(RULESETS)}, ed",
-            )
-        if version is not None:
-            raise ToolError(
-                "bad_argument",
-                f"start_task: version {version!r} applies to the ed ruleset only; omit it "
-                "(or pass ruleset='ed')",
-            )
-        target = self.classic
-        out = target.start_task(task_id, seed=seed, ruleset=ruleset)
-        self._active = target  # only once the task started: a refused start changes nothing
-        return out
-
-    def get_queue_state(self, role: str | None = None) -> dict:
-        if self._active is self.ed:
-            return self.ed.get_queue_state(role)
-        if role is not None:
-            raise ToolError(
-                "bad_argument",
-                "get_queue_state: 'role' applies to the ed ruleset only; omit it in classic "
-                "(or start_task(task_id, ruleset='ed'))",
-            )
-        return self.classic.get_queue_state()
-
-    def serve_patient(self, patient_id: str) -> dict:
-        return self._active.serve_patient(patient_id)
-
-    def wait(self) -> dict:
-        if self._active is self.ed:
-            raise ToolError(
-                "wrong_ruleset",
-                "wait is a classic tool; in the ed ruleset a role that queues nothing ENDs "
-                "its turn: call end_step()",
-            )
-        return self.classic.wait()
-
-    def triage_patient(self, patient_id: str, category: int) -> dict:
-        return self.ed.triage_patient(patient_id, category)
-
-    def dispense_drug(self, patient_id: str, drug: str) -> dict:
-        return self.ed.dispense_drug(patient_id, drug)
-
-    def end_step(self) -> dict:
-        return self.ed.end_step()
-
-    def finalize_episode(self) -> dict:
-        return self._active.finalize_episode()
-
-    def get_current_state(self) -> dict:
-        return self._active.get_current_state()
+        return MultiRulesetSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ED_WORKFLOW", "EdToolSession", "MultiRulesetSession"]
+__all__ = ["ED_WORKFLOW", "EdToolSession"]

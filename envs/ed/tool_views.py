@@ -21,6 +21,25 @@ ED_RULESET = "ed"
 
 DEPARTURES = {Place.LWBS: "left without being seen", Place.DIED: "died waiting"}
 """v1 departures: place → the event text of ``end_step``."""
+ED_WORKFLOW = (
+    "Three roles run the ED; one end_step() applies one sub-step of their decisions.\n"
+    "1. Call get_queue_state() (or get_queue_state(role=...)) to see each role's view.\n"
+    "2. Queue at most one decision per role for this sub-step: "
+    "triage_patient(patient_id, category 1-5) [triage nurse], "
+    "dispense_drug(patient_id, drug) [pharmacist], serve_patient(patient_id) [consultant].\n"
+    "3. Call end_step() to apply them (nurse, then pharmacist, then consultant). "
+    "A role that queued nothing ENDs its turn for this 10-minute time step; time advances "
+    "once every role is done.\n"
+    "4. Repeat until done=true, then call finalize_episode() for the score."
+)
+V1_WORKFLOW = (
+    "\nv1: the consultant sees a patient's urgency only once the nurse has triaged them "
+    "(category null before), serves only triaged patients, and a serve keeps its doctor(s) "
+    "busy for several time steps (doctors_busy). While the nurse can still triage, a "
+    "pharmacist or consultant who queues nothing waits for her instead of ending the turn. "
+    "Patients who wait too long leave without being seen (lwbs) and untreated critical "
+    "patients die (death); both cost the team reward."
+)
 
 
 def default_version(task_id: str) -> str:
