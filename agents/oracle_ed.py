@@ -20,9 +20,12 @@ from envs.ed.config import AGENTS, DRUGS, Role
 from envs.ed.scenario import build_ed_scenario
 
 
-def _split(role: Role, obs: Observation, n: int) -> tuple[np.ndarray, int]:
+def _read(role: Role, obs: Observation) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """(mask, END action, patient rows, time step) of ``role``'s observation."""
+    mask = obs["action_mask"]
+    n = codec.slots_of(role, len(mask))
     rows, ctx = codec.split(role, obs["observation"], n)
-    return rows, int(ctx[codec.CONTEXT_COLUMNS[role]["step"]])
+    return mask, len(mask) - 1, rows, int(ctx[codec.CONTEXT_COLUMNS[role]["step"]])
 
 
 class EdOracleTeam:
@@ -70,10 +73,8 @@ class _OracleNurse(_Member):
     role = Role.NURSE
 
     def act(self, observation: Observation) -> int:
-        mask = observation["action_mask"]
-        end = len(mask) - 1
-        n = codec.slots_of(Role.NURSE, len(mask))
-        rows, t = _split(Role.NURSE, observation, n)
+        mask, end, rows, t = _read(Role.NURSE, observation)
+        n = len(rows)
         plan = self.team.plan
         assert plan is not None, "reset(seed) first"
         triaged = rows[:, COLUMNS[Role.NURSE]["triaged"]]
@@ -94,10 +95,7 @@ class _OraclePharmacist(_Member):
     role = Role.PHARMACIST
 
     def act(self, observation: Observation) -> int:
-        mask = observation["action_mask"]
-        end = len(mask) - 1
-        n = codec.slots_of(Role.PHARMACIST, len(mask))
-        rows, t = _split(Role.PHARMACIST, observation, n)
+        mask, end, rows, t = _read(Role.PHARMACIST, observation)
         nurse = self.team.nurse_choice
         being_triaged = None if nurse is None else codec.action_slot(Role.NURSE, nurse)
         for slot, d in self.team.plan.dose[t]:  # type: ignore[union-attr]
@@ -134,9 +132,7 @@ class _OracleConsultant(_Member):
     role = Role.CONSULTANT
 
     def act(self, observation: Observation) -> int:
-        mask = observation["action_mask"]
-        end = len(mask) - 1
-        _, t = _split(Role.CONSULTANT, observation, end)
+        mask, end, _, t = _read(Role.CONSULTANT, observation)
         for slot in self.team.plan.serve[t]:  # type: ignore[union-attr]
             if mask[slot]:
                 return slot

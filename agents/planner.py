@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
 from agents.base import Observation, Policy, PolicyContext, register
-from agents.roles import UNKNOWN_CATEGORY, upgrade
+from agents.roles import UNKNOWN_CATEGORY, serve_choices, upgrade
 from envs.ed import codec
 from envs.ed.config import V1, EdConfig, Role
 from envs.ed.engine import ed_serve_reward
@@ -67,9 +67,7 @@ class EdPlanner(Policy):
         self.first_category = {}
 
     def act(self, observation: Observation) -> int:
-        mask = observation["action_mask"]
-        n = len(mask) - 1
-        legal = mask[:n] != 0
+        n, legal = serve_choices(observation)
         if not legal.any():
             return n
         rows, ctx = codec.split(Role.CONSULTANT, observation["observation"], n)

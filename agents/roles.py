@@ -26,7 +26,7 @@ heuristic above, any registered policy name otherwise; unnamed roles default to
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,27 +67,39 @@ def upgrade(category: int, condition: int) -> int:
     return category
 
 
-@register("ed_nurse")
-class EdNurse(Policy):
-    name = "ed_nurse"
+class _ReadsCharts(Policy):
+    """A role that reads the charted presentations (``PolicyContext.presentation``)
+    and memoises its judgement of each presentation for the episode."""
 
     def __init__(self, context: PolicyContext | None = None) -> None:
         super().__init__(context)
-        self.nurse = RuleBasedNurse()
         self._cache: dict[int, int] = {}
 
     def reset(self, seed: int | None = None) -> None:
         self._cache.clear()
 
-    def assess(self, slot: int, self_report: int) -> int:
+    def presentation(self, slot: int) -> Presentation | None:
         get = self.context.presentation if self.context else None
-        p = get(slot) if get else None
-        if p is None:
-            return self_report
+        return get(slot) if get else None
+
+    def judged(self, p: Presentation, judge: Callable[[Presentation], int]) -> int:
         key = id(p)
         if key not in self._cache:
-            self._cache[key] = self.nurse.triage(p)
+            self._cache[key] = judge(p)
         return self._cache[key]
+
+
+@register("ed_nurse")
+class EdNurse(_ReadsCharts):
+    name = "ed_nurse"
+
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        super().__init__(context)
+        self.nurse = RuleBasedNurse()
+
+    def assess(self, slot: int, self_report: int) -> int:
+        p = self.presentation(slot)
+        return self_report if p is None else self.judged(p, self.nurse.triage)
 
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
@@ -136,14 +148,19 @@ _C_CAT, _C_WAIT, _C_COND, _C_CD, _C_MED = (
 )
 
 
+def serve_choices(observation: Observation) -> tuple[int, np.ndarray]:
+    """(END action = slot count, legal serves as bool per slot) of a consultant."""
+    mask = observation["action_mask"]
+    n = codec.slots_of(Role.CONSULTANT, len(mask))
+    return n, mask[:n] != 0
+
+
 @register("ed_consultant")
 class EdConsultant(Policy):
     name = "ed_consultant"
 
     def act(self, observation: Observation) -> int:
-        mask = observation["action_mask"]
-        n = len(mask) - 1
-        legal = mask[:n] != 0
+        n, legal = serve_choices(observation)
         if not legal.any():
             return n
         rows = _rows(observation, Role.CONSULTANT, n)
@@ -232,29 +249,20 @@ FLOWCHART_DEFAULT: dict[Flowchart, Drug] = {
 """Fallback without the complaint text: only flowcharts whose drug is unambiguous."""
 
 
+def _drug_index(d: Drug | None) -> int:
+    return -1 if d is None else DRUG_INDEX[d]
+
+
 @register("ed_pharmacist")
-class EdPharmacist(Policy):
+class EdPharmacist(_ReadsCharts):
     name = "ed_pharmacist"
 
-    def __init__(self, context: PolicyContext | None = None) -> None:
-        super().__init__(context)
-        self._cache: dict[int, int] = {}
-
-    def reset(self, seed: int | None = None) -> None:
-        self._cache.clear()
-
     def drug_for(self, slot: int, flowchart_code: int) -> int:
-        get = self.context.presentation if self.context else None
-        p = get(slot) if get else None
+        p = self.presentation(slot)
         if p is None:
             flow = FLOWCHARTS[flowchart_code - 1] if flowchart_code > 0 else None
-            d = FLOWCHART_DEFAULT.get(flow) if flow else None
-            return -1 if d is None else DRUG_INDEX[d]
-        key = id(p)
-        if key not in self._cache:
-            d = protocol_drug(p)
-            self._cache[key] = -1 if d is None else DRUG_INDEX[d]
-        return self._cache[key]
+            return _drug_index(FLOWCHART_DEFAULT.get(flow) if flow else None)
+        return self.judged(p, lambda p: _drug_index(protocol_drug(p)))
 
     def act(self, observation: Observation) -> int:
         mask = observation["action_mask"]
@@ -293,6 +301,17 @@ TEAM_POLICIES: dict[str, dict[Role, str]] = {
 """Team-level names → the policy each role plays (``planner``: agents.planner's
 consultant with the heuristic nurse and pharmacist)."""
 _ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse"}
+
+
+def team_spec(label: str, agents: Sequence[str] = AGENTS) -> str | None:
+    """A team label (a ``--compare`` entry) as a :func:`parse_team` spec: a spec with
+    ``=`` stays as it is, ``heuristic`` is the heuristic team (None), and any other bare
+    name plays every role of ``agents`` (the rest play their heuristics)."""
+    if "=" in label:
+        return label
+    if label == HEURISTIC:
+        return None
+    return ",".join(f"{a}={label}" for a in agents)
 
 
 def parse_team(spec: str | Mapping[str, str] | None) -> dict[str, str]:

@@ -43,11 +43,11 @@ from pathlib import Path
 
 from agents.base import Policy
 from agents.ed_evaluation import team_context
+from agents.report import write_json
 from agents.roles import make_team
 from envs import ed_triage_v0
 from envs.ed.scenario import build_ed_scenario
 from envs.generator import GENERATED_TASK, task_source
-from experiments.report import write_json
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty", GENERATED_TASK)
 TEAMS: dict[str, str | None] = {

@@ -40,11 +40,11 @@ import numpy as np
 
 import envs
 from agents import make_policy
+from agents.report import write_json
 from envs import dynamics
 from envs.scenario import build_scenario
 from envs.tasks import get_task
 from envs.tool_api import queue_state
-from experiments.report import write_json
 
 POLICIES = ("severity_greedy", "random")
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from scipy import stats
 
-from experiments.report import write_json
+from agents.report import write_json
 from llm_policy import finetune as ft
 from llm_policy import train_step as ts
 

@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the gym ids)
-from experiments.report import write_json
+from agents.report import write_json
 from llm_policy.policy import LLMPolicy
 
 BATCHES = (1, 8)

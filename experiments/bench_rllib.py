@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tyro
 
-from experiments.report import write_json
+from agents.report import write_json
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
 EPISODES = "num_episodes_lifetime"

@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         out=a.out,
     )
     doc = run(cfg)
-    from experiments.report import write_json
+    from agents.report import write_json
 
     write_json(cfg.out, doc)
     print(f"wrote {cfg.out}")

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.report import atomic_write, mean_ci
 from agents.triage_policies import TriagePolicy, load_policy
 from envs.clinical.charts import KTAS_PAPER, Chart, load_ktas
 from envs.clinical.triage_metrics import CRITICAL, METRIC_LABELS, format_confusion, triage_metrics
-from experiments.report import atomic_write, mean_ci
 
 SPLIT_SEED = 0
 """The seeded halves of a chart file: rules were tuned on ``tune`` and checked on ``check``

@@ -67,6 +67,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.nurse import SCALES, RuleBasedNurse  # noqa: E402
+from agents.report import write_json  # noqa: E402
 from envs.clinical import ChartingConfig, Intervention, PatientGenerator  # noqa: E402
 from envs.clinical.generator import REALISTIC_CHARTING  # noqa: E402
 from envs.clinical.triage_metrics import (  # noqa: E402
@@ -80,7 +81,6 @@ from experiments.chart_eval import (  # noqa: E402
     format_chart_report,
     plot_confusions,
 )
-from experiments.report import write_json  # noqa: E402
 
 SCENARIOS: dict[str, ChartingConfig] = {
     "realistic": REALISTIC_CHARTING,

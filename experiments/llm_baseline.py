@@ -386,7 +386,7 @@ def run(cfg: BaselineConfig, backend: ChatBackend | None = None) -> dict[str, An
         "mean_score": round(sum(ep["score"] for ep in episodes) / len(episodes), 4),
         "episodes": episodes,
     }
-    from experiments.report import write_json  # atomic (temp file + rename)
+    from agents.report import write_json  # atomic (temp file + rename)
 
     write_json(cfg.out, doc)
     return doc

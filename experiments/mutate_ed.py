@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python experiments/mutate_ed.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.report import write_json
+from agents.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ("tests/test_ed_graders.py", "tests/test_ed_engine.py", "tests/test_ed_oracle.py",

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
            "date": time.strftime("%Y-%m-%d", time.gmtime()), "minutes": a.minutes,
            "clients": a.clients, "server_args": list(SERVER_ARGS), "counts": dict(counts),
            "summary": _summary(samples, min(60.0, a.minutes * 30)), "samples": samples}  # fmt: skip
-    from experiments.report import write_json
+    from agents.report import write_json
 
     write_json(a.out, doc)
     print(json.dumps({k: doc[k] for k in ("counts", "summary")}, indent=1))

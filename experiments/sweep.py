@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tyro
 
+from agents.report import mean_ci, write_json
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.training import (
     TRAIN_SEED_LIMIT,
@@ -49,9 +50,9 @@ from agents.rllib.training import (
     load_module_at,
     register_envs,
 )
+from agents.roles import team_spec
 from envs.ed.config import AGENTS
-from experiments.report import mean_ci, write_json
-from experiments.run import CLI_CONFIG, TRAINED, RunConfig, load_config_file, team_spec
+from experiments.run import CLI_CONFIG, TRAINED, RunConfig, load_config_file
 
 METRIC = "env_runners/episode_return_mean"
 """ASHA's early-stopping metric (training episodes; the selection is held out)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.base import POLICIES, make_policy
-from agents.roles import EdConsultant, parse_team, protocol_drug, upgrade
+from agents.roles import EdConsultant, parse_team, protocol_drug, team_spec, upgrade
 from envs.clinical import PatientGenerator
 from envs.ed.config import HIGH_ALERT_DRUGS
 from envs.rulesets import MULTI_AGENT_RULESETS
@@ -26,6 +26,15 @@ def test_registry_and_team_specs():
         parse_team("random")
     assert isinstance(make_policy("ed_consultant"), EdConsultant)
     assert MULTI_AGENT_RULESETS["ed"].env == "envs.ed_triage_v0"
+
+
+def test_team_labels_become_team_specs():
+    assert team_spec("heuristic") is None
+    assert team_spec("nurse=random") == "nurse=random"
+    assert parse_team(team_spec("random")) == dict.fromkeys(parse_team(None), "random")
+    # a bare name for some roles only: the others play their heuristics
+    nurse_only = parse_team(team_spec("random", agents=("triage_nurse",)))
+    assert nurse_only == {**parse_team(None), "triage_nurse": "random"}
 
 
 def test_upgrade_on_worsened_condition():

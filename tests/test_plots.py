@@ -15,7 +15,7 @@ import pytest
 matplotlib.use("Agg")
 from matplotlib.image import imread  # noqa: E402
 
-from experiments import plots  # noqa: E402
+from agents import plots  # noqa: E402
 from experiments.run import main  # noqa: E402
 
 MIXED = "nurse=heuristic,consultant=ppo,pharmacist=heuristic"

@@ -1,4 +1,4 @@
-"""experiments.report: confidence intervals and the paired (seed-by-seed) comparison."""
+"""agents.report: confidence intervals and the paired (seed-by-seed) comparison."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from experiments import report
+from agents import report
 
 
 def _rows(policy: str, scores: list[float], returns: list[float | None]) -> list[dict]:
