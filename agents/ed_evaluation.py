@@ -16,7 +16,7 @@ from agents.base import Policy, PolicyContext
 from agents.roles import make_team, parse_team
 from envs.ed.bound import solve
 from envs.ed.config import AGENTS, EdConfig
-from envs.ed.graders import normalised_score
+from envs.ed.graders import grader_score, normalised_score
 from envs.ed_triage_v0 import EdTriageParallelEnv
 
 RANDOM_TEAM = "triage_nurse=random,pharmacist=random,consultant=random"
@@ -91,7 +91,8 @@ def evaluate_teams(
     step_log: list[dict] | None = None,
     version: str = "v0",
 ) -> list[dict]:
-    """One row per (team, seed): score, returns, KPIs, oracle value and score.
+    """One row per (team, seed): score (v1: the share of the bound), grader score,
+    returns, KPIs, the oracle's value, score and grader score.
     ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules); ``version``
     the env (:data:`envs.ed_triage_v1.ED_ENVS`)."""
     from envs.ed_triage_v1 import ED_ENVS
@@ -126,10 +127,12 @@ def evaluate_teams(
                 {
                     "task": env.task.name, "ruleset": "ed", "seed": seed, "team": label,
                     **{f"policy_{a}": names[a] for a in AGENTS},
-                    "score": info["score"], "episode_return": info["episode_return"],
+                    "score": info["score"], "grader_score": info["grader_score"],
+                    "episode_return": info["episode_return"],
                     "serve_reward": serve, "served": info["grader"]["patients_served"],
                     "missed_emergencies": info["grader"]["missed_emergencies"],
                     "oracle_value": bound.value, "oracle_score": bound.score,
+                    "oracle_grader_score": grader_score(bound.grader),
                     "pct_of_oracle": 100.0 * serve / bound.value if bound.value else 100.0,
                     "random_serve_reward": r_random,
                     "normalised": normalised_score(serve, r_random, bound.value),

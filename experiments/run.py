@@ -311,7 +311,7 @@ def _progress(console: Console, fields: str) -> Progress:
 
 
 def _running_mean_ticker(progress: Progress, bar) -> Callable[[dict], None]:
-    """An on_episode callback: advance the bar and show the policy's mean grader score
+    """An on_episode callback: advance the bar and show the policy's mean task score
     over its episodes so far (the table's score once all are played)."""
     scores: dict[str, list[float]] = {}
 
@@ -537,6 +537,7 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     rows += [
         {"task": cfg.task, "ruleset": cfg.ruleset, "seed": r["seed"], "policy": ORACLE,
          "score": r["oracle_score"], "serve_reward": r["oracle_value"],
+         "grader_score": r["oracle_grader_score"],
          "oracle_value": r["oracle_value"], "oracle_score": r["oracle_score"],
          "pct_of_oracle": 100.0, "normalised": 1.0, "illegal_actions": 0}
         for r in firsts
@@ -552,7 +553,8 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     intro = (
         "Teams: a bare name plays every role; role=policy mixes. "
         "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
-        "(envs.ed.bound). Score: the task's grader with the ed fixes. ± = 95 % t-interval."
+        "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
+        "the task's grader with the ed fixes. ± = 95 % t-interval."
     )
     return _write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
 
@@ -584,8 +586,8 @@ def _config_dict(cfg: RunConfig) -> dict:
 
 def _print_table(console: Console, summary: list[dict], title: str) -> None:
     t = Table(title=title)
-    cols = ("policy", "score ± 95% CI", "return", "% of oracle", "normalised", "served",
-            "missed emerg.")  # fmt: skip
+    cols = ("policy", "score ± 95% CI", "grader", "return", "% of oracle", "normalised",
+            "served", "missed emerg.")  # fmt: skip
     for col in cols:
         t.add_column(col, justify="left" if col == "policy" else "right")
 
@@ -596,6 +598,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
         t.add_row(
             s["policy"],
             f"{s['score']:.3f} ± {s['score_ci95']:.3f}",
+            fmt(s["grader_score"], 3),
             fmt(s["episode_return"], 2),
             fmt(s["pct_of_oracle"], 1),
             fmt(s["normalised"], 3),
@@ -606,7 +609,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
 
 
 PAIRED_COLUMNS = (("score", "Δ score", 4), ("pct_of_oracle", "Δ % of oracle", 2),
-                  ("normalised", "Δ normalised", 3))  # fmt: skip
+                  ("normalised", "Δ normalised", 3), ("grader_score", "Δ grader", 4))  # fmt: skip
 """Console columns of the paired table (metric, header, decimals), where rows have them."""
 
 
