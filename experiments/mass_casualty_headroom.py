@@ -10,8 +10,9 @@ free doctor, but serves the lowest visible priority first: the worst order a
 work-conserving consultant can pick from what it sees) and the clairvoyant plan. Per
 team: serve reward as % of the bound (mean ± 95 % t-interval), patients served, left
 without being seen and died, doctor utilisation (doctor-steps treating / doctor-steps
-on shift), and the serve reward per true arrival category as % of the bound's reward
-from that category. Writes ``<out>.json`` and ``<out>.md``.
+on shift), the serve reward per true arrival category as % of the bound's reward
+from that category, and how many patients the consultant could choose from when it
+served (mean, and the share of serves with one choice). Writes ``<out>.json`` and ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ def episode(env: EdTriageV1ParallelEnv, spec: str | None, seed: int) -> dict:
     else:
         extra = {LEAST_URGENT: {"consultant": LeastUrgentConsultant(ctx)}}
         team = make_team(spec, ctx, seed, extra)
-    info = run_episode(env, team, seed)
+    log: list[dict] = []
+    info = run_episode(env, team, seed, log)
     s = env.state
+    # Patients the consultant could choose from at each serve (END is always legal).
+    choices = [r["legal_actions"] - 1 for r in log
+               if r["agent"] == "consultant" and r["action"] != s.n_slots]  # fmt: skip
     bound = solve(env.task, seed, env.config)
     arrived = s.arrival_severity
     per_cat = np.zeros(N_CATEGORIES + 1)
@@ -95,6 +100,7 @@ def episode(env: EdTriageV1ParallelEnv, spec: str | None, seed: int) -> dict:
         "pct_of_bound": 100.0 * info["score"], "served": len(s.served),
         "lwbs": int((s.place == Place.LWBS).sum()), "died": int((s.place == Place.DIED).sum()),
         "utilisation": treating / (env.task.num_doctors * s.max_steps),
+        "choices": choices,
         "per_category": per_cat[1:].tolist(), "patients": s.n,
         "category_counts": np.bincount(arrived, minlength=N_CATEGORIES + 1)[1:].tolist(),
         "wait0_total": sum(fast_serve_reward(int(a), 0) for a in arrived),
@@ -113,6 +119,8 @@ def summarise(rows: dict[str, list[dict]]) -> dict:
             "pct_of_bound": pct, "pct_of_bound_ci95": ci,
             **{k: float(np.mean([r[k] for r in rs])) for k in ("served", "lwbs", "died",
                                                                "utilisation")},
+            "servable_per_serve": float(np.mean([c for r in rs for c in r["choices"]])),
+            "single_choice_share": float(np.mean([c == 1 for r in rs for c in r["choices"]])),
             "reward_per_category": cat.tolist(),
             "pct_of_bound_category": [100 * c / o if o > 0 else None
                                       for c, o in zip(cat, oracle_cat, strict=True)],
@@ -154,15 +162,17 @@ def markdown(doc: dict) -> str:
         f"category 1 / 2 / 3–5: {share}.",
         "",
         "| team | % of bound | served | LWBS | died | doctor utilisation | "
-        "% of the bound's reward from categories 1 / 2 / 3–5 |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "% of the bound's reward from categories 1 / 2 / 3–5 | servable per serve "
+        "(one choice) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for team in TEAMS:
         e = doc["summary"][team]
         per = " / ".join(f"{v:.0f}" for v in e["pct_of_bound_groups"])
         lines.append(f"| {team} | {e['pct_of_bound']:.1f} ± {e['pct_of_bound_ci95']:.1f} | "
                      f"{e['served']:.1f} | {e['lwbs']:.2f} | {e['died']:.2f} | "
-                     f"{100 * e['utilisation']:.0f} % | {per} |")  # fmt: skip
+                     f"{100 * e['utilisation']:.0f} % | {per} | {e['servable_per_serve']:.2f} "
+                     f"({100 * e['single_choice_share']:.0f} %) |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
