@@ -12,7 +12,8 @@ team: serve reward as % of the bound (mean ± 95 % t-interval), patients served,
 without being seen and died, doctor utilisation (doctor-steps treating / doctor-steps
 on shift), the serve reward per true arrival category as % of the bound's reward
 from that category, and how many patients the consultant could choose from when it
-served (mean, and the share of serves with one choice). Writes ``<out>.json`` and ``<out>.md``.
+served (mean, and the share of serves with one choice). Writes ``<out>.json`` (the
+summary) and ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -200,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python experiments/mass_casualty_headroom.py "
             + " ".join(argv if argv is not None else sys.argv[1:]),
         },
-        "summary": summary,
-        "rows": rows,
+        "summary": summary,  # per-episode rows: rerun the command
     }  # fmt: skip
     write_json(args.out.with_suffix(".json"), doc)
     md = markdown(doc)
