@@ -47,7 +47,9 @@ class CloneSettings:
     """First teacher seed: inside the training range (< 10,000), apart from PPO's draws
     only by chance, which is harmless (both are training seeds)."""
     steps: int = 600
-    """Gradient steps per role at most (minibatches drawn with replacement)."""
+    """Gradient steps per role at most (minibatches drawn with replacement)…"""
+    max_epochs: int = 50
+    """… and at most this many passes over a role's training states (small data)."""
     check_every: int = 50
     lr: float = 3e-3
     batch_size: int = 256
@@ -156,8 +158,9 @@ def fit(
     ret = torch.as_tensor(data["return"])
     scale = float(ret.abs().mean().clamp(min=1.0))
     steps = 0
+    budget = min(cfg.steps, -(-cfg.max_epochs * len(train) // cfg.batch_size))
     module.train()
-    for steps in range(1, cfg.steps + 1):
+    for steps in range(1, budget + 1):
         idx = train[rng.integers(0, len(train), cfg.batch_size)]
         batch = _obs_batch(data, idx)
         out = module.forward_train(batch)

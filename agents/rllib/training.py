@@ -248,7 +248,7 @@ def build_config(s: TrainSettings) -> Any:
 
 
 def teacher_training(s: TrainSettings, bc_dir: Path | None = None) -> dict[str, Any]:
-    """``.training()`` options of the teacher term: our learner and its schedule. The
+    """``.learners()`` options of the teacher term: our learner and its schedule. The
     cloned modules are read from ``bc_dir`` (set by :func:`train`)."""
     from agents.rllib.teacher import TEACHER_KEY, TeacherPPOTorchLearner, teacher_schedule
 
@@ -379,7 +379,7 @@ def train(
         else:
             state["bc"] = prev.get("bc")
         if s.teacher_term:
-            config = config.training(**teacher_training(s, bc_dir))
+            config = config.learners(**teacher_training(s, bc_dir))
     with drop_stderr_lines():  # Ray core's known-harmless line about EnvRunner restarts
         algo = config.build_algo()
     try:
