@@ -41,8 +41,9 @@ def run_episode(
     log: list[dict] | None = None,
 ) -> dict:
     """Play one episode; return the final info of the consultant plus counters. With
-    ``log``, append one row per agent and sub-step (observation, mask size, action,
-    reward and its named terms): offline-RL and SFT material."""
+    ``log``, append one row per agent and sub-step (observation, action mask, action,
+    reward and its named terms; ``hint`` too when the env adds it): offline-RL, BC
+    (:mod:`agents.rllib.imitation`) and SFT material."""
     for p in team.values():
         p.reset(seed)
     obs, _ = env.reset(seed=seed) if seed is not None else env.reset(options={"episode_seed": None})
@@ -61,10 +62,13 @@ def run_episode(
                         "step": info["step"], "substep": info["substep"],
                         "observation": before[a]["observation"].tolist(),
                         "legal_actions": int(before[a]["action_mask"].sum()),
+                        "action_mask": before[a]["action_mask"].astype(int).tolist(),
                         "action": int(act), "reward": float(rewards[a]),
                         "reward_terms": json.dumps(info["reward_terms"]),
                         "illegal_action": bool(info["illegal_action"]),
                         "terminated": bool(terms[a]),
+                        # the role heuristic's action, when the env adds it (hints)
+                        **({"hint": before[a]["hint"].tolist()} if "hint" in before[a] else {}),
                     }
                 )  # fmt: skip
         steps += 1

@@ -95,6 +95,10 @@ class SweepConfig(RunConfig):
     def validate(self) -> None:
         if self.no_train or self.resume or self.checkpoint is not None:
             raise ValueError("a sweep trains new trials: drop --no-train, --resume, --checkpoint")
+        if self.init == "bc":
+            raise ValueError("a sweep's trials start from random weights (Tune builds them): "
+                             "drop --init bc, or pass --init none")  # fmt: skip
+        self.init = "none"
         if self.num_samples < 1 or self.select_episodes < 1 or self.grace_period < 1:
             raise ValueError("--num-samples, --select-episodes and --grace-period must be >= 1")
         if (
