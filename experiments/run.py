@@ -176,13 +176,10 @@ class RunConfig:
     hint_weight: float = HINT_WEIGHT
     """ed with hints: logit prior added to the hinted action (0: the hint is only an input
     feature; > 0 starts the policy at the heuristic's play, residual learning)."""
-    init: Annotated[
-        Literal[INITS] | None,  # type: ignore[valid-type]
-        tyro.conf.arg(help_behavior_hint="(default: bc on ed, none on classic)"),
-    ] = None
+    init: Literal[("auto", *INITS)] = "auto"  # type: ignore[valid-type]
     """How the trained modules start: bc (behaviour-clone the --teacher team first:
-    agents.rllib.imitation; then PPO with a decaying teacher KL term) or none (random
-    weights)."""
+    agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
+    weights), auto (bc on ed, none on classic)."""
     teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
     """--init bc: the team cloned, heuristic (the role heuristics) or planner (the
     rollout planner's consultant with the heuristic nurse and pharmacist)."""
@@ -291,7 +288,9 @@ class RunConfig:
     @property
     def init_or_default(self) -> str:
         """--init as given, else bc on ed and none on classic."""
-        return self.init or ("bc" if self.multi_agent else "none")
+        if self.init != "auto":
+            return self.init
+        return "bc" if self.multi_agent else "none"
 
     def llm_config(self, role: str = "consultant"):
         from llm_policy.policy import LLMConfig

@@ -98,7 +98,7 @@ class SweepConfig(RunConfig):
         if self.init == "bc":
             raise ValueError("a sweep's trials start from random weights (Tune builds them): "
                              "drop --init bc, or pass --init none")  # fmt: skip
-        self.init = "none"
+        self.init = "none"  # recorded in best_config.json: run.py then trains from scratch
         if self.num_samples < 1 or self.select_episodes < 1 or self.grace_period < 1:
             raise ValueError("--num-samples, --select-episodes and --grace-period must be >= 1")
         if (
