@@ -16,7 +16,7 @@ from agents.base import Policy, PolicyContext
 from agents.roles import make_team, parse_team
 from envs.ed.bound import solve
 from envs.ed.config import AGENTS, EdConfig
-from envs.ed.graders import normalised_score
+from envs.ed.graders import grader_score, normalised_score
 from envs.ed_triage_v0 import EdTriageParallelEnv
 
 RANDOM_TEAM = "triage_nurse=random,pharmacist=random,consultant=random"
@@ -41,8 +41,9 @@ def run_episode(
     log: list[dict] | None = None,
 ) -> dict:
     """Play one episode; return the final info of the consultant plus counters. With
-    ``log``, append one row per agent and sub-step (observation, mask size, action,
-    reward and its named terms): offline-RL and SFT material."""
+    ``log``, append one row per agent and sub-step (observation, action mask, action,
+    reward and its named terms; ``hint`` too when the env adds it): offline-RL, BC
+    (:mod:`agents.rllib.imitation`) and SFT material."""
     for p in team.values():
         p.reset(seed)
     obs, _ = env.reset(seed=seed) if seed is not None else env.reset(options={"episode_seed": None})
@@ -61,10 +62,13 @@ def run_episode(
                         "step": info["step"], "substep": info["substep"],
                         "observation": before[a]["observation"].tolist(),
                         "legal_actions": int(before[a]["action_mask"].sum()),
+                        "action_mask": before[a]["action_mask"].astype(int).tolist(),
                         "action": int(act), "reward": float(rewards[a]),
                         "reward_terms": json.dumps(info["reward_terms"]),
                         "illegal_action": bool(info["illegal_action"]),
                         "terminated": bool(terms[a]),
+                        # the role heuristic's action, when the env adds it (hints)
+                        **({"hint": before[a]["hint"].tolist()} if "hint" in before[a] else {}),
                     }
                 )  # fmt: skip
         steps += 1
@@ -91,7 +95,8 @@ def evaluate_teams(
     step_log: list[dict] | None = None,
     version: str = "v0",
 ) -> list[dict]:
-    """One row per (team, seed): score, returns, KPIs, oracle value and score.
+    """One row per (team, seed): score (v1: the share of the bound), grader score,
+    returns, KPIs, the oracle's value, score and grader score.
     ``extra`` as in :func:`agents.roles.make_team` (e.g. trained modules); ``version``
     the env (:data:`envs.ed_triage_v1.ED_ENVS`)."""
     from envs.ed_triage_v1 import ED_ENVS
@@ -126,10 +131,12 @@ def evaluate_teams(
                 {
                     "task": env.task.name, "ruleset": "ed", "seed": seed, "team": label,
                     **{f"policy_{a}": names[a] for a in AGENTS},
-                    "score": info["score"], "episode_return": info["episode_return"],
+                    "score": info["score"], "grader_score": info["grader_score"],
+                    "episode_return": info["episode_return"],
                     "serve_reward": serve, "served": info["grader"]["patients_served"],
                     "missed_emergencies": info["grader"]["missed_emergencies"],
                     "oracle_value": bound.value, "oracle_score": bound.score,
+                    "oracle_grader_score": grader_score(bound.grader),
                     "pct_of_oracle": 100.0 * serve / bound.value if bound.value else 100.0,
                     "random_serve_reward": r_random,
                     "normalised": normalised_score(serve, r_random, bound.value),

@@ -74,17 +74,34 @@ def _save(fig: Any, path: Path) -> None:
 
 # -- comparison ------------------------------------------------------------------------
 COMPARISON_PANELS = (
-    ("score", "grader score (mean ± 95 % CI)", "{:.3f}", ""),
+    ("score", "task score (mean ± 95 % CI)", "{:.3f}", ""),
     ("pct_of_oracle", "serve reward, % of the oracle bound (mean ± 95 % CI)", "{:.1f}", " %"),
     ("normalised", "normalised: 0 = random team, 1 = bound (mean ± 95 % CI)", "{:.2f}", ""),
+    ("grader_score", "grader: Queue Doctor's formula, ed fixes (mean ± 95 % CI)", "{:.3f}", ""),
 )
-"""Panels of comparison.png; ``normalised`` only where the rows have it (``ed``)."""
+"""Panels of comparison.png; ``normalised`` and ``grader_score`` only where the rows
+have them (``ed``)."""
+REDUNDANT_PANELS = {"score": ("pct_of_oracle", 0.01), "grader_score": ("score", 1.0)}
+"""metric → (other, scale): the panel is left out when every played policy's mean is
+the other's × scale (``ed`` v1's score is the % of oracle as a fraction; on ``ed`` v0
+the grader is the score)."""
+REDUNDANT_TOLERANCE = 1e-6
+SCHEDULE_SCORES = ("score", "grader_score")
+"""Panels whose oracle line is the bound's schedule graded, not a bound of the metric."""
+
+
+def _redundant(metric: str, played: Sequence[dict]) -> bool:
+    other, scale = REDUNDANT_PANELS.get(metric, (None, 0.0))
+    return other is not None and all(
+        other in s and abs(s[metric] - scale * s[other]) <= REDUNDANT_TOLERANCE for s in played
+    )
 
 
 def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -> Any:
     """Horizontal bars per policy with their 95 % CIs and values; the oracle bound is
-    a reference line in each panel (``bound_score``: the mean grader score of the
-    bound's schedule on the same seeds; the serve-reward bound is 100 % by definition)."""
+    a reference line in each panel (``bound_score``: the mean task score of the bound's
+    schedule on the same seeds — 1 on ``ed`` v1 —; the serve-reward bound is 100 % by
+    definition; the grader's: the ``oracle`` summary row's ``grader_score``)."""
     from matplotlib.transforms import blended_transform_factory
 
     plt = _pyplot()
@@ -93,11 +110,15 @@ def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -
     colours = policy_colours([s["policy"] for s in summary])
     n = len(played)
     panels = [p for p in COMPARISON_PANELS
-              if any(s.get(p[0]) == s.get(p[0]) and p[0] in s for s in played)]  # fmt: skip
+              if any(s.get(p[0]) == s.get(p[0]) and p[0] in s for s in played)
+              and not _redundant(p[0], played)]  # fmt: skip
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 1.6 + 0.5 * n),
-                             sharey=True, layout="constrained")  # fmt: skip
+                             sharey=True, layout="constrained", squeeze=False)  # fmt: skip
+    axes = axes[0]
     ys = list(range(n))[::-1]  # first policy on top
-    bounds = {"score": bound_score, "pct_of_oracle": 100.0, "normalised": 1.0}
+    oracle = next((s for s in summary if s["policy"] == ORACLE), {})
+    bounds = {"score": bound_score, "pct_of_oracle": 100.0, "normalised": 1.0,
+              "grader_score": oracle.get("grader_score", float("nan"))}  # fmt: skip
     for ax, (metric, name, fmt, unit) in zip(axes, panels, strict=True):
         vals = [s[metric] for s in played]
         errs = [s[f"{metric}_ci95"] for s in played]
@@ -109,14 +130,16 @@ def comparison_figure(summary: Sequence[dict], title: str, bound_score: float) -
                 text = fmt.format(v) + ("" if e != e else " ± " + fmt.format(e)) + unit
                 ax.text(0.99, y, text, transform=column, ha="right", va="center", fontsize=8)
         bound = bounds[metric]
-        ref = f"oracle bound: {fmt.format(bound)}{unit}" if metric != "score" else (
-            f"oracle (the bound's schedule): {fmt.format(bound)}")  # fmt: skip
-        ax.axvline(bound, color=BOUND_COLOUR, ls=REFERENCE_STYLES["bound"], lw=1.5, label=ref)
-        top = max([bound, *(v + (e if e == e else 0) for v, e in zip(vals, errs, strict=True)
-                            if v == v)])  # fmt: skip
+        if bound == bound:  # NaN: no oracle row with this metric, no line
+            ref = f"oracle bound: {fmt.format(bound)}{unit}" if metric not in SCHEDULE_SCORES else (
+                f"oracle (the bound's schedule): {fmt.format(bound)}")  # fmt: skip
+            ax.axvline(bound, color=BOUND_COLOUR, ls=REFERENCE_STYLES["bound"], lw=1.5, label=ref)
+        top = max([b for b in (bound,) if b == b] + [v + (e if e == e else 0) for v, e in
+                   zip(vals, errs, strict=True) if v == v], default=1.0)  # fmt: skip
         ax.set_xlim(0, top * 1.45)
         ax.set_title(name, fontsize=10)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8, frameon=False)
+        if bound == bound:
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), fontsize=8, frameon=False)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ys, [short_label(x) for x in labels])
     fig.suptitle(title)

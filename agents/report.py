@@ -16,12 +16,15 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 SUMMARY_METRICS = (
-    "score", "episode_return", "serve_reward", "pct_of_oracle", "normalised", "served",
-    "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
+    "score", "grader_score", "episode_return", "serve_reward", "pct_of_oracle", "normalised",
+    "served", "missed_emergencies", "within_target_1", "within_target_2", "illegal_actions",
 )  # fmt: skip
+"""``score``: the task score (``ed`` v1: the share of the bound's serve reward; classic
+and ``ed`` v0: the grader); ``grader_score``: the grader (``ed`` rows only)."""
 CI_LEVEL = 0.95
-PAIRED_METRICS = ("score", "episode_return", "pct_of_oracle", "normalised")
-"""Metrics :func:`paired` compares (``normalised``: ``ed`` rows only, else skipped)."""
+PAIRED_METRICS = ("score", "episode_return", "pct_of_oracle", "normalised", "grader_score")
+"""Metrics :func:`paired` compares (``normalised``, ``grader_score``: ``ed`` rows only,
+else skipped)."""
 TIE = 1e-9
 """Per-seed differences within this are ties (the metrics are rounded sums)."""
 
@@ -150,15 +153,26 @@ def _fmt(x: float, nd: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
+def _has(summary: Sequence[dict], metric: str) -> bool:
+    return any(s.get(metric) is not None and s[metric] == s[metric] for s in summary)
+
+
 def markdown_table(summary: Sequence[dict]) -> str:
+    """The summary as a table; the ``grader`` column only where rows have it (``ed``)."""
+    grader = _has(summary, "grader_score")
     head = (
-        "| policy | episodes | score (95 % CI) | return | serve reward | % of oracle | "
+        "| policy | episodes | score (95 % CI) | " + ("grader (95 % CI) | " if grader else "")
+        + "return | serve reward | % of oracle | "
         "normalised | served | missed emerg. | cat-1 in target | cat-2 in target |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if grader else "") + "\n"
+    )  # fmt: skip
+
+    def grader_cell(s: dict) -> str:
+        return f"{_fmt(s['grader_score'])} ± {_fmt(s['grader_score_ci95'])} | " if grader else ""
+
     lines = [
         f"| {s['policy']} | {s['episodes']} | {_fmt(s['score'])} ± {_fmt(s['score_ci95'])} | "
-        f"{_fmt(s['episode_return'])} | {_fmt(s['serve_reward'])} | "
+        f"{grader_cell(s)}{_fmt(s['episode_return'])} | {_fmt(s['serve_reward'])} | "
         f"{_fmt(s['pct_of_oracle'], 1)} | {_fmt(s.get('normalised'), 3)} | "
         f"{_fmt(s['served'], 1)} | "
         f"{_fmt(s['missed_emergencies'], 1)} | {_fmt(s['within_target_1'], 2)} | "

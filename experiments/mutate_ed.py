@@ -4,7 +4,8 @@ default ``ed`` test suite catch?
     python experiments/mutate_ed.py --out docs/benchmarks/mutation_ed
 
 Each mutant is one exact-text replacement in one file of ``envs/ed/`` (the list
-:data:`MUTANTS`: the bugs issue 13 names plus one per v1 rule). For each, a copy of
+:data:`MUTANTS`: the bugs issue 13 names, one per v1 rule, and v1's score; the last,
+the env ignoring the exact bound, is in ``envs/ed/parallel_env.py``). For each, a copy of
 the checkout gets the change and runs :data:`TESTS` (``pytest -x``); a failing run
 *kills* the mutant. Writes ``<out>.json`` (per mutant: killed, seconds) and prints
 the kill rate. A mutant whose text is not found is an error (the list is stale).
@@ -27,8 +28,8 @@ if __package__ in (None, ""):  # `python experiments/mutate_ed.py` from a checko
 from agents.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ("tests/test_ed_graders.py", "tests/test_ed_engine.py", "tests/test_ed_oracle.py",
-         "tests/test_ed_v1.py",
+TESTS = ("tests/test_ed_graders.py", "tests/test_ed_v1_score.py", "tests/test_ed_engine.py",
+         "tests/test_ed_oracle.py", "tests/test_ed_v1.py",
          "tests/test_ed_pettingzoo.py", "tests/test_ed_roles.py")  # fmt: skip
 """The default-suite (``-m 'not slow'``) test files that cover ``envs/ed/``, fastest first."""
 
@@ -66,7 +67,7 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
                                  "s.busy[s.step + 1 : s.step + s.config.duration(sev) - 1]"),
     "busy_not_refilled": ("envs/ed/engine.py",
                           "        s.budget[_CONSULTANT] -= int(s.busy[s.step])", "        pass"),
-    "serve_without_triage": ("envs/ed/engine.py",
+    "serve_without_triage": ("envs/ed/state.py",
                              "    if s.config.serve_requires_triage:\n        ok &= s.triaged > 0\n"
                              "    if s.icu_available < 1:",
                              "    if s.icu_available < 1:"),
@@ -96,16 +97,26 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     # General ed rules (written before looking at which tests would catch them).
     "icu_not_consumed": ("envs/ed/engine.py", "        s.icu_available -= 1", "        pass"),
     "stock_not_spent": ("envs/ed/engine.py", "    s.stock[d] -= 1", "    pass"),
-    "retriage_never": ("envs/ed/engine.py",
+    "retriage_never": ("envs/ed/state.py",
                        "        ok = ok | (s.condition != s.triage_condition)", "        pass"),
     "triage_condition_stale": ("envs/ed/engine.py",
                                "    s.triage_condition[slot] = s.condition[slot]", "    pass"),
     "idle_doctor_sign": ("envs/ed/engine.py",
                          "terms[_CONSULTANT][IDLE_DOCTORS] = r.idle_doctor * idle",
                          "terms[_CONSULTANT][IDLE_DOCTORS] = -r.idle_doctor * idle"),
-    "icu_ignored_in_mask": ("envs/ed/engine.py", "        ok &= ~s.icu", "        pass"),
+    "icu_ignored_in_mask": ("envs/ed/state.py", "        ok &= ~s.icu", "        pass"),
     "ratio_uncapped": ("envs/ed/graders.py", "return min(1.0, total / optimum) if optimum",
                        "return total / optimum if optimum"),
+    # v1's score, the share of the bound (2026-12-02).
+    "share_zero_bound": ("envs/ed/graders.py", "return reward / bound if bound > 0 else 1.0",
+                         "return reward / bound if bound > 0 else 0.0"),
+    "share_left_as_grader": ("envs/ed/graders.py",
+                             "        out[\"score\"] = serve_share(total, optimum)",
+                             "        pass"),
+    "share_on_v0_too": ("envs/ed/graders.py", "    if state.config.is_v1:\n        out[\"grader",
+                        "    if True:\n        out[\"grader"),
+    "share_of_wait0_total": ("envs/ed/parallel_env.py", '        if self.normaliser == "oracle":',
+                             "        if False:"),
 }  # fmt: skip
 
 

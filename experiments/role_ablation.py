@@ -56,8 +56,10 @@ def summarise(rows: list[dict]) -> dict:
             score = np.array([r["score"] for r in rs])
             diff = score - base
             cost, cost_ci = mean_ci(base_pct - np.array([r["pct_of_oracle"] for r in rs]))
+            grader = np.array([r["grader_score"] for r in rs])
             entry[team] = {
                 "score_mean": float(score.mean()), "score_se": _se(score),
+                "grader_score_mean": float(grader.mean()), "grader_score_se": _se(grader),
                 "serve_reward_mean": float(np.mean([r["serve_reward"] for r in rs])),
                 "pct_of_oracle_mean": float(np.mean([r["pct_of_oracle"] for r in rs])),
                 "pct_cost_mean": cost, "pct_cost_ci95": cost_ci,
@@ -70,6 +72,8 @@ def summarise(rows: list[dict]) -> dict:
         entry["oracle"] = {
             "score_mean": float(np.mean([r["oracle_score"] for r in rs])),
             "score_se": _se(np.array([r["oracle_score"] for r in rs])),
+            "grader_score_mean": float(np.mean([r["oracle_grader_score"] for r in rs])),
+            "grader_score_se": _se(np.array([r["oracle_grader_score"] for r in rs])),
             "serve_reward_mean": float(np.mean([r["oracle_value"] for r in rs])),
             "pct_of_oracle_mean": 100.0,
         }
@@ -84,12 +88,13 @@ def summarise(rows: list[dict]) -> dict:
 
 def markdown(summary: dict, seeds: int) -> str:
     lines = [
-        f"Mean grader score ± s.e. over {seeds} seeds per task (`ed` ruleset, team reward); "
-        "Δ = paired difference to the heuristic team; % = serve reward as % of the oracle's.",
+        f"Mean task score and grader ± s.e. over {seeds} seeds per task (`ed` ruleset, team "
+        "reward; score: v1 the share of the bound's serve reward, v0 the grader); Δ = paired "
+        "difference of the score to the heuristic team; % = serve reward as % of the oracle's.",
         "",
-        "| task | team | score | Δ vs heuristic | % of oracle | cost (% of oracle, 95 % CI) | "
-        "adverse events | under-triage |",
-        "|---|---|---|---|---|---|---|---|",
+        "| task | team | score | Δ vs heuristic | grader | % of oracle | "
+        "cost (% of oracle, 95 % CI) | adverse events | under-triage |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for task, entry in summary.items():
         for team in (*TEAMS, "oracle"):
@@ -105,6 +110,7 @@ def markdown(summary: dict, seeds: int) -> str:
                     if "pct_cost_mean" in e and team != "heuristic" else "")  # fmt: skip
             lines.append(
                 f"| {task} | {team} | {e['score_mean']:.4f} ± {e['score_se']:.4f} | {d} | "
+                f"{e['grader_score_mean']:.4f} ± {e['grader_score_se']:.4f} | "
                 f"{e['pct_of_oracle_mean']:.1f} | {cost} | {ae} | {ut} |"
             )  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -60,6 +60,7 @@ from rich.table import Table
 from agents import POLICIES
 from agents.evaluation import evaluate
 from agents.rllib.hints import HINT_WEIGHT
+from agents.rllib.imitation import INITS, TEACHERS
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
@@ -78,6 +79,7 @@ DEFAULT_COMPARE = ("ppo", "random", "fifo", "severity_greedy", "deterioration_gr
 ED_DEFAULT_COMPARE = (
     "ppo",
     "heuristic",
+    "planner",
     "nurse=heuristic,consultant=ppo,pharmacist=heuristic",
     "nurse=ppo,consultant=heuristic,pharmacist=heuristic",
     "random",
@@ -174,6 +176,20 @@ class RunConfig:
     hint_weight: float = HINT_WEIGHT
     """ed with hints: logit prior added to the hinted action (0: the hint is only an input
     feature; > 0 starts the policy at the heuristic's play, residual learning)."""
+    init: Literal[("auto", *INITS)] = "auto"  # type: ignore[valid-type]
+    """How the trained modules start: bc (behaviour-clone the --teacher team first:
+    agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
+    weights), auto (bc on ed, none on classic)."""
+    teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
+    """--init bc: the team cloned, heuristic (the role heuristics) or planner (the
+    rollout planner's consultant with the heuristic nurse and pharmacist)."""
+    bc_episodes: int = 40
+    """--init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet)."""
+    teacher_coeff: float = 1.0
+    """--init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
+    teacher_decay: int | None = None
+    """--init bc: env steps over which the teacher term decays to 0 (default: half the
+    run)."""
     evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
@@ -264,8 +280,17 @@ class RunConfig:
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
             clip_param=self.clip_param, hints=self.hints and self.multi_agent,
-            hint_weight=self.hint_weight, ed_version=self.ed_version,
+            hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
+            teacher=self.teacher, bc_episodes=self.bc_episodes,
+            teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
         )  # fmt: skip
+
+    @property
+    def init_or_default(self) -> str:
+        """--init as given, else bc on ed and none on classic."""
+        if self.init != "auto":
+            return self.init
+        return "bc" if self.multi_agent else "none"
 
     def llm_config(self, role: str = "consultant"):
         from llm_policy.policy import LLMConfig
@@ -311,7 +336,7 @@ def _progress(console: Console, fields: str) -> Progress:
 
 
 def _running_mean_ticker(progress: Progress, bar) -> Callable[[dict], None]:
-    """An on_episode callback: advance the bar and show the policy's mean grader score
+    """An on_episode callback: advance the bar and show the policy's mean task score
     over its episodes so far (the table's score once all are played)."""
     scores: dict[str, list[float]] = {}
 
@@ -428,12 +453,15 @@ def _write_outputs(
     # The trained policy against every other, seed by seed (same seeds for all).
     pairs = report.paired(rows, TRAINED, labels) if TRAINED in labels else []
     md = report.markdown_table(summary)
+    said = verdict(cfg, summary, pairs)
     if pairs:
         md += (f"\n## {TRAINED} − each policy, paired by seed\n\nMean difference ± 95 % CI "
                "(seeds won/lost/tied).\n\n" + report.paired_markdown(pairs))  # fmt: skip
+    if said:
+        md += f"\n{said}\n"
     report.write_text(out / "summary.md", f"# {title}\n\n{intro}\n\n" + md)
     doc = {"config": _config_dict(cfg), "summary": summary, "paired": pairs,
-           "training": history}  # fmt: skip
+           "verdict": said, "training": history}  # fmt: skip
     if history:
         curve_title = (
             f"{cfg.task} ({cfg.ruleset}): training on seeds < {TRAIN_SEED_LIMIT:,} "
@@ -452,6 +480,8 @@ def _write_outputs(
     _print_table(console, summary, title)
     if pairs:
         _print_paired(console, pairs)
+    if said:
+        console.print(said)
     if history:
         written += ["learning_curve.png", "checkpoint/"]
     if cfg.save_episodes:
@@ -487,7 +517,14 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
 
         # A run killed before its first checkpoint has nothing to resume: start it.
         resume = cfg.resume and _read_state(out) is not None
-        state = train(s, out, resume=resume, on_iteration=tick)
+        state = train(s, out, resume=resume, on_iteration=tick,
+                      on_message=lambda msg: progress.update(bar, info=msg))  # fmt: skip
+        if state.get("bc"):
+            roles = state["bc"]["roles"]
+            console.print(
+                f"warm start: cloned the {state['bc']['teacher']} team; held-out agreement "
+                + ", ".join(f"{a} {r['agreement_held_out']:.1%}" for a, r in roles.items())
+            )
     return state["history"]
 
 
@@ -502,6 +539,36 @@ def _trained_policy(cfg: RunConfig, out: Path):
         return ModulePolicy(load_module(source), name=TRAINED)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
+
+
+NOT_TEACHERS = (TRAINED, LLM, "random", ORACLE)
+"""Players that disqualify a team from being "the best heuristic team"."""
+
+
+def verdict(cfg: RunConfig, summary: list[dict], pairs: list[dict]) -> str | None:
+    """One sentence: the trained team against the best non-learned team (highest mean
+    score among teams of heuristics and planners), paired by seed on the score."""
+
+    def fixed(label: str) -> bool:
+        names = parse_team(team_spec(label)).values() if cfg.multi_agent else [label]
+        return not any(n in NOT_TEACHERS for n in names)
+
+    teachers = [s for s in summary if fixed(s["policy"])]
+    if not teachers or not pairs:
+        return None
+    best = max(teachers, key=lambda s: s["score"])
+    pair = next((p for p in pairs if p["versus"] == best["policy"]), None)
+    if pair is None or "score" not in pair:
+        return None
+    d = pair["score"]
+    lo, hi = d["mean_diff"] - d["ci95"], d["mean_diff"] + d["ci95"]
+    word = ("significantly better" if lo > 0 else "significantly worse" if hi < 0
+            else "no significant difference")  # fmt: skip
+    return (
+        f"{TRAINED} − {best['policy']} (the best non-learned team, score "
+        f"{best['score']:.3f}): {d['mean_diff']:+.4f} ± {d['ci95']:.4f} score over "
+        f"{pair['seeds']} paired seeds ({d['wins']} won, {d['losses']} lost): {word}."
+    )
 
 
 def team_spec(label: str) -> str | None:
@@ -537,6 +604,7 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     rows += [
         {"task": cfg.task, "ruleset": cfg.ruleset, "seed": r["seed"], "policy": ORACLE,
          "score": r["oracle_score"], "serve_reward": r["oracle_value"],
+         "grader_score": r["oracle_grader_score"],
          "oracle_value": r["oracle_value"], "oracle_score": r["oracle_score"],
          "pct_of_oracle": 100.0, "normalised": 1.0, "illegal_actions": 0}
         for r in firsts
@@ -552,7 +620,8 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
     intro = (
         "Teams: a bare name plays every role; role=policy mixes. "
         "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
-        "(envs.ed.bound). Score: the task's grader with the ed fixes. ± = 95 % t-interval."
+        "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
+        "the task's grader with the ed fixes. ± = 95 % t-interval."
     )
     return _write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
 
@@ -584,8 +653,8 @@ def _config_dict(cfg: RunConfig) -> dict:
 
 def _print_table(console: Console, summary: list[dict], title: str) -> None:
     t = Table(title=title)
-    cols = ("policy", "score ± 95% CI", "return", "% of oracle", "normalised", "served",
-            "missed emerg.")  # fmt: skip
+    cols = ("policy", "score ± 95% CI", "grader", "return", "% of oracle", "normalised",
+            "served", "missed emerg.")  # fmt: skip
     for col in cols:
         t.add_column(col, justify="left" if col == "policy" else "right")
 
@@ -596,6 +665,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
         t.add_row(
             s["policy"],
             f"{s['score']:.3f} ± {s['score_ci95']:.3f}",
+            fmt(s["grader_score"], 3),
             fmt(s["episode_return"], 2),
             fmt(s["pct_of_oracle"], 1),
             fmt(s["normalised"], 3),
@@ -606,7 +676,7 @@ def _print_table(console: Console, summary: list[dict], title: str) -> None:
 
 
 PAIRED_COLUMNS = (("score", "Δ score", 4), ("pct_of_oracle", "Δ % of oracle", 2),
-                  ("normalised", "Δ normalised", 3))  # fmt: skip
+                  ("normalised", "Δ normalised", 3), ("grader_score", "Δ grader", 4))  # fmt: skip
 """Console columns of the paired table (metric, header, decimals), where rows have them."""
 
 

@@ -6,10 +6,11 @@ and the clairvoyant bound on every task (the three fixed ones and the scenario s
 
 writes ``DIR/suite.json`` — ``rows``: per task and policy (``random``, ``heuristic``,
 ``planner``, ``oracle``) ``seeds``, ``pct_of_bound`` (serve reward as % of the
-bound, mean of the per-seed ratios) and ``normalised`` (per seed (R − R_random) /
-(R_bound − R_random), averaged), each with its 95 % t-interval half-width
-(``*_ci95``); ``paired``: per task, planner − heuristic in normalised units, paired
-by seed (``mean_diff``, ``ci95``) — and ``DIR/suite.md`` (the same as tables).
+bound, mean of the per-seed ratios: 100 × v1's task ``score``) and ``normalised``
+(per seed (R − R_random) / (R_bound − R_random), averaged), each with its 95 %
+t-interval half-width (``*_ci95``); ``paired``: per task, planner − heuristic in
+normalised units, paired by seed (``mean_diff``, ``ci95``) — and ``DIR/suite.md``
+(the same as tables).
 Seeds are ``--seed-start`` … (default 10,000: held out from training seeds).
 """
 

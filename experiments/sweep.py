@@ -15,7 +15,7 @@ with ``optuna`` installed the search is Optuna's TPE (``--search random`` forces
 sampling). The best trial is then picked on a **held-out evaluation**: each trial's
 greedy team plays ``--select-episodes`` seeds from ``--select-seed-start`` (20,000 …,
 disjoint from the training seeds < 10,000 and from run.py's evaluation seeds 10,000 …)
-and the highest mean ``--select-metric`` (grader score by default) wins. Results are
+and the highest mean ``--select-metric`` (the task score by default) wins. Results are
 in Tune's layout under ``--output`` (one directory per trial), with
 ``sweep_summary.json`` (every trial's settings, training return and held-out scores)
 and ``best_config.json`` (run.py's fields, so ``run.py --config`` trains the same kind
@@ -86,7 +86,8 @@ class SweepConfig(RunConfig):
     select_seed_start: int = SELECT_SEED_START
     """First held-out selection seed (disjoint from training and run.py's test seeds)."""
     select_metric: Literal[SELECT_METRICS] = "score"  # type: ignore[valid-type]
-    """Mean over the selection seeds that picks the best trial (score: grader score)."""
+    """Mean over the selection seeds that picks the best trial (score: the task score,
+    ``ed`` v1's share of the bound's serve reward, else the grader)."""
     batch_sizes: tuple[int, ...] = (1000, 2000, 4000)
     """Train batch sizes (env steps per iteration) the search draws from."""
     minibatch_sizes: tuple[int, ...] = (128, 256)
@@ -95,6 +96,10 @@ class SweepConfig(RunConfig):
     def validate(self) -> None:
         if self.no_train or self.resume or self.checkpoint is not None:
             raise ValueError("a sweep trains new trials: drop --no-train, --resume, --checkpoint")
+        if self.init == "bc":
+            raise ValueError("a sweep's trials start from random weights (Tune builds them): "
+                             "drop --init bc, or pass --init none")  # fmt: skip
+        self.init = "none"  # recorded in best_config.json: run.py then trains from scratch
         if self.num_samples < 1 or self.select_episodes < 1 or self.grace_period < 1:
             raise ValueError("--num-samples, --select-episodes and --grace-period must be >= 1")
         if (

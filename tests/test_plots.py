@@ -154,3 +154,25 @@ def test_bound_score_is_the_mean_over_seeds():
     levels = plots.reference_levels(rows, summary, "ppo", not_heuristics=("random",))
     assert levels["best heuristic (severity_greedy)"] == {"return": 7.0, "serve": 11.2}
     assert levels["oracle bound"] == {"serve": 11.5}
+
+
+def test_comparison_on_ed_v1_drops_the_score_panel_that_repeats_the_share_of_the_bound():
+    # v1: score = % of oracle / 100 for every played team, so that panel is left out;
+    # the grader (differs from the score) gets its own panel with the oracle's grader.
+    vals = {"ppo": (93.4, 0.375), "heuristic": (89.7, 0.392), "oracle": (100.0, 0.377)}
+    summary = [{"policy": p, "score": pct / 100, "score_ci95": 0.01, "pct_of_oracle": pct,
+                "pct_of_oracle_ci95": 1.0, "normalised": pct / 100 - 0.2,
+                "normalised_ci95": 0.03, "grader_score": g, "grader_score_ci95": 0.01}
+               for p, (pct, g) in vals.items()]  # fmt: skip
+    fig = plots.comparison_figure(summary, "t", bound_score=1.0)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split(",")[0].split(":")[0] for t in titles] == ["serve reward", "normalised",
+                                                              "grader"]  # fmt: skip
+    grader_ax = fig.axes[2]
+    refs = [ln for ln in grader_ax.get_lines() if ln.get_xdata()[0] == ln.get_xdata()[-1]]
+    assert [r.get_xdata()[0] for r in refs] == [0.377]  # the bound's schedule, graded
+    assert "0.392 ± 0.010" in [t.get_text() for t in grader_ax.texts]
+    # v0 / classic: the score is the grader, so it keeps its panel and no grader panel.
+    v0 = [{**s, "score": s["grader_score"], "grader_score": s["grader_score"]} for s in summary]
+    titles = [ax.get_title() for ax in plots.comparison_figure(v0, "t", 0.377).axes]
+    assert titles[0].startswith("task score") and not any(t.startswith("grader") for t in titles)

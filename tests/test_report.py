@@ -48,3 +48,20 @@ def test_paired_differences_by_seed_hand_checked():
     table = report.paired_markdown(out)
     assert "| ppo − heuristic | 4 | +0.0500 ±" in table and "(2/1/1)" in table
     assert report.paired_markdown([]) == ""
+
+
+def test_markdown_table_has_a_grader_column_only_where_rows_have_it():
+    ed = [{"policy": "ppo", "seed": s, "score": 0.9, "grader_score": 0.3 + 0.1 * s,
+           "pct_of_oracle": 90.0} for s in range(3)]  # fmt: skip
+    table = report.markdown_table(report.summarise(ed, ["ppo"]))
+    head, rule, row = table.splitlines()
+    assert "| score (95 % CI) | grader (95 % CI) |" in head
+    assert head.count("|") == rule.count("|") == row.count("|")
+    assert "| 0.900 ± 0.000 | 0.400 ± 0.248 |" in row  # t(0.975, 2)·0.1/√3 = 0.248
+    classic = [{k: v for k, v in r.items() if k != "grader_score"} for r in ed]
+    table = report.markdown_table(report.summarise(classic, ["ppo"]))
+    assert "grader" not in table and table.splitlines()[0].count("|") == 12
+    # grader_score is paired where both rows have it.
+    other = [{**r, "policy": "h", "grader_score": r["grader_score"] - 0.05} for r in ed]
+    (e,) = report.paired(ed + other, "ppo", ["h"])
+    assert e["grader_score"]["mean_diff"] == pytest.approx(0.05) and e["grader_score"]["wins"] == 3

@@ -28,7 +28,7 @@ from tests.ed_helpers import slot_scorers  # noqa: E402
 SEEDS = [10_002, 10_000, 10_001]  # not sorted: the order is part of the contract
 CORE = ("score", "episode_return", "served", "missed_emergencies", "oracle_value",
         "pct_of_oracle", "parallel_steps", "serve_reward", "oracle_score", "normalised",
-        "random_serve_reward")  # fmt: skip
+        "random_serve_reward", "grader_score", "oracle_grader_score")  # fmt: skip
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -42,6 +42,16 @@ def _one_torch_thread():
 
 def _by_seed(rows: list[dict]) -> dict[int, dict]:
     return {r["seed"]: r for r in rows}
+
+
+def test_v1_rows_in_the_env_runner_equal_the_loop():
+    # v1's score is the share of the bound; the grader travels as grader_score.
+    rows = evaluate_in_env_runner("mass_casualty", {"heuristic": None}, SEEDS, version="v1")
+    ref = _by_seed(evaluate_teams("mass_casualty", {"heuristic": None}, SEEDS, version="v1"))
+    for r in rows:
+        assert all(r[k] == ref[r["seed"]][k] for k in CORE), r["seed"]
+        assert r["score"] == pytest.approx(r["serve_reward"] / r["oracle_value"], abs=1e-9)
+        assert r["oracle_score"] == pytest.approx(1.0, abs=1e-9) != r["oracle_grader_score"]
 
 
 @pytest.mark.parametrize("task", ["mass_casualty", "basic_triage"])

@@ -165,11 +165,16 @@ class EpisodeSeedsEnv(ParallelPettingZooEnv):
             # The loop's row also has the bound's own score (cached: the env's
             # ``oracle`` normaliser just solved it) and the task's name.
             from envs.ed.bound import solve
+            from envs.ed.graders import grader_score
 
             base = self.par_env.unwrapped
             bound = solve(base.task, base.episode_seed, base.config)
             for info in infos.values():
-                info.update(oracle_score=bound.score, task_name=base.task.name)
+                info.update(
+                    oracle_score=bound.score,
+                    task_name=base.task.name,
+                    oracle_grader_score=grader_score(bound.grader),
+                )
         return obs, rewards, terms, truncs, infos
 
 
@@ -359,10 +364,12 @@ def episode_row(
         "task": info.get("task_name", task), "ruleset": "ed",
         "seed": int(info["episode_seed"]), "team": label,
         **{f"policy_{a}": names[a] for a in AGENTS},
-        "score": info["score"], "episode_return": info["episode_return"],
+        "score": info["score"], "grader_score": info["grader_score"],
+        "episode_return": info["episode_return"],
         "serve_reward": serve, "served": info["grader"]["patients_served"],
         "missed_emergencies": info["grader"]["missed_emergencies"],
         "oracle_value": oracle_value, "oracle_score": info.get("oracle_score"),
+        "oracle_grader_score": info.get("oracle_grader_score"),
         "pct_of_oracle": 100.0 * serve / oracle_value if oracle_value else 100.0,
         "parallel_steps": int(episode.env_t),
         **dict(info["kpis"]),

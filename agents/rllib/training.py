@@ -21,6 +21,9 @@ import numpy as np
 from agents.base import Observation, Policy, PolicyContext
 from agents.rllib.hints import HINT_WEIGHT
 
+TEACHER_KL, TEACHER_COEFF = "teacher_kl", "teacher_coeff"
+"""Learner metrics of the teacher term (:mod:`agents.rllib.teacher`)."""
+
 TRAIN_SEED_LIMIT = 10_000
 ENV_NAME = "edmarl_queue"
 ED_ENV_NAME = "edmarl_ed"
@@ -59,6 +62,18 @@ class TrainSettings:
     """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
     ed_version: str = "v0"
     """``ed``: the env version trained on (:data:`envs.ed_triage_v1.ED_ENVS`)."""
+    init: str = "none"
+    """``ed``: ``bc`` starts every role's module from a behaviour clone of the teacher
+    team (:mod:`agents.rllib.imitation`); ``none`` from random weights."""
+    teacher: str = "heuristic"
+    """With ``init=bc``: the team cloned, ``heuristic`` or ``planner``."""
+    bc_episodes: int = 40
+    """With ``init=bc``: teacher episodes recorded (a fifth held out to measure agreement)."""
+    teacher_coeff: float = 1.0
+    """With ``init=bc`` (PPO): initial weight of the KL(teacher ‖ policy) term."""
+    teacher_decay: int | None = None
+    """Env steps over which the teacher term decays linearly to 0 (default: half the
+    run's env steps)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -72,6 +87,32 @@ class TrainSettings:
             raise ValueError("minibatch_size must not exceed train_batch_size")
         if not 0.0 <= self.hint_weight < float("inf"):
             raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
+        from agents.rllib.imitation import INITS, TEACHERS
+
+        if self.init not in INITS:
+            raise ValueError(f"--init {self.init!r}: use one of {', '.join(INITS)}")
+        if self.init == "bc" and self.ruleset != "ed":
+            raise ValueError("--init bc clones the ed role heuristics: use --init none on classic")
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"--teacher {self.teacher!r}: use one of {', '.join(TEACHERS)}")
+        if self.bc_episodes < 2:
+            raise ValueError("--bc-episodes must be >= 2 (a fifth is held out)")
+        if not 0.0 <= self.teacher_coeff < float("inf"):
+            raise ValueError(
+                f"--teacher-coeff must be a finite number >= 0, got {self.teacher_coeff}"
+            )
+        if self.teacher_decay is not None and self.teacher_decay < 0:
+            raise ValueError("--teacher-decay must be >= 0 env steps")
+
+    @property
+    def total_env_steps(self) -> int:
+        """Env steps the run samples (``timesteps``, else iterations × batch)."""
+        return int(self.timesteps or self.train_iters * self.train_batch_size)
+
+    @property
+    def teacher_term(self) -> bool:
+        """Whether PPO adds the decaying teacher KL term."""
+        return self.init == "bc" and self.algo == "ppo" and self.teacher_coeff > 0
 
 
 def _env_creator(env_config: dict) -> Any:
@@ -206,6 +247,21 @@ def build_config(s: TrainSettings) -> Any:
     )
 
 
+def teacher_training(s: TrainSettings, bc_dir: Path | None = None) -> dict[str, Any]:
+    """``.learners()`` options of the teacher term: our learner and its schedule. The
+    cloned modules are read from ``bc_dir`` (set by :func:`train`)."""
+    from agents.rllib.teacher import TEACHER_KEY, TeacherPPOTorchLearner, teacher_schedule
+
+    decay = s.teacher_decay if s.teacher_decay is not None else s.total_env_steps // 2
+    teacher = {"schedule": teacher_schedule(s.teacher_coeff, decay)}
+    if bc_dir is not None:
+        teacher["path"] = str(Path(bc_dir).resolve())
+    return {
+        "learner_class": TeacherPPOTorchLearner,
+        "learner_config_dict": {TEACHER_KEY: teacher},
+    }
+
+
 def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
@@ -297,9 +353,12 @@ def train(
     run_dir: Path,
     resume: bool = False,
     on_iteration: Callable[[dict], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
 ) -> dict:
     """Train, checkpointing after every iteration; return the final train state
-    (``history``: one dict per iteration with timesteps and mean episode return)."""
+    (``history``: one dict per iteration with timesteps and mean episode return;
+    ``bc``: the warm start's per-role agreement with its teacher). ``on_message``
+    hears what the warm start is doing."""
     s.validate()
     init_ray(s.address)
     register_envs()
@@ -307,15 +366,30 @@ def train(
     threads = _local_learner_threads(s)
     from agents.rllib.quiet import drop_stderr_lines
 
+    prev = _read_state(run_dir) if resume else None
+    if resume and prev is None:
+        raise ValueError(f"--resume: no checkpoint under {run_dir}; train without --resume")
+    config = build_config(s)
+    if s.init == "bc":
+        from agents.rllib.imitation import BC_DIR, warm_start
+
+        bc_dir = run_dir / BC_DIR
+        if prev is None:  # a resumed run keeps the clone it started from
+            state["bc"] = warm_start(s, run_dir, on_message)
+        else:
+            state["bc"] = prev.get("bc")
+        if s.teacher_term:
+            config = config.learners(**teacher_training(s, bc_dir))
     with drop_stderr_lines():  # Ray core's known-harmless line about EnvRunner restarts
-        algo = build_config(s).build_algo()
+        algo = config.build_algo()
     try:
-        if resume:
-            prev = _read_state(run_dir)
-            if prev is None:
-                raise ValueError(f"--resume: no checkpoint under {run_dir}; train without --resume")
+        if prev is not None:
             algo.restore_from_path(str(Path(prev["path"]).resolve()))
             state["history"] = prev["history"]
+        elif s.init == "bc":
+            from agents.rllib.imitation import restore_clone
+
+            restore_clone(algo, bc_dir)
         t0 = time.time()
         while not _finished(s, state["history"]):
             result = algo.train()
@@ -366,6 +440,10 @@ def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
     per_agent = runners.get("agent_episode_returns_mean") or {}
     if per_agent:  # multi-agent: the agents' mean return (= the team return)
         ret = float(np.mean(list(per_agent.values())))
+    learners = [v for k, v in result.get("learners", {}).items() if isinstance(v, dict)]
+    kl = [float(v[TEACHER_KL]) for v in learners if TEACHER_KL in v]
+    coeff = [float(v[TEACHER_COEFF]) for v in learners if TEACHER_COEFF in v]
+    teacher = {"teacher_kl": float(np.mean(kl)), "teacher_coeff": coeff[0]} if kl and coeff else {}
     return {
         "iteration": iteration,
         "timesteps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
@@ -373,6 +451,7 @@ def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
         SERVE_REWARD_MEAN: _finite(runners.get(SERVE_REWARD_MEAN)),
         "episode_len_mean": runners.get("episode_len_mean"),
         "time_s": round(elapsed, 2),
+        **teacher,  # with the teacher term: its mean KL over roles and its weight
     }
 
 

@@ -8,6 +8,13 @@ The three Queue Doctor formulas with the fixes of docs/spec.md §2.1 "known quir
   (those whose true severity was ≤ 2 at arrival or became so) that arrived;
   the clamp to [0.001, 0.999] comes *after* the missed-emergency penalty;
 * medium / hard coverage terms use the episode's patients, not the written schedule.
+
+With any v1 mechanism on (:attr:`EdConfig.is_v1 <envs.ed.config.EdConfig.is_v1>`,
+``envs.ed_triage_v1``) the task ``score`` is instead :func:`serve_share`, the share of
+the bound's serve reward the team earned (since 2026-12-02: on v1 the grader ranked the
+clairvoyant schedule below the heuristic team on mass_casualty); the formula above stays
+in the dict as ``grader_score``. v0 configs keep the grader as ``score`` (no
+``grader_score`` key: :func:`grader_score` reads either).
 """
 
 from __future__ import annotations
@@ -40,8 +47,22 @@ def _ratio(total: float, optimum: float) -> float:
     return min(1.0, total / optimum) if optimum > 0 else 1.0
 
 
+def serve_share(reward: float, bound: float) -> float:
+    """The v1 task score: R / R_bound, the share of the clairvoyant bound's serve reward
+    earned (in [0, 1] because R ≤ R_bound). A bound of 0 (nothing servable for reward)
+    leaves nothing to lose: 1.0. Not clamped, so a bound violation would show above 1."""
+    return reward / bound if bound > 0 else 1.0
+
+
+def grader_score(grader: dict) -> float:
+    """Queue Doctor's grader (with the ``ed`` fixes) from a :func:`grade` dict: v1's
+    ``grader_score``, v0's ``score``."""
+    return grader.get("grader_score", grader["score"])
+
+
 def grade(state: EdState, optimum: float) -> dict:
-    """Grader dict of the episode so far; ``optimum`` = the episode's oracle value."""
+    """Grader dict of the episode so far; ``optimum`` = the episode's oracle value (or
+    the static normaliser). ``score``: the grader (v0) or :func:`serve_share` (v1)."""
     task = state.scenario.task
     served = state.served
     total = sum(r.reward for r in served)
@@ -85,6 +106,9 @@ def grade(state: EdState, optimum: float) -> dict:
                 "fairness_score": round(jfi, 4), "resource_score": round(float(resource), 4),
                 "missed_penalty": round(penalty, 4)}  # fmt: skip
     out["score"] = round(float(score), SCORE_DECIMALS)
+    if state.config.is_v1:
+        out["grader_score"] = out["score"]
+        out["score"] = serve_share(total, optimum)
     return out
 
 

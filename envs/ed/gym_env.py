@@ -31,7 +31,8 @@ Rewards
 
 Episode end
     ``terminated`` when the PettingZoo episode ends (never truncated); the final info
-    carries ``score``, ``grader``, ``kpis``, ``oracle_value``, ``episode_return``.
+    carries ``score``, ``grader_score``, ``grader``, ``kpis``, ``oracle_value``,
+    ``episode_return`` (v1: ``score`` is the share of the bound, :mod:`envs.ed_triage_v1`).
     Every info has ``episode_seed``, ``step``, ``substep``; step infos add
     ``illegal_action`` (the agent's action) and ``substeps`` (sub-steps played).
 
@@ -66,7 +67,15 @@ from envs.validation import check_seed
 AGENT = "consultant"
 DEFAULT_NURSE = "ed_nurse"
 DEFAULT_PHARMACIST = "ed_pharmacist"
-SUMMARY_KEYS = ("score", "grader", "kpis", "oracle_value", "normaliser", "episode_return")
+SUMMARY_KEYS = (
+    "score",
+    "grader_score",
+    "grader",
+    "kpis",
+    "oracle_value",
+    "normaliser",
+    "episode_return",
+)
 
 
 class EdConsultantEnv(gym.Env[dict[str, np.ndarray], np.int64]):

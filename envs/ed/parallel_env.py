@@ -60,8 +60,10 @@ Episode end
     All agents are ``terminated`` together when the time step reaches ``max_steps``
     (never truncated); each gets a final observation and reward. The final infos
     carry ``score`` and ``grader`` (the task's formula with the ``ed`` fixes,
-    normalised by the episode's clairvoyant bound), ``kpis`` (clinical KPIs; None
-    where undefined), ``oracle_value``, ``episode_return`` and ``episode_terms``.
+    normalised by the episode's clairvoyant bound; ``grader_score`` repeats it — in
+    ``ed_triage_v1`` ``score`` is the share of the bound instead), ``kpis`` (clinical
+    KPIs; None where undefined), ``oracle_value``, ``episode_return`` and
+    ``episode_terms``.
 
 Arguments
     ``task`` (name or alias, or ``"generated"``), ``generator_params``
@@ -111,7 +113,7 @@ from envs.ed.config import (
     Role,
 )
 from envs.ed.engine import EdState, action_sizes, initial_state, masks, substep
-from envs.ed.graders import episode_kpis, grade
+from envs.ed.graders import episode_kpis, grade, grader_score
 from envs.ed.observation import ENCODERS, MASK_DTYPE, OBS_DTYPE, encode_all, highs, obs_size
 from envs.ed.scenario import build_ed_scenario
 from envs.generator import GeneratorParams, task_source
@@ -294,8 +296,8 @@ class EdTriageParallelEnv(ParallelEnv):
             optimum = _static_optimum(s)
         g = grade(s, optimum)
         kpis = {k: (None if v != v else v) for k, v in episode_kpis(s).items()}  # NaN → None
-        return {"score": g["score"], "grader": g, "kpis": kpis, "oracle_value": optimum,
-                "normaliser": self.normaliser}  # fmt: skip
+        return {"score": g["score"], "grader_score": grader_score(g), "grader": g, "kpis": kpis,
+                "oracle_value": optimum, "normaliser": self.normaliser}  # fmt: skip
 
     # ------------------------------------------------------------------ views
     def _base_info(self, agent: str) -> dict[str, Any]:

@@ -280,7 +280,8 @@ class EdToolSession(EdToolViews):
             "state": self._view(None),
         }
         if s.done:
-            self._final = {k: info[k] for k in ("score", "grader", "kpis", "oracle_value")}
+            keep = ("score", "grader_score", "grader", "kpis", "oracle_value")
+            self._final = {k: info[k] for k in keep}
             self._final["normaliser"] = info["normaliser"]
             self._final["episode_return"] = info["episode_return"]
             self._final["episode_terms"] = {a: dict(infos[a]["episode_terms"]) for a in infos}
@@ -304,6 +305,7 @@ class EdToolSession(EdToolViews):
             "version": self.version,
             "seed": self.seed,
             "score": summary["score"],
+            "grader_score": summary["grader_score"],
             "normalised": self._normalised(summary),
             "grader": summary["grader"],
             "kpis": summary["kpis"],

@@ -49,6 +49,19 @@ Mechanisms (pure rules in :mod:`envs.ed.engine`, constants in :class:`EdConfig`)
     the exact ILP: every mechanism depends only on a patient's own trajectory and the
     doctor-steps it uses, both linear in the serve variables.
 
+Score
+    The final infos' ``score`` (also ``grader["score"]``) is the share of the
+    clairvoyant bound's serve reward the team earned, ``R / R_bound``
+    (:func:`envs.ed.graders.serve_share`; R = Σ served rewards, R_bound = the exact
+    bound of the same episode, ``oracle_value``): in [0, 1], 1 exactly for the bound's
+    schedule, and 1.0 when the bound is 0 (nothing to earn). Queue Doctor's grader with
+    the ``ed`` fixes stays as ``grader_score`` (info and ``grader["grader_score"]``).
+    With ``normaliser="static"`` (training, benchmarks: no ILP) R_bound is replaced by
+    Σ each patient's wait-0 serve reward, an upper bound of the exact one, so that
+    score is a lower bound of the exact share; compare policies with ``"oracle"``.
+    The rule follows the config: a v1 env played with a v0 config (``EdConfig()``)
+    reports the grader as ``score``, as v0 does.
+
 Tasks
     The three Queue Doctor tasks (with the v1 mechanisms), ``generated``, and the suite
     of :mod:`envs.ed.suite` (``icu_surge``, ``sepsis_wave``, ``night_shift``,
@@ -59,6 +72,11 @@ Version history
     v0: first release (``ed`` ruleset, three roles, four tasks).
     v1: the five mechanisms above (plus the optional critical clock); the scenario
     suite; final infos add the ``lwbs`` and ``death`` terms and KPIs.
+    v1, 2026-12-02 (same env id, same dynamics): ``score`` becomes the share of the
+    bound's serve reward (*Score* above) and the grader moves to ``grader_score``.
+    Why: on mass_casualty the grader ranked the clairvoyant schedule (0.377) below the
+    heuristic team (0.392) and the trained team that served +3.7 % more of the bound
+    0.018 below it, so it did not move with decision quality (README, front door).
 """
 
 from __future__ import annotations

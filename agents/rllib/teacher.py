@@ -1,0 +1,101 @@
+"""PPO with a teacher term: ``loss = PPO loss + c(t) · KL(π_teacher ‖ π)`` on the
+student's own states (kickstarting: Schmitt et al. 2018, "Kickstarting deep
+reinforcement learning"), where π_teacher is the frozen behaviour-cloned module
+(:mod:`agents.rllib.imitation`) and ``c(t)`` decays linearly from ``teacher_coeff`` to 0
+over the first ``teacher_decay`` sampled env steps, so the team keeps what it cloned
+early and improves where the reward says so later.
+
+Configured through ``learner_config_dict[TEACHER_KEY] = {"path": <bc dir>, "schedule":
+[[0, c0], [T, 0]]}``; without it the learner is RLlib's PPO learner unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.schedules.scheduler import Scheduler
+
+from agents.rllib.training import TEACHER_COEFF, TEACHER_KL
+
+TEACHER_KEY = "teacher"
+
+
+def teacher_schedule(coeff: float, decay_steps: int) -> list[list[float]]:
+    """RLlib piecewise-linear schedule: ``coeff`` at step 0, 0 from ``decay_steps`` on
+    (a constant 0 when ``coeff`` is 0)."""
+    if coeff < 0 or decay_steps < 0:
+        raise ValueError("the teacher coefficient and its decay must be >= 0")
+    if coeff == 0 or decay_steps == 0:
+        return [[0, 0.0], [1, 0.0]]
+    return [[0, float(coeff)], [int(decay_steps), 0.0]]
+
+
+def schedule_value(schedule: list[list[float]], timestep: int) -> float:
+    """The schedule's value at ``timestep`` (as the learner computes it)."""
+    return float(Scheduler(schedule, framework="torch").update(timestep))
+
+
+def teacher_kl(teacher_logits: Any, logits: Any) -> Any:
+    """Per-state KL(teacher ‖ student) of two masked logit rows (illegal actions carry
+    RLlib's ``FLOAT_MIN`` in both, so they have zero teacher mass and add nothing)."""
+    import torch
+
+    p_log = torch.log_softmax(teacher_logits, -1)
+    q_log = torch.log_softmax(logits, -1)
+    p = p_log.exp()
+    return torch.where(p > 0, p * (p_log - q_log), torch.zeros_like(p)).sum(-1)
+
+
+class TeacherPPOTorchLearner(PPOTorchLearner):
+    """RLlib's PPO torch learner plus the decaying teacher KL term."""
+
+    def build(self) -> None:
+        super().build()
+        from ray.rllib.core.rl_module.rl_module import RLModule
+
+        cfg = (self.config.learner_config_dict or {}).get(TEACHER_KEY)
+        self.teachers: dict[str, Any] = {}
+        self.teacher_schedulers: dict[str, Scheduler] = {}
+        if not cfg:
+            return
+        root = Path(cfg["path"])
+        for module_id in self.module.keys():
+            path = root / module_id
+            if not path.is_dir():
+                raise FileNotFoundError(f"teacher module {module_id!r} missing under {root}")
+            teacher = RLModule.from_checkpoint(str(path.resolve()))
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self.teachers[module_id] = teacher
+            self.teacher_schedulers[module_id] = Scheduler(
+                cfg["schedule"], framework="torch", device=self._device
+            )
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        import torch
+
+        loss = super().compute_loss_for_module(
+            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+        )
+        teacher = self.teachers.get(module_id)
+        if teacher is None:
+            return loss
+        coeff = self.teacher_schedulers[module_id].get_current_value()
+        with torch.no_grad():
+            target = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
+        kl = teacher_kl(target[Columns.ACTION_DIST_INPUTS], fwd_out[Columns.ACTION_DIST_INPUTS])
+        kl = kl.mean()
+        self.metrics.log_value((module_id, TEACHER_KL), kl.detach(), window=1)
+        return loss + coeff * kl
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        step = timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)
+        for module_id, scheduler in self.teacher_schedulers.items():
+            value = scheduler.update(timestep=step)
+            self.metrics.log_value((module_id, TEACHER_COEFF), value, window=1)
