@@ -541,34 +541,42 @@ def _trained_policy(cfg: RunConfig, out: Path):
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
 
 
-NOT_TEACHERS = (TRAINED, LLM, "random", ORACLE)
+NOT_HEURISTIC = (TRAINED, LLM, "random", ORACLE, "ed_planner")
 """Players that disqualify a team from being "the best heuristic team"."""
 
 
 def verdict(cfg: RunConfig, summary: list[dict], pairs: list[dict]) -> str | None:
-    """One sentence: the trained team against the best non-learned team (highest mean
-    score among teams of heuristics and planners), paired by seed on the score."""
+    """One sentence: the trained team against the best heuristic team (highest mean
+    score among teams of heuristics only), and against the ``planner`` reference when it
+    played, paired by seed on the score."""
 
-    def fixed(label: str) -> bool:
-        names = parse_team(team_spec(label)).values() if cfg.multi_agent else [label]
-        return not any(n in NOT_TEACHERS for n in names)
+    def players(label: str) -> list[str]:
+        return list(parse_team(team_spec(label)).values()) if cfg.multi_agent else [label]
 
-    teachers = [s for s in summary if fixed(s["policy"])]
-    if not teachers or not pairs:
+    def clause(label: str) -> str | None:
+        pair = next((p for p in pairs if p["versus"] == label and "score" in p), None)
+        if pair is None:
+            return None
+        d = pair["score"]
+        lo, hi = d["mean_diff"] - d["ci95"], d["mean_diff"] + d["ci95"]
+        word = ("significantly better" if lo > 0 else "significantly worse" if hi < 0
+                else "no significant difference")  # fmt: skip
+        return (f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} score over {pair['seeds']} paired "
+                f"seeds ({d['wins']} won, {d['losses']} lost): {word}")  # fmt: skip
+
+    heuristics = [s for s in summary if not set(players(s["policy"])) & set(NOT_HEURISTIC)]
+    if not heuristics or not pairs:
         return None
-    best = max(teachers, key=lambda s: s["score"])
-    pair = next((p for p in pairs if p["versus"] == best["policy"]), None)
-    if pair is None or "score" not in pair:
+    best = max(heuristics, key=lambda s: s["score"])
+    said = clause(best["policy"])
+    if said is None:
         return None
-    d = pair["score"]
-    lo, hi = d["mean_diff"] - d["ci95"], d["mean_diff"] + d["ci95"]
-    word = ("significantly better" if lo > 0 else "significantly worse" if hi < 0
-            else "no significant difference")  # fmt: skip
-    return (
-        f"{TRAINED} − {best['policy']} (the best non-learned team, score "
-        f"{best['score']:.3f}): {d['mean_diff']:+.4f} ± {d['ci95']:.4f} score over "
-        f"{pair['seeds']} paired seeds ({d['wins']} won, {d['losses']} lost): {word}."
-    )
+    text = (f"{TRAINED} − {best['policy']} (the best heuristic team, score "
+            f"{best['score']:.3f}): {said}")  # fmt: skip
+    planner = clause("planner") if any(s["policy"] == "planner" for s in summary) else None
+    if planner:
+        text += f"; {TRAINED} − planner (the rollout-planner reference): {planner}"
+    return text + "."
 
 
 def team_spec(label: str) -> str | None:

@@ -119,7 +119,7 @@ def test_front_door_init_bc_with_the_planner_teacher(tmp_path):
                  "--train-batch-size", "200", "--minibatch-size", "100", "--num-env-runners",
                  "0", "--envs-per-runner", "2", "--eval-episodes", "2", "--lr", "1e-9",
                  "--init", "bc", "--teacher", "planner", "--bc-episodes", "10",
-                 "--compare", "ppo", "planner"]) == 0  # fmt: skip
+                 "--compare", "ppo", "heuristic", "planner"]) == 0  # fmt: skip
     steps = pq.read_table(out / im.TEACHER_EPISODES).to_pylist()
     assert {r["policy"] for r in steps} == {"planner"}
     assert all(sum(r["action_mask"]) == r["legal_actions"] for r in steps)
@@ -141,4 +141,5 @@ def test_front_door_init_bc_with_the_planner_teacher(tmp_path):
         b = clone.forward_inference(batch)["action_dist_inputs"]
     assert torch.allclose(a, b, atol=1e-4)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["verdict"].startswith("ppo − planner")
+    assert summary["verdict"].startswith("ppo − heuristic (the best heuristic team")
+    assert "ppo − planner (the rollout-planner reference)" in summary["verdict"]
