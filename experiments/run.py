@@ -63,6 +63,7 @@ from agents.rllib.hints import HINT_WEIGHT
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
+from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
 from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
@@ -174,6 +175,13 @@ class RunConfig:
     hint_weight: float = HINT_WEIGHT
     """ed with hints: logit prior added to the hinted action (0: the hint is only an input
     feature; > 0 starts the policy at the heuristic's play, residual learning)."""
+    critic: Literal[tuple(CRITICS)] = DEFAULT_CRITIC  # type: ignore[valid-type]
+    """ed: the trained team's value function. local: each role's reads its own
+    observation; central: MAPPO-style, every role's observation (the actors still act
+    on their own: agents.rllib.central_critic)."""
+    share_params: bool = False
+    """ed: one module plays all three roles (a padded common layout with a role one-hot;
+    agents.rllib.sharing says what is shared and what the spaces do not allow)."""
     evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
@@ -265,6 +273,7 @@ class RunConfig:
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
             clip_param=self.clip_param, hints=self.hints and self.multi_agent,
             hint_weight=self.hint_weight, ed_version=self.ed_version,
+            critic=self.critic, share_params=self.share_params,
         )  # fmt: skip
 
     def llm_config(self, role: str = "consultant"):
@@ -494,11 +503,13 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
 def _trained_policy(cfg: RunConfig, out: Path):
     """The trained module (single agent), or {agent: module policy} for ``ed``."""
     from agents.rllib.training import ModulePolicy, load_module
+    from agents.rllib.variants import trained_team
 
     source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
-        if cfg.multi_agent:
-            return {a: ModulePolicy(load_module(source, a), name=TRAINED, agent=a) for a in AGENTS}
+        if cfg.multi_agent:  # any variant: one module per agent on its own observation
+            team = trained_team(source)
+            return {a: ModulePolicy(team[a], name=TRAINED, agent=a) for a in AGENTS}
         return ModulePolicy(load_module(source), name=TRAINED)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None

@@ -59,6 +59,12 @@ class TrainSettings:
     """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
     ed_version: str = "v0"
     """``ed``: the env version trained on (:data:`envs.ed_triage_v1.ED_ENVS`)."""
+    critic: str = "local"
+    """``ed``: local (each role's value reads its own observation) or central (MAPPO:
+    every role's observation; :mod:`agents.rllib.variants`)."""
+    share_params: bool = False
+    """``ed``: one module plays all three roles (padded layout + role one-hot,
+    :mod:`agents.rllib.sharing`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -72,6 +78,9 @@ class TrainSettings:
             raise ValueError("minibatch_size must not exceed train_batch_size")
         if not 0.0 <= self.hint_weight < float("inf"):
             raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
+        from agents.rllib.variants import check_variant
+
+        check_variant(self.critic, self.share_params, self.ruleset)
 
 
 def _env_creator(env_config: dict) -> Any:
@@ -96,7 +105,9 @@ def _ed_env_creator(env_config: dict) -> Any:
         from agents.rllib.hints import HintedEdEnv
 
         env = HintedEdEnv(env)
-    return ParallelPettingZooEnv(env)
+    from agents.rllib.variants import wrap_training_env
+
+    return ParallelPettingZooEnv(wrap_training_env(env, env_config))
 
 
 SERVE_REWARD_MEAN = "serve_reward_mean"
@@ -209,27 +220,21 @@ def build_config(s: TrainSettings) -> Any:
 def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-    from envs.ed.config import AGENTS
+    from agents.rllib.variants import team_modules
 
+    module_ids, mapping, specs = team_modules(s, _map_agent_to_module)
+    env_config = {"task": s.task, "hints": s.hints, "ed_version": s.ed_version,
+                  "critic": s.critic, "share_params": s.share_params}  # fmt: skip
     return (
-        base.environment(
-            ED_ENV_NAME,
-            env_config={"task": s.task, "hints": s.hints, "ed_version": s.ed_version},
-            disable_env_checking=True,
-        )
+        base.environment(ED_ENV_NAME, env_config=env_config, disable_env_checking=True)
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
         .multi_agent(
-            policies=set(AGENTS),
-            policy_mapping_fn=_map_agent_to_module,
-            policies_to_train=list(AGENTS),
+            policies=set(module_ids), policy_mapping_fn=mapping, policies_to_train=module_ids
         )
         # The width in the algorithm's model_config, as for classic (a sweep sets it).
         .rl_module(
-            rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight, s.ed_version)
-            ),
-            model_config={"width": s.width},
+            rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs), model_config={"width": s.width}
         )
         .training(**training)
         .callbacks(on_episode_end=_log_serve_reward)
