@@ -9,6 +9,8 @@ How to run::
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
     python experiments/run.py --task basic_triage --evaluator rllib    # evaluate in EnvRunners
+    python experiments/run.py --task night_shift --critic central      # MAPPO critic
+    python experiments/run.py --task night_shift --share-params        # one module, 3 roles
     python experiments/run.py --ruleset classic --task dynamic_queue   # Queue Doctor's engine
     python experiments/run.py --help
     python experiments/run.py --task basic_triage --no-train \
