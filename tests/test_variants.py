@@ -194,3 +194,29 @@ def test_variants_are_refused_outside_ed(tmp_path, capsys):
     args = ["--ruleset", "classic", "--task", "basic_triage", "--output", str(tmp_path / "o")]
     assert main([*args, "--share-params"]) == 2
     assert "--ruleset ed" in capsys.readouterr().err
+
+
+def test_compare_runs_pairs_each_trained_team_by_seed(tmp_path, capsys):
+    from experiments.compare_runs import main
+    from experiments.report import write_parquet
+
+    def run(name: str, ppo: list[float], heuristic: list[float]) -> str:
+        (tmp_path / name).mkdir()
+        rows = [{"policy": p, "seed": 10_000 + i, "score": v, "pct_of_oracle": 100 * v,
+                 "normalised": v, "episode_return": v}
+                for p, vals in (("ppo", ppo), ("heuristic", heuristic))
+                for i, v in enumerate(vals)]  # fmt: skip
+        write_parquet(tmp_path / name / "results.parquet", rows)
+        return f"{name}={tmp_path / name}"
+
+    a = run("local", [0.5, 0.6, 0.7], [0.5, 0.5, 0.5])
+    b = run("central", [0.6, 0.6, 0.9], [0.5, 0.5, 0.5])
+    assert main([a, b, "--out", str(tmp_path / "cmp")]) == 0
+    doc = json.loads((tmp_path / "cmp.json").read_text())
+    pairs = {(p["policy"], p["versus"]): p for p in doc["paired"]}
+    assert pairs["central", "local"]["score"]["mean_diff"] == pytest.approx(0.1)
+    assert pairs["central", "local"]["score"]["wins"] == 2
+    assert pairs["local", "heuristic"]["score"]["mean_diff"] == pytest.approx(0.1)
+    other = run("other", [0.5, 0.5, 0.5], [0.4, 0.5, 0.5])
+    assert main([a, other]) == 2
+    assert "differ from the first run" in capsys.readouterr().err
