@@ -183,9 +183,14 @@ def test_variant_trains_and_both_evaluators_play_it(flags, module_ids, tmp_path,
                  "--evaluator", "rllib"]) == 0  # fmt: skip
     for key, r in _rows(again).items():
         assert r["score"] == loop[key]["score"], key
-    # A resume must keep the variant.
+    # A resume must keep the variant, and continues from the variant's checkpoint.
     other = ["--share-params"] if "--critic" in flags else ["--critic", "central"]
     assert main([*TINY, *flags, *other, "--output", str(out), "--resume"]) == 2
+    if "--share-params" in flags:
+        tiny2 = [*TINY, "--train-iters", "2"]  # the later flag wins
+        assert main([*tiny2, *flags, "--output", str(out), "--resume"]) == 0
+        history = json.loads((out / "summary.json").read_text())["training"]
+        assert [h["iteration"] for h in history] == [1, 2]
 
 
 def test_variants_are_refused_outside_ed(tmp_path, capsys):
