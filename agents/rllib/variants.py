@@ -15,8 +15,9 @@ local|central``, :data:`CRITICS`) and whether the three roles share one module
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE
 
@@ -24,6 +25,9 @@ from agents.rllib.central_critic import CentralCriticScorer, GlobalStateEnv, sta
 from agents.rllib.modules import SlotScorerModule
 from agents.rllib.sharing import SharedLayout, SharedSpacesEnv
 from envs.ed.config import AGENTS
+
+if TYPE_CHECKING:
+    from agents.rllib.training import TrainSettings
 
 CRITICS: dict[str, type] = {"local": SlotScorerModule, "central": CentralCriticScorer}
 """``--critic`` → the trained module class (local: the value reads the agent's own
@@ -65,7 +69,9 @@ def _to_shared(agent_id: str, episode: Any = None, **kwargs: Any) -> str:
     return SHARED_MODULE_ID
 
 
-def team_modules(s: Any, map_agent: Any) -> tuple[list[str], Any, dict[str, Any]]:
+def team_modules(
+    s: TrainSettings, map_agent: Callable[..., str]
+) -> tuple[list[str], Callable[..., str], dict[str, Any]]:
     """(module ids, policy_mapping_fn, module specs) of TrainSettings ``s``;
     ``map_agent`` is the default per-role mapping function."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -73,10 +79,9 @@ def team_modules(s: Any, map_agent: Any) -> tuple[list[str], Any, dict[str, Any]
     from agents.rllib.training import ed_module_specs
     from envs.ed_triage_v1 import ED_ENVS
 
-    critic = getattr(s, "critic", DEFAULT_CRITIC)
-    cls = CRITICS[critic]
-    central = {"state_layout": state_layout()} if critic == "central" else {}
-    if getattr(s, "share_params", False):
+    cls = CRITICS[s.critic]
+    central = {"state_layout": state_layout()} if s.critic == "central" else {}
+    if s.share_params:
         layout = SharedLayout(ED_ENVS[s.ed_version](task=s.task).n_slots)
         config = {**layout.model_config(), "hints": s.hints, "hint_weight": s.hint_weight,
                   **central}  # fmt: skip
