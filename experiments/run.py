@@ -9,6 +9,8 @@ How to run::
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
     python experiments/run.py --task basic_triage --evaluator rllib    # evaluate in EnvRunners
+    python experiments/run.py --task night_shift --critic central      # MAPPO critic
+    python experiments/run.py --task night_shift --share-params        # one module, 3 roles
     python experiments/run.py --ruleset classic --task dynamic_queue   # Queue Doctor's engine
     python experiments/run.py --help
     python experiments/run.py --task basic_triage --no-train \
@@ -64,6 +66,7 @@ from agents.rllib.imitation import INITS, TEACHERS
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim, coerce_fields
 from agents.rllib.training import ALGOS, SERVE_REWARD_MEAN, TRAIN_SEED_LIMIT, TrainSettings
+from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
 from agents.roles import parse_team
 from envs.ed.config import AGENTS
 from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
@@ -179,7 +182,8 @@ class RunConfig:
     init: Literal[("auto", *INITS)] = "auto"  # type: ignore[valid-type]
     """How the trained modules start: bc (behaviour-clone the --teacher team first:
     agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
-    weights), auto (bc on ed, none on classic)."""
+    weights), auto (bc on ed with the default local critic and per-role modules, else
+    none)."""
     teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
     """--init bc: the team cloned, heuristic (the role heuristics) or planner (the
     rollout planner's consultant with the heuristic nurse and pharmacist)."""
@@ -190,6 +194,13 @@ class RunConfig:
     teacher_decay: int | None = None
     """--init bc: env steps over which the teacher term decays to 0 (default: half the
     run)."""
+    critic: Literal[tuple(CRITICS)] = DEFAULT_CRITIC  # type: ignore[valid-type]
+    """ed: the trained team's value function. local: each role's reads its own
+    observation; central: MAPPO-style, every role's observation (the actors still act
+    on their own: agents.rllib.central_critic)."""
+    share_params: bool = False
+    """ed: one module plays all three roles (a padded common layout with a role one-hot;
+    agents.rllib.sharing says what is shared and what the spaces do not allow)."""
     evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
@@ -283,6 +294,7 @@ class RunConfig:
             hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
             teacher=self.teacher, bc_episodes=self.bc_episodes,
             teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
+            critic=self.critic, share_params=self.share_params,
         )  # fmt: skip
 
     @property
@@ -290,7 +302,9 @@ class RunConfig:
         """--init as given, else bc on ed and none on classic."""
         if self.init != "auto":
             return self.init
-        return "bc" if self.multi_agent else "none"
+        # The clone is of per-role local-critic modules (the default variant).
+        plain = self.critic == "local" and not self.share_params
+        return "bc" if self.multi_agent and plain else "none"
 
     def llm_config(self, role: str = "consultant"):
         from llm_policy.policy import LLMConfig
@@ -531,11 +545,13 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
 def _trained_policy(cfg: RunConfig, out: Path):
     """The trained module (single agent), or {agent: module policy} for ``ed``."""
     from agents.rllib.training import ModulePolicy, load_module
+    from agents.rllib.variants import trained_team
 
     source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
-        if cfg.multi_agent:
-            return {a: ModulePolicy(load_module(source, a), name=TRAINED, agent=a) for a in AGENTS}
+        if cfg.multi_agent:  # any variant: one module per agent on its own observation
+            team = trained_team(source)
+            return {a: ModulePolicy(team[a], name=TRAINED, agent=a) for a in AGENTS}
         return ModulePolicy(load_module(source), name=TRAINED)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None

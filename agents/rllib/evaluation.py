@@ -197,10 +197,11 @@ def register_eval_env() -> None:
 
 # -------------------------------------------------------------------------- teams
 def trained_modules(run_dir: str | Path) -> dict[str, RLModule]:
-    """The trained module of every agent of an ``ed`` run directory."""
-    from agents.rllib.training import load_module
+    """The trained module of every agent of an ``ed`` run directory (any variant: a
+    shared module as one role view per agent, :func:`agents.rllib.variants.trained_team`)."""
+    from agents.rllib.variants import trained_team
 
-    return {a: load_module(Path(run_dir), a) for a in AGENTS}
+    return trained_team(Path(run_dir))
 
 
 def player_specs(

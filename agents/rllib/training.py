@@ -74,6 +74,12 @@ class TrainSettings:
     teacher_decay: int | None = None
     """Env steps over which the teacher term decays linearly to 0 (default: half the
     run's env steps)."""
+    critic: str = "local"
+    """``ed``: local (each role's value reads its own observation) or central (MAPPO:
+    every role's observation; :mod:`agents.rllib.variants`)."""
+    share_params: bool = False
+    """``ed``: one module plays all three roles (padded layout + role one-hot,
+    :mod:`agents.rllib.sharing`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -88,6 +94,9 @@ class TrainSettings:
         if not 0.0 <= self.hint_weight < float("inf"):
             raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
         from agents.rllib.imitation import INITS, TEACHERS
+        from agents.rllib.variants import check_variant
+
+        check_variant(self.critic, self.share_params, self.ruleset)
 
         if self.init not in INITS:
             raise ValueError(f"--init {self.init!r}: use one of {', '.join(INITS)}")
@@ -103,6 +112,9 @@ class TrainSettings:
             )
         if self.teacher_decay is not None and self.teacher_decay < 0:
             raise ValueError("--teacher-decay must be >= 0 env steps")
+        if self.init == "bc" and (self.critic != "local" or self.share_params):
+            raise ValueError("--init bc clones one local-critic module per role: with "
+                             "--critic central or --share-params use --init none")  # fmt: skip
 
     @property
     def total_env_steps(self) -> int:
@@ -137,7 +149,9 @@ def _ed_env_creator(env_config: dict) -> Any:
         from agents.rllib.hints import HintedEdEnv
 
         env = HintedEdEnv(env)
-    return ParallelPettingZooEnv(env)
+    from agents.rllib.variants import wrap_training_env
+
+    return ParallelPettingZooEnv(wrap_training_env(env, env_config))
 
 
 SERVE_REWARD_MEAN = "serve_reward_mean"
@@ -265,27 +279,21 @@ def teacher_training(s: TrainSettings, bc_dir: Path | None = None) -> dict[str, 
 def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-    from envs.ed.config import AGENTS
+    from agents.rllib.variants import team_modules
 
+    module_ids, mapping, specs = team_modules(s, _map_agent_to_module)
+    env_config = {"task": s.task, "hints": s.hints, "ed_version": s.ed_version,
+                  "critic": s.critic, "share_params": s.share_params}  # fmt: skip
     return (
-        base.environment(
-            ED_ENV_NAME,
-            env_config={"task": s.task, "hints": s.hints, "ed_version": s.ed_version},
-            disable_env_checking=True,
-        )
+        base.environment(ED_ENV_NAME, env_config=env_config, disable_env_checking=True)
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
         .learners(num_learners=s.num_learners)
         .multi_agent(
-            policies=set(AGENTS),
-            policy_mapping_fn=_map_agent_to_module,
-            policies_to_train=list(AGENTS),
+            policies=set(module_ids), policy_mapping_fn=mapping, policies_to_train=module_ids
         )
         # The width in the algorithm's model_config, as for classic (a sweep sets it).
         .rl_module(
-            rl_module_spec=MultiRLModuleSpec(
-                rl_module_specs=ed_module_specs(s.task, None, s.hints, s.hint_weight, s.ed_version)
-            ),
-            model_config={"width": s.width},
+            rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs), model_config={"width": s.width}
         )
         .training(**training)
         .callbacks(on_episode_end=_log_serve_reward)
