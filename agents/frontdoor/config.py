@@ -132,14 +132,14 @@ class RunConfig:
     weights), auto (bc on ed with the default local critic and per-role modules, else
     none)."""
     teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
-    """--init bc: the team cloned, heuristic (the role heuristics) or planner (the
+    """With --init bc: the team cloned, heuristic (the role heuristics) or planner (the
     rollout planner's consultant with the heuristic nurse and pharmacist)."""
     bc_episodes: int = 40
-    """--init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet)."""
+    """With --init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet)."""
     teacher_coeff: float = 1.0
-    """--init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
+    """With --init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
     teacher_decay: int | None = None
-    """--init bc: env steps over which the teacher term decays to 0 (default: half the
+    """With --init bc: env steps over which the teacher term decays to 0 (default: half the
     run)."""
     critic: Literal[tuple(CRITICS)] = DEFAULT_CRITIC  # type: ignore[valid-type]
     """ed: the trained team's value function. local: each role's reads its own
