@@ -24,6 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.base import Observation, Policy, PolicyContext, make_policy
+from agents.rllib.wrappers import ObsWrapper
 from envs.ed.config import AGENTS, ROLE_OF
 
 HINT_KEY = "hint"
@@ -59,7 +60,7 @@ def with_hint(observation: Observation, heuristic: Policy) -> dict[str, np.ndarr
     return {**observation, HINT_KEY: one_hot(heuristic.act(observation), size)}
 
 
-class HintedEdEnv:
+class HintedEdEnv(ObsWrapper):
     """``EdTriageParallelEnv`` whose observations carry each role heuristic's hint.
 
     Same agents, actions, rewards and infos; observation spaces gain ``hint``."""
@@ -69,8 +70,7 @@ class HintedEdEnv:
     def __init__(self, env: Any) -> None:
         from agents.ed_evaluation import team_context
 
-        self.env = env
-        self.possible_agents = list(env.possible_agents)
+        super().__init__(env)
         context = team_context(env)
         self.heuristics = {a: role_heuristic(a, context) for a in AGENTS}
         self._spaces = {
@@ -80,39 +80,21 @@ class HintedEdEnv:
             )
             for a in self.possible_agents
         }  # fmt: skip
-        self.render_mode = None
-
-    @property
-    def agents(self) -> list[str]:
-        return self.env.agents
 
     @property
     def unwrapped(self) -> Any:
         return self.env
 
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return self._spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Discrete:
-        return self.env.action_space(agent)
-
     def _hinted(self, obs: dict[str, Observation]) -> dict[str, dict[str, np.ndarray]]:
         return {a: with_hint(o, self.heuristics[a]) for a, o in obs.items()}
+
+    # After the last step the env has no agents and nothing to act on; its final
+    # observations still get a (well-formed) hint.
+    def observations(self, obs: dict[str, Observation]) -> dict[str, dict[str, np.ndarray]]:
+        return self._hinted(obs)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs, infos = self.env.reset(seed=seed, options=options)
         for h in self.heuristics.values():
             h.reset(self.env.episode_seed)
         return self._hinted(obs), infos
-
-    def step(self, actions: dict[str, Any]):
-        obs, rewards, terms, truncs, infos = self.env.step(actions)
-        # After the last step the env has no agents and nothing to act on; its final
-        # observations still get a (well-formed) hint.
-        return self._hinted(obs), rewards, terms, truncs, infos
-
-    def close(self) -> None:
-        self.env.close()
-
-    def render(self) -> Any:
-        return self.env.render()
