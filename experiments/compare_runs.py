@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyarrow.parquet as pq
 import tyro
 
-from experiments.report import PAIRED_METRICS, paired, summarise, write_json, write_text
+from experiments.report import paired, paired_markdown, summarise, write_json, write_text
 
 TRAINED = "ppo"
 
@@ -74,16 +74,8 @@ def markdown(rows: list[dict], labels: list[str], reference: str) -> tuple[str, 
     for s in summary:
         lines.append(f"| {s['policy']} | {s['episodes']} | {s['pct_of_oracle']:.1f} | "
                      f"{s['normalised']:.3f} | {s['score']:.3f} |")  # fmt: skip
-    lines += ["", "| paired by seed | " + " | ".join(PAIRED_METRICS) + " |",
-              "|---|" + "---:|" * len(PAIRED_METRICS)]  # fmt: skip
-    for p in pairs:
-        cells = []
-        for m in PAIRED_METRICS:
-            d = p.get(m)
-            cells.append("n/a" if d is None else f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} "
-                         f"({d['wins']}/{d['losses']}/{d['ties']})")  # fmt: skip
-        lines.append(f"| {p['policy']} − {p['versus']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n", {"summary": summary, "paired": pairs}
+    md = "\n".join(lines) + "\n\n" + paired_markdown(pairs)
+    return md, {"summary": summary, "paired": pairs}
 
 
 def main(argv: list[str] | None = None) -> int:
