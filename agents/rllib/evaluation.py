@@ -362,7 +362,7 @@ def episode_row(
     oracle_value = info["oracle_value"]
     fallbacks = {a: int((fallbacks or {}).get(a, 0)) for a in AGENTS}
     kpis = dict(info["kpis"])
-    return EpisodeResult(
+    row = EpisodeResult(
         task=info.get("task_name", task), ruleset="ed", seed=int(info["episode_seed"]),
         policy=label, players={a: names[a] for a in AGENTS},
         score=info["score"], grader_score=info["grader_score"],
@@ -371,9 +371,6 @@ def episode_row(
         missed_emergencies=info["grader"]["missed_emergencies"],
         oracle_value=oracle_value, oracle_score=info.get("oracle_score"),
         oracle_grader_score=info.get("oracle_grader_score"),
-        random_serve_reward=random_serve_reward,
-        normalised=None if random_serve_reward is None
-        else normalised_score(serve, random_serve_reward, oracle_value),
         parallel_steps=int(episode.env_t), kpis=kpis, fallbacks=fallbacks,
         # An LLM player's failed answers went to its fallback: illegal, as in the loop.
         illegal_actions=int(team_illegal_actions({k: v or 0 for k, v in kpis.items()}, fallbacks)),
@@ -382,6 +379,10 @@ def episode_row(
                **{f"rllib_return_{aid}": float(sa.get_return())
                   for aid, sa in episode.agent_episodes.items()}},
     ).to_row()  # fmt: skip
+    if random_serve_reward is not None:  # last: where this evaluator's rows have them
+        row["random_serve_reward"] = random_serve_reward
+        row["normalised"] = normalised_score(serve, random_serve_reward, oracle_value)
+    return row
 
 
 def evaluate_in_env_runner(
