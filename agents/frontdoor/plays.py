@@ -136,18 +136,6 @@ class TeamPlay(Play):
     """A team ruleset: a --compare label is a team spec (a bare name plays every role,
     ``role=policy,...`` mixes); the clairvoyant bound is its own row, not a player."""
 
-    default_compare: tuple[str, ...] = ED_DEFAULT_COMPARE
-    default_init: str = "bc"
-    hints: bool = True
-    progress: str = "evaluating teams on"
-    trained_name: str = "team"
-    intro: str = (
-        "Teams: a bare name plays every role; role=policy mixes. "
-        "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
-        "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
-        "the task's grader with the ed fixes. ± = 95 % t-interval."
-    )
-
     def players(self, label: str) -> list[str]:
         return list(parse_team(team_spec(label)).values())
 
@@ -246,4 +234,14 @@ def _rllib_rows(cfg: RunConfig, teams: dict, seeds: Iterable, extra: dict, done)
 
 
 CLASSIC_PLAY = Play()
-TEAM_PLAY = TeamPlay()
+TEAM_PLAY = TeamPlay(
+    default_compare=ED_DEFAULT_COMPARE,
+    default_init="bc",
+    hints=True,
+    progress="evaluating teams on",
+    trained_name="team",
+    intro="Teams: a bare name plays every role; role=policy mixes. "
+    "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
+    "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
+    "the task's grader with the ed fixes. ± = 95 % t-interval.",
+)

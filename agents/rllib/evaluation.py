@@ -57,6 +57,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
+from agents.rllib.modules import FixedModule
 from envs.ed.config import AGENTS, ROLE_OF
 
 EVAL_ENV_NAME = "edmarl_ed_eval"
@@ -68,12 +69,10 @@ LLM_PLAYER = "llm"
 
 
 # ------------------------------------------------------------------------ modules
-class HintModule(RLModule):
+class HintModule(FixedModule):
     """Inference-only RLModule that plays the argmax of an observation key
     (``model_config={"key": "hint"}``, the default; ``"advice"`` for the oracle).
     The decision is made in the env (:class:`AdvisedEdEnv`); this module relays it."""
-
-    framework = "torch"  # gets torch tensors from the connectors; has no parameters
 
     def setup(self) -> None:
         self.key = (self.model_config or {}).get("key", HINT_KEY)
@@ -84,20 +83,8 @@ class HintModule(RLModule):
             return {Columns.ACTIONS: hint.argmax(-1)}  # torch
         return {Columns.ACTIONS: np.asarray(hint).argmax(-1)}
 
-    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._forward_inference(batch, **kwargs)
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        raise NotImplementedError(f"HintModule({self.key!r}) relays the env's advice: no training")
-
-    def to(self, *args: Any, **kwargs: Any) -> HintModule:
-        return self
-
-    def get_state(self, *args, **kwargs) -> dict:
-        return {}
-
-    def set_state(self, state: dict) -> None:
-        pass
+    def __str__(self) -> str:
+        return f"HintModule({self.key!r}), relaying the env's advice,"
 
 
 # ---------------------------------------------------------------------------- env
