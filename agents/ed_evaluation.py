@@ -13,7 +13,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 
 from agents.base import Policy, PolicyContext
+from agents.results import EpisodeResult, team_illegal_actions
 from agents.roles import make_team, parse_team
+from agents.rollout import rollout
 from envs.ed.bound import solve
 from envs.ed.config import AGENTS, EdConfig
 from envs.ed.graders import grader_score, normalised_score
@@ -44,34 +46,27 @@ def run_episode(
     ``log``, append one row per agent and sub-step (observation, action mask, action,
     reward and its named terms; ``hint`` too when the env adds it): offline-RL, BC
     (:mod:`agents.rllib.imitation`) and SFT material."""
-    for p in team.values():
-        p.reset(seed)
-    obs, _ = env.reset(seed=seed) if seed is not None else env.reset(options={"episode_seed": None})
-    steps = 0
-    infos: dict = {}
-    while env.agents:
-        actions = {a: team[a].act(obs[a]) for a in env.agents}
-        before = obs
-        obs, rewards, terms, _, infos = env.step(actions)
-        if log is not None:
-            for a, act in actions.items():
-                info = infos[a]
-                log.append(
-                    {
-                        "seed": seed, "agent": a, "parallel_step": steps,
-                        "step": info["step"], "substep": info["substep"],
-                        "observation": before[a]["observation"].tolist(),
-                        "legal_actions": int(before[a]["action_mask"].sum()),
-                        "action_mask": before[a]["action_mask"].astype(int).tolist(),
-                        "action": int(act), "reward": float(rewards[a]),
-                        "reward_terms": json.dumps(info["reward_terms"]),
-                        "illegal_action": bool(info["illegal_action"]),
-                        "terminated": bool(terms[a]),
-                        # the role heuristic's action, when the env adds it (hints)
-                        **({"hint": before[a]["hint"].tolist()} if "hint" in before[a] else {}),
-                    }
-                )  # fmt: skip
-        steps += 1
+
+    def record(steps: int, before: dict, actions: dict, rewards: dict, terms: dict, infos: dict):
+        for a, act in actions.items():
+            info = infos[a]
+            log.append(  # type: ignore[union-attr]
+                {
+                    "seed": seed, "agent": a, "parallel_step": steps,
+                    "step": info["step"], "substep": info["substep"],
+                    "observation": before[a]["observation"].tolist(),
+                    "legal_actions": int(before[a]["action_mask"].sum()),
+                    "action_mask": before[a]["action_mask"].astype(int).tolist(),
+                    "action": int(act), "reward": float(rewards[a]),
+                    "reward_terms": json.dumps(info["reward_terms"]),
+                    "illegal_action": bool(info["illegal_action"]),
+                    "terminated": bool(terms[a]),
+                    # the role heuristic's action, when the env adds it (hints)
+                    **({"hint": before[a]["hint"].tolist()} if "hint" in before[a] else {}),
+                }
+            )  # fmt: skip
+
+    infos, steps = rollout(env, team, seed, record if log is not None else None)
     final = dict(infos["consultant"])
     final["parallel_steps"] = steps
     return final
@@ -127,33 +122,23 @@ def evaluate_teams(
             if names == parse_team(RANDOM_TEAM):
                 baseline.setdefault(seed, serve)
             r_random = random_reward(seed)
-            rows.append(
-                {
-                    "task": env.task.name, "ruleset": "ed", "seed": seed, "team": label,
-                    **{f"policy_{a}": names[a] for a in AGENTS},
-                    "score": info["score"], "grader_score": info["grader_score"],
-                    "episode_return": info["episode_return"],
-                    "serve_reward": serve, "served": info["grader"]["patients_served"],
-                    "missed_emergencies": info["grader"]["missed_emergencies"],
-                    "oracle_value": bound.value, "oracle_score": bound.score,
-                    "oracle_grader_score": grader_score(bound.grader),
-                    "pct_of_oracle": 100.0 * serve / bound.value if bound.value else 100.0,
-                    "random_serve_reward": r_random,
-                    "normalised": normalised_score(serve, r_random, bound.value),
-                    "parallel_steps": info["parallel_steps"],
-                    **{k: v for k, v in info["kpis"].items()},
-                }
-            )  # fmt: skip
-            row = rows[-1]
-            # Columns shared with the single-agent results (docs/spec.md §5).
-            row["policy"] = label
             # An LLM player replaces a failed answer by its fallback's legal action and
             # counts it (episode_fallbacks); those decisions count as illegal here too.
             fallbacks = {a: int(getattr(team[a], "episode_fallbacks", 0)) for a in AGENTS}
-            row.update({f"fallbacks_{a}": n for a, n in fallbacks.items()})
-            row["illegal_actions"] = sum(row[f"illegal_{a}"] for a in AGENTS) + sum(
-                fallbacks.values()
-            )
+            row = EpisodeResult(
+                task=env.task.name, ruleset=env.ruleset, seed=seed, policy=label,
+                players={a: names[a] for a in AGENTS},
+                score=info["score"], grader_score=info["grader_score"],
+                episode_return=info["episode_return"], serve_reward=serve,
+                served=info["grader"]["patients_served"],
+                missed_emergencies=info["grader"]["missed_emergencies"],
+                oracle_value=bound.value, oracle_score=bound.score,
+                oracle_grader_score=grader_score(bound.grader), random_serve_reward=r_random,
+                normalised=normalised_score(serve, r_random, bound.value),
+                parallel_steps=info["parallel_steps"], kpis=info["kpis"], fallbacks=fallbacks,
+                illegal_actions=team_illegal_actions(info["kpis"], fallbacks),
+            ).to_row()  # fmt: skip
+            rows.append(row)
             if on_episode is not None:
                 on_episode(row)
     return rows

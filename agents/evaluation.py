@@ -1,7 +1,9 @@
 """Evaluate policies on the same episode seeds and collect one row per episode.
 
-Every policy plays the same seeds through the same Gymnasium env; the oracle's bound
-for each seed is attached to every row, so results are always reported against it.
+Every policy plays the same seeds through the same Gymnasium env, as a one-role team in
+the shared rollout loop (:func:`agents.rollout.rollout`); the oracle's bound for each
+seed is attached to every row (:class:`agents.results.EpisodeResult`), so results are
+always reported against it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ import gymnasium as gym
 
 from agents.base import Policy, PolicyContext, make_policy
 from agents.oracle import solve
+from agents.results import ONE_ROLE_COLUMNS, EpisodeResult
+from agents.results import RESULT_COLUMNS as _CORE
+from agents.rollout import ONE_ROLE_AGENT as AGENT
+from agents.rollout import OneRoleEnv, rollout
 from envs.gym_queue import GYM_IDS, QueueEnv
 from envs.kpis import episode_kpis
 from envs.tasks import get_task
 
-RESULT_COLUMNS = (
-    "task", "ruleset", "seed", "policy", "score", "episode_return", "serve_reward",
-    "served", "missed_emergencies", "oracle_value", "oracle_score", "pct_of_oracle",
-    "illegal_actions", "invalid_actions", "waits",
-)  # fmt: skip
-"""Leading columns of ``results.parquet``; the KPIs of :mod:`envs.kpis` follow."""
+RESULT_COLUMNS = (*_CORE, *ONE_ROLE_COLUMNS)
+"""Leading columns of a classic ``results.parquet`` row (:mod:`agents.results`); the KPIs
+of :mod:`envs.kpis` follow."""
 
 
 @dataclass
@@ -30,6 +33,28 @@ class EpisodeLog:
     """Per-step record of one evaluation episode (for ``episodes.parquet``)."""
 
     steps: list[dict] = field(default_factory=list)
+
+
+class _StepCounts:
+    """The classic loop's per-step record: counters of one episode and, with ``log``, its
+    step rows (``episodes.parquet``)."""
+
+    def __init__(self, env: QueueEnv, keys: dict, log: list[dict] | None) -> None:
+        self.env, self.keys, self.log = env, keys, log
+        self.ret, self.illegal, self.invalid, self.waits = 0.0, 0, 0, 0
+
+    def on_step(self, t: int, before: dict, actions: dict, rewards: dict, _terms, infos) -> None:
+        mask, a, r = before[AGENT]["action_mask"], actions[AGENT], rewards[AGENT]
+        if not (0 <= a < mask.shape[0]) or not mask[a]:
+            self.illegal += 1
+        self.waits += a == self.env.wait_action
+        self.ret += float(r)
+        self.invalid += "invalid_action" in infos[AGENT]
+        if self.log is not None:
+            state = self.env.state
+            self.log.append({**self.keys, "call": t, "step": state.step, "action": int(a),
+                             "legal_actions": int(mask.sum()), "reward": float(r),
+                             "queue_length": len(state.queue)})  # fmt: skip
 
 
 _ENV_ID = {task: env_id for env_id, task in GYM_IDS.items()}
@@ -53,6 +78,7 @@ def evaluate(
     looked up in ``extra_policies`` (e.g. a trained module) first, then the registry."""
     seeds = list(seeds)
     env = _make_env(task, ruleset)
+    team_env = OneRoleEnv(env, AGENT)
     ctx = PolicyContext(task=env.task, ruleset=ruleset, n_slots=env.n_slots)
     bounds = {s: solve(env.task.name, s, ruleset) for s in seeds}
     rows: list[dict] = []
@@ -60,57 +86,24 @@ def evaluate(
     for name in policies:
         policy = (extra_policies or {}).get(name) or make_policy(name, context=ctx)
         for seed in seeds:
-            policy.reset(seed)
-            obs, _ = (
-                env.reset(seed=seed)
-                if seed is not None
-                else env.reset(options={"episode_seed": None})
-            )
-            done = False
-            ret, illegal, invalid, waits, t = 0.0, 0, 0, 0, 0
-            while not done:
-                mask = obs["action_mask"]
-                a = policy.act(obs)
-                if not (0 <= a < mask.shape[0]) or not mask[a]:
-                    illegal += 1
-                waits += a == env.wait_action
-                obs, r, done, _, info = env.step(a)
-                ret += float(r)
-                invalid += "invalid_action" in info
-                if log_steps:
-                    step_rows.append(
-                        {
-                            "task": env.task.name, "ruleset": ruleset, "seed": seed,
-                            "policy": name, "call": t, "step": env.state.step,
-                            "action": int(a), "legal_actions": int(mask.sum()),
-                            "reward": float(r), "queue_length": len(env.state.queue),
-                        }
-                    )  # fmt: skip
-                t += 1
-            # An LLM policy replaces a failed answer by its fallback's legal action and
-            # counts it; those decisions are reported as illegal (0 for other policies).
-            illegal += int(getattr(policy, "episode_fallbacks", 0))
+            log = step_rows if log_steps else None
+            n = _StepCounts(env, {"task": env.task.name, "ruleset": ruleset, "seed": seed,
+                                  "policy": name}, log)  # fmt: skip
+            infos, _ = rollout(team_env, {AGENT: policy}, seed, n.on_step)
             state = env.state
-            serve_reward = sum(s.reward for s in state.served)
             bound = bounds[seed]
-            row = {
-                "task": env.task.name,
-                "ruleset": ruleset,
-                "seed": seed,
-                "policy": name,
-                "score": info["score"],
-                "episode_return": ret,
-                "serve_reward": serve_reward,
-                "served": len(state.served),
-                "missed_emergencies": state.missed_emergencies,
-                "oracle_value": bound.value,
-                "oracle_score": bound.score,
-                "pct_of_oracle": 100.0 * (serve_reward / bound.value) if bound.value else 100.0,
-                "illegal_actions": illegal,
-                "invalid_actions": invalid,
-                "waits": waits,
-                **episode_kpis(state),
-            }
+            result = EpisodeResult(
+                task=env.task.name, ruleset=ruleset, seed=seed, policy=name,
+                score=infos[AGENT]["score"], episode_return=n.ret,
+                serve_reward=sum(s.reward for s in state.served), served=len(state.served),
+                missed_emergencies=state.missed_emergencies, oracle_value=bound.value,
+                oracle_score=bound.score,
+                # An LLM policy replaces a failed answer by its fallback's legal action and
+                # counts it; those decisions are reported as illegal (0 for other policies).
+                illegal_actions=n.illegal + int(getattr(policy, "episode_fallbacks", 0)),
+                invalid_actions=n.invalid, waits=n.waits, kpis=episode_kpis(state),
+            )  # fmt: skip
+            row = result.to_row()
             rows.append(row)
             if on_episode is not None:
                 on_episode(row)

@@ -36,7 +36,7 @@ from agents.base import Observation, Policy, PolicyContext
 from envs import dynamics
 from envs.graders import grade
 from envs.reward import REWARD_DECIMALS, serve_reward
-from envs.rulesets import get_ruleset
+from envs.rulesets import single_agent_ruleset
 from envs.scenario import build_scenario
 from envs.tasks import get_task
 from envs.types import EpisodePatient, Scenario
@@ -129,7 +129,7 @@ def _schedule(scenario: Scenario) -> tuple[dict[int, int], float]:
 def solve(task: str, seed: int | None = None, ruleset: str = "classic") -> OracleResult:
     """Exact clairvoyant schedule for one episode of ``task`` (perturbed by ``seed``)."""
     spec = get_task(task)
-    rules = get_ruleset(ruleset)
+    rules = single_agent_ruleset(ruleset)
     scenario = build_scenario(spec, seed)
     plan, objective = _schedule(scenario)
     scheduled = set(plan.values())

@@ -18,8 +18,12 @@ class MultiRulesetSession:
     Classic tool calls behave exactly as on a bare ``ToolSession``."""
 
     def __init__(self) -> None:
-        self.classic = ToolSession()
-        self.ed = EdToolSession()
+        # One session per registered ruleset, each its registry entry's tool session.
+        self.sessions: dict[str, ToolSession | EdToolSession] = {
+            name: entry.load("tool_session")() for name, entry in RULESETS.items()
+        }
+        self.classic: ToolSession = self.sessions["classic"]  # type: ignore[assignment]
+        self.ed: EdToolSession = self.sessions[ED_RULESET]  # type: ignore[assignment]
         self._active: ToolSession | EdToolSession = self.classic
 
     @property
@@ -42,23 +46,22 @@ class MultiRulesetSession:
         ruleset: str = "classic",
         version: str | None = None,
     ) -> dict:
-        if ruleset == ED_RULESET:
-            out = self.ed.start_task(task_id, seed=seed, ruleset=ruleset, version=version)
-            self._active = self.ed  # only once the task started: a refused start changes nothing
-            return out
-        if ruleset not in RULESETS:
+        entry = RULESETS.get(ruleset) if isinstance(ruleset, str) else None
+        if entry is None:
             raise ToolError(
                 "bad_argument",
-                f"ruleset {ruleset!r}: unknown ruleset; available: {', '.join(RULESETS)}, ed",
+                f"ruleset {ruleset!r}: unknown ruleset; available: {', '.join(RULESETS)}",
             )
-        if version is not None:
+        versioned = [n for n, r in RULESETS.items() if len(r.envs) > 1]
+        if version is not None and ruleset not in versioned:
             raise ToolError(
                 "bad_argument",
-                f"start_task: version {version!r} applies to the ed ruleset only; omit it "
-                "(or pass ruleset='ed')",
+                f"start_task: version {version!r} applies to the {', '.join(versioned)} "
+                f"ruleset only; omit it (or pass ruleset={versioned[0]!r})",
             )
-        target = self.classic
-        out = target.start_task(task_id, seed=seed, ruleset=ruleset)
+        target = self.sessions[ruleset]
+        options = {} if version is None else {"version": version}
+        out = target.start_task(task_id, seed=seed, ruleset=ruleset, **options)
         self._active = target  # only once the task started: a refused start changes nothing
         return out
 

@@ -59,7 +59,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agents import plots
-from agents.evaluation import evaluate
 from agents.frontdoor.config import (  # noqa: F401  (re-exported: run.py's public names)
     CLI_CONFIG,
     DEFAULT_COMPARE,
@@ -77,9 +76,6 @@ from agents.frontdoor.outputs import verdict, write_outputs  # noqa: F401
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim
 from agents.rllib.training import SERVE_REWARD_MEAN
-from agents.roles import team_spec
-from envs.ed.config import AGENTS
-from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
 
 
 def _progress(console: Console, fields: str) -> Progress:
@@ -147,6 +143,7 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
 
 def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     seeds = cfg.seeds()
+    play = cfg.play  # the ruleset's front door (agents.frontdoor.plays)
     history: list[dict] = []
     extra: dict = {}
     if cfg.trains:
@@ -154,39 +151,21 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     if cfg.uses_trained:
         extra[TRAINED] = _trained_policy(cfg, out)
     if cfg.uses_llm:  # built here so the --llm-* options reach it (lazy model load)
-        from llm_policy.policy import LLMPolicy, ed_players
-
-        if cfg.multi_agent:  # one policy per role, one backend (the model loads once)
-            extra[LLM] = ed_players(cfg.llm_config())
-        else:
-            extra[LLM] = LLMPolicy(config=cfg.llm_config())
+        extra[LLM] = play.llm_player(cfg)
     if cfg.uses_trained and not cfg.uses_llm:
         import torch
 
         # Evaluation runs the modules one observation at a time: tiny forwards that extra
         # intra-op threads only slow down (~10× on 2 shared cores).
         torch.set_num_threads(1)
-    if cfg.multi_agent:
-        return _run_ed(cfg, out, seeds, extra, history, console)
-    total = len(seeds) * len(cfg.compare)
     with _progress(console, "{task.fields[score]}") as progress:
-        bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="")
+        total = play.episodes(cfg.compare, seeds)
+        bar = progress.add_task(f"{play.progress} {cfg.task}", total=total, score="")
         tick = _running_mean_ticker(progress, bar)
-        rows, step_rows = evaluate(
-            cfg.compare,
-            cfg.task,
-            seeds,
-            cfg.ruleset,
-            log_steps=True,
-            on_episode=tick,
-            extra_policies=extra,
-        )
-    intro = (
-        "Serve reward and % of oracle: Σ served rewards vs the clairvoyant bound of the "
-        "same seed (agents.oracle). Score: the task's grader. ± = 95 % t-interval."
-    )
-    return write_outputs(cfg, out, rows, list(cfg.compare), step_rows, step_rows, history,
-                          intro, console)  # fmt: skip
+        done = play.evaluate(cfg, seeds, extra, on_episode=tick,
+                             advance=lambda n: progress.update(bar, advance=n))  # fmt: skip
+    return write_outputs(cfg, out, done.rows, done.labels, done.step_rows, done.timeline,
+                         history, done.intro, console)  # fmt: skip
 
 
 def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
@@ -228,81 +207,12 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
 
 
 def _trained_policy(cfg: RunConfig, out: Path):
-    """The trained module (single agent), or {agent: module policy} for ``ed``."""
-    from agents.rllib.training import ModulePolicy, load_module
-    from agents.rllib.variants import trained_team
-
+    """The trained module (single agent), or {agent: module policy} for a team."""
     source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
-        if cfg.multi_agent:  # any variant: one module per agent on its own observation
-            team = trained_team(source)
-            return {a: ModulePolicy(team[a], name=TRAINED, agent=a) for a in AGENTS}
-        return ModulePolicy(load_module(source), name=TRAINED)
+        return cfg.play.trained_policy(source)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
-
-
-def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
-            console: Console) -> dict:  # fmt: skip
-    """Evaluate ``ed`` teams (one policy per role) on the held-out seeds."""
-    from agents.ed_evaluation import evaluate_teams
-
-    teams = {label: team_spec(label) for label in cfg.compare}
-    with _progress(console, "{task.fields[score]}") as progress:
-        bar = progress.add_task(
-            f"evaluating teams on {cfg.task}", total=len(seeds) * len(teams), score=""
-        )
-        tick = _running_mean_ticker(progress, bar)
-        step_rows: list[dict] = []
-        if cfg.evaluator == "rllib":
-            rows = _rllib_rows(
-                cfg, teams, seeds, extra, lambda: progress.update(bar, advance=len(seeds))
-            )
-        else:
-            rows = evaluate_teams(cfg.task, teams, seeds, extra=extra, on_episode=tick,
-                                  step_log=step_rows, version=cfg.ed_version)  # fmt: skip
-    # The clairvoyant bound of each seed, reported as its own row (it is not played).
-    firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
-    rows += [
-        {"task": cfg.task, "ruleset": cfg.ruleset, "seed": r["seed"], "policy": ORACLE,
-         "score": r["oracle_score"], "serve_reward": r["oracle_value"],
-         "grader_score": r["oracle_grader_score"],
-         "oracle_value": r["oracle_value"], "oracle_score": r["oracle_score"],
-         "pct_of_oracle": 100.0, "normalised": 1.0, "illegal_actions": 0}
-        for r in firsts
-    ]  # fmt: skip
-    labels = [*cfg.compare, ORACLE]
-    # Team timeline: the consultant's rows carry the team reward (team reward mode);
-    # its observation's "present" column counts the patients waiting.
-    f = len(CONSULTANT_FEATURES)
-    n_ctx = len(CONSULTANT_CONTEXT)
-    n_cells = max((len(r["observation"]) - n_ctx for r in step_rows), default=0)
-    timeline = [{**r, "queue_length": int(sum(r["observation"][0:n_cells:f]))}
-                for r in step_rows if r["agent"] == "consultant"]  # fmt: skip
-    intro = (
-        "Teams: a bare name plays every role; role=policy mixes. "
-        "% of oracle: Σ served rewards vs the ed clairvoyant bound of the same seed "
-        "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
-        "the task's grader with the ed fixes. ± = 95 % t-interval."
-    )
-    return write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
-
-
-def _rllib_rows(cfg: RunConfig, teams: dict, seeds: list, extra: dict, done) -> list[dict]:
-    """Rows of every team played by RLlib's EnvRunner (agents.rllib.evaluation)."""
-    from agents.rllib.evaluation import evaluate_in_env_runner
-
-    modules = (
-        {TRAINED: {a: p.module for a, p in extra[TRAINED].items()}} if TRAINED in extra else None
-    )
-    c = cfg.llm_config()
-    llm = {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
-    rows = []
-    for label, spec in teams.items():
-        rows += evaluate_in_env_runner(cfg.task, {label: spec}, seeds, modules=modules,
-                                       llm_options=llm, version=cfg.ed_version)  # fmt: skip
-        done()
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

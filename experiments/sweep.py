@@ -47,12 +47,9 @@ from agents.rllib.training import (
     _summarise,
     build_config,
     init_ray,
-    load_module_at,
     register_envs,
 )
-from agents.roles import team_spec
-from envs.ed.config import AGENTS
-from experiments.run import CLI_CONFIG, TRAINED, RunConfig, load_config_file
+from experiments.run import CLI_CONFIG, RunConfig, load_config_file
 
 METRIC = "env_runners/episode_return_mean"
 """ASHA's early-stopping metric (training episodes; the selection is held out)."""
@@ -170,22 +167,9 @@ def held_out_rows(cfg: RunConfig, checkpoint: Path, seeds: list[int]) -> list[di
     per episode, as in run.py's results."""
     import torch
 
-    from agents.rllib.training import ModulePolicy
-
     torch.set_num_threads(1)  # tiny forwards, as in run.py's evaluation
-    if cfg.multi_agent:
-        from agents.ed_evaluation import evaluate_teams
-
-        team = {a: ModulePolicy(load_module_at(checkpoint, a), name=TRAINED, agent=a)
-                for a in AGENTS}  # fmt: skip
-        return evaluate_teams(cfg.task, {TRAINED: team_spec(TRAINED)}, seeds,
-                              extra={TRAINED: team})  # fmt: skip
-    from agents.evaluation import evaluate
-
-    policy = ModulePolicy(load_module_at(checkpoint), name=TRAINED)
-    rows, _ = evaluate([TRAINED], cfg.task, seeds, cfg.ruleset,
-                       extra_policies={TRAINED: policy})  # fmt: skip
-    return rows
+    play = cfg.play  # the ruleset's front door (agents.frontdoor.plays)
+    return play.evaluate_trained(cfg, play.trained_at(checkpoint), seeds)
 
 
 def select_best(trials: list[dict], metric: str) -> dict:
@@ -265,7 +249,7 @@ def sweep(cfg: SweepConfig) -> dict:
     best_config = _json_config(cfg.run_config(**best["hyperparameters"]))
     doc = {
         "selected_on": f"mean {cfg.select_metric} of each trial's greedy "
-        f"{'team' if cfg.multi_agent else 'consultant'} on held-out seeds "
+        f"{cfg.play.trained_name} on held-out seeds "
         f"{seeds[0]}–{seeds[-1]}",
         "best": best,
         "trials": trials,

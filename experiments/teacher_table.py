@@ -1,9 +1,10 @@
 """Trained teams against their teachers: for front-door runs of one task, the trained
 team's share of the clairvoyant bound (serve reward / bound of the same seed, in %)
 against the heuristic team and the planner, paired by seed, and the share of the
-heuristic → planner gap it closes. Computed from each run's ``results.parquet``
-(``serve_reward`` and ``oracle_value``), so runs made before and after v1's score change
-(2026-12-02) compare alike.
+heuristic → planner gap it closes: :func:`agents.report.paired` on the
+``pct_of_oracle`` column of each run's ``results.parquet`` (serve reward / oracle value,
+so runs made before and after v1's score change, 2026-12-02, compare alike); the paired
+table of every metric is ``experiments/compare_runs.py``.
 
 How to run::
 
@@ -21,36 +22,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
 import pyarrow.parquet as pq
 
-from agents.report import mean_ci
+from agents.report import paired, summarise
 
-
-def shares(rows: list[dict], policy: str, seeds: list) -> np.ndarray:
-    by_seed = {r["seed"]: r for r in rows if r["policy"] == policy}
-    missing = [s for s in seeds if s not in by_seed]
-    if missing:
-        raise SystemExit(f"error: {policy} did not play seeds {missing[:5]}")
-    return np.array([100 * by_seed[s]["serve_reward"] / by_seed[s]["oracle_value"]
-                     if by_seed[s]["oracle_value"] else 100.0 for s in seeds])  # fmt: skip
+TRAINED, REFERENCES = "ppo", ("heuristic", "planner")
+METRIC = "pct_of_oracle"
+"""Serve reward / the bound's on the same seed, in % (the same definition before and after
+v1's score change)."""
 
 
 def row(run: Path) -> str:
     rows = pq.read_table(run / "results.parquet").to_pylist()
-    seeds = sorted(r["seed"] for r in rows if r["policy"] == "ppo")
-    p, h, q = (shares(rows, name, seeds) for name in ("ppo", "heuristic", "planner"))
-    cells = []
-    for other in (h, q):
-        m, ci = mean_ci(list(p - other))
-        cells.append(f"{m:+.2f} ± {ci:.2f} ({int((p - other > 1e-9).sum())}/"
-                     f"{int((p - other < -1e-9).sum())})")  # fmt: skip
-    gap = q.mean() - h.mean()
+    seeds = {r["seed"] for r in rows if r["policy"] == TRAINED}
+    for name in REFERENCES:
+        missing = sorted(seeds - {r["seed"] for r in rows if r["policy"] == name})
+        if missing:
+            raise SystemExit(f"error: {name} did not play seeds {missing[:5]}")
+    mean = {s["policy"]: s[METRIC] for s in summarise(rows, [TRAINED, *REFERENCES])}
+    cells = [f"{d['mean_diff']:+.2f} ± {d['ci95']:.2f} ({d['wins']}/{d['losses']})"
+             for d in (e[METRIC] for e in paired(rows, TRAINED, REFERENCES))]  # fmt: skip
+    h, q, p = mean["heuristic"], mean["planner"], mean[TRAINED]
+    gap = q - h
     # Only defined where the planner leaves the heuristics a gap to close.
-    closed = f"{100 * (p.mean() - h.mean()) / gap:.0f} %" if gap > 1e-9 else "n/a"
+    closed = f"{100 * (p - h) / gap:.0f} %" if gap > 1e-9 else "n/a"
     task = rows[0]["task"]
-    return (f"| {task} | {run.name} | {len(seeds)} | {h.mean():.1f} | {q.mean():.1f} | "
-            f"{p.mean():.1f} | {cells[0]} | {cells[1]} | {closed} |")  # fmt: skip
+    return (f"| {task} | {run.name} | {len(seeds)} | {h:.1f} | {q:.1f} | "
+            f"{p:.1f} | {cells[0]} | {cells[1]} | {closed} |")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

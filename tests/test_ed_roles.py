@@ -25,7 +25,7 @@ def test_registry_and_team_specs():
     with pytest.raises(ValueError, match="role=policy"):
         parse_team("random")
     assert isinstance(make_policy("ed_consultant"), EdConsultant)
-    assert MULTI_AGENT_RULESETS["ed"].env == "envs.ed_triage_v0"
+    assert MULTI_AGENT_RULESETS["ed"].envs["v0"] == "envs.ed_triage_v0"
 
 
 def test_team_labels_become_team_specs():

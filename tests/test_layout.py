@@ -5,6 +5,7 @@ moved classes, and library modules stay under 500 lines."""
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -81,3 +82,46 @@ def test_library_modules_stay_under_the_line_limit():
             if n > LINE_LIMIT:
                 over[rel] = n
     assert not over, f"modules over {LINE_LIMIT} lines (split them by concern): {over}"
+
+
+def test_every_ruleset_entry_names_loadable_parts():
+    from envs.rulesets import RULESETS, get_ruleset
+
+    assert list(RULESETS) == ["classic", "ed"]
+    assert get_ruleset("ed").team and not get_ruleset("classic").team
+    for entry in RULESETS.values():
+        for part in ("gym_env", "tool_session", "bound", "rllib_config"):
+            assert callable(entry.load(part)), (entry.name, part)
+        for evaluator in entry.evaluators:
+            assert callable(entry.load(f"evaluators.{evaluator}")), (entry.name, evaluator)
+        for module in entry.envs.values():
+            importlib.import_module(module)
+        play = entry.load("front_door")
+        assert play.default_compare and isinstance(play.players(play.default_compare[0]), list)
+
+
+def test_single_agent_apis_refuse_team_rulesets_with_a_pointer():
+    from envs.rulesets import UnknownRulesetError, single_agent_ruleset
+
+    assert single_agent_ruleset("classic").initial_state is not None
+    with pytest.raises(
+        UnknownRulesetError, match="ruleset 'ed': .*EdToolSession.*available: classic"
+    ):
+        single_agent_ruleset("ed")
+    with pytest.raises(UnknownRulesetError, match="ruleset 'x': unknown ruleset"):
+        single_agent_ruleset("x")
+
+
+RULESET_BRANCH = re.compile(r"""ruleset\s*[!=]=\s*["']|\bmulti_agent\b(?!\()""")
+"""A branch on a ruleset's name (or the former ``multi_agent`` flag); ``.multi_agent(``
+is RLlib's AlgorithmConfig method."""
+
+
+def test_rulesets_are_dispatched_by_the_registry_only():
+    hits = []
+    for top in ("envs", "agents", "experiments", "llm_policy"):
+        for path in (ROOT / top).rglob("*.py"):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if RULESET_BRANCH.search(line):
+                    hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not hits, "look the ruleset's registry entry up instead:\n" + "\n".join(hits)

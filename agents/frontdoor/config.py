@@ -11,37 +11,27 @@ from typing import Annotated, Literal
 
 import tyro
 
-from agents import POLICIES
+from agents.frontdoor.plays import DEFAULT_COMPARE as DEFAULT_COMPARE
+from agents.frontdoor.plays import ED_DEFAULT_COMPARE as ED_DEFAULT_COMPARE
+from agents.frontdoor.plays import LLM, TRAINED, Play
 from agents.plots import ORACLE as ORACLE
 from agents.rllib.hints import HINT_WEIGHT
 from agents.rllib.imitation import INITS, TEACHERS
 from agents.rllib.rundir import coerce_fields
 from agents.rllib.training import ALGOS, TRAIN_SEED_LIMIT, TrainSettings
 from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
-from agents.roles import parse_team, team_spec
 from envs.ed.suite import SCENARIOS
 from envs.ed_triage_v1 import ED_ENVS
-from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS, UnknownRulesetError, get_ruleset
+from envs.rulesets import RULESETS, Ruleset, UnknownRulesetError, get_ruleset
 from envs.tasks import TASK_ALIASES, TASKS, UnknownTaskError, get_task
 from llm_policy.backends import BACKENDS
 from llm_policy.policy import MODES
 
-DEFAULT_COMPARE = ("ppo", "random", "fifo", "severity_greedy", "deterioration_greedy", "oracle")
-ED_DEFAULT_COMPARE = (
-    "ppo",
-    "heuristic",
-    "planner",
-    "nurse=heuristic,consultant=ppo,pharmacist=heuristic",
-    "nurse=ppo,consultant=heuristic,pharmacist=heuristic",
-    "random",
-)
-"""``ed`` teams: a bare name plays every role; ``role=policy,...`` mixes."""
-DEFAULT_COMPARE_BY_RULESET = {"classic": DEFAULT_COMPARE, "ed": ED_DEFAULT_COMPARE}
+DEFAULT_COMPARE_BY_RULESET = {n: r.load("front_door").default_compare for n, r in RULESETS.items()}
 """--compare when not given, per ruleset (the ``ed`` oracle is the bound, not a player)."""
-TRAINED = "ppo"
-"""Name under which the trained module appears in --compare and in the results."""
-EVALUATORS = ("loop", "rllib")
-RulesetName = Literal[tuple([*RULESETS, *MULTI_AGENT_RULESETS])]  # type: ignore[valid-type]
+EVALUATORS = tuple(dict.fromkeys(e for r in RULESETS.values() for e in r.evaluators))
+"""--evaluator choices: every evaluator of some ruleset (loop, rllib)."""
+RulesetName = Literal[tuple(RULESETS)]  # type: ignore[valid-type]
 TaskName = Literal[tuple([*TASKS, *TASK_ALIASES, *SCENARIOS])]  # type: ignore[valid-type]
 EdVersion = Literal[tuple(ED_ENVS)]  # type: ignore[valid-type]
 _COMPARE_HINT = (
@@ -49,8 +39,6 @@ _COMPARE_HINT = (
     + "; ".join(f"{r}: {' '.join(c)}" for r, c in DEFAULT_COMPARE_BY_RULESET.items())
     + ")"
 )
-LLM = "llm"
-"""The LLM policy (llm_policy.policy.LLMPolicy), configured by the --llm-* options."""
 
 
 @dataclass
@@ -171,33 +159,17 @@ class RunConfig:
         """Raise ValueError naming the fix for any bad field."""
         if self.ed_version not in ED_ENVS:
             raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
-        scenario = self.multi_agent and self.ed_version == "v1" and self.task in SCENARIOS
         try:
-            if not scenario:
+            play = self.play
+            if not play.is_scenario(self.task, self.ed_version):
                 self.task = get_task(self.task).name
-            if not self.multi_agent:
-                get_ruleset(self.ruleset)
-        except (UnknownTaskError, UnknownRulesetError) as e:
-            more = f"; ed v1 scenarios: {', '.join(SCENARIOS)}" if self.multi_agent else ""
-            raise ValueError(str(e) + more) from None
+        except UnknownRulesetError as e:
+            raise ValueError(str(e)) from None
+        except UnknownTaskError as e:
+            raise ValueError(str(e) + play.scenario_hint()) from None
         if not self.compare:
-            self.compare = DEFAULT_COMPARE_BY_RULESET[self.ruleset]
-        if self.multi_agent:
-            for label in self.compare:
-                names = parse_team(team_spec(label)).values()
-                bad = [n for n in names if n not in POLICIES and n != TRAINED]
-                if bad:
-                    raise ValueError(
-                        f"--compare {label!r}: unknown policies {bad}; registered: "
-                        f"{', '.join(sorted(POLICIES))}"
-                    )
-        else:
-            unknown = [p for p in self.compare if p not in POLICIES and p != TRAINED]
-            if unknown:
-                raise ValueError(
-                    f"--compare: unknown policies {unknown}; registered: "
-                    f"{', '.join(sorted(POLICIES))}"
-                )
+            self.compare = play.default_compare
+        play.check_compare(self.compare)
         if self.uses_llm:
             from llm_policy.backends import BACKENDS
 
@@ -207,9 +179,11 @@ class RunConfig:
                                  f"{', '.join(BACKENDS)}")  # fmt: skip
         if self.evaluator not in EVALUATORS:
             raise ValueError(f"--evaluator {self.evaluator!r}: use one of {', '.join(EVALUATORS)}")
+        if self.evaluator not in self.rules.evaluators:
+            at = [n for n, r in RULESETS.items() if self.evaluator in r.evaluators]
+            raise ValueError(f"--evaluator {self.evaluator} evaluates {'/'.join(at)} teams: "
+                             f"use --ruleset {at[0]}")  # fmt: skip
         if self.evaluator == "rllib":
-            if not self.multi_agent:
-                raise ValueError("--evaluator rllib evaluates ed teams: use --ruleset ed")
             if self.save_episodes or self.include_unseeded:
                 raise ValueError(
                     "--evaluator rllib plays seeded episodes without step logs: drop "
@@ -237,7 +211,7 @@ class RunConfig:
             seed=self.seed, address=self.address, lr=self.lr,
             entropy_coeff=self.entropy_coeff, width=self.width,
             train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
-            clip_param=self.clip_param, hints=self.hints and self.multi_agent,
+            clip_param=self.clip_param, hints=self.hints and self.play.hints,
             hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
             teacher=self.teacher, bc_episodes=self.bc_episodes,
             teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
@@ -246,12 +220,12 @@ class RunConfig:
 
     @property
     def init_or_default(self) -> str:
-        """--init as given, else bc on ed and none on classic."""
+        """--init as given, else the ruleset's default (bc on ed, none on classic)."""
         if self.init != "auto":
             return self.init
         # The clone is of per-role local-critic modules (the default variant).
         plain = self.critic == "local" and not self.share_params
-        return "bc" if self.multi_agent and plain else "none"
+        return self.play.default_init if plain else "none"
 
     def llm_config(self, role: str = "consultant"):
         from llm_policy.policy import LLMConfig
@@ -260,20 +234,22 @@ class RunConfig:
                          model=self.llm_model, fallback=self.llm_fallback)  # fmt: skip
 
     @property
-    def uses_llm(self) -> bool:
-        if self.multi_agent:
-            return any(LLM in parse_team(team_spec(c)).values() for c in self.compare)
-        return LLM in self.compare
+    def rules(self) -> Ruleset:
+        """The ruleset's registry entry (envs.rulesets): everything that differs by ruleset."""
+        return get_ruleset(self.ruleset)
 
     @property
-    def multi_agent(self) -> bool:
-        return self.ruleset in MULTI_AGENT_RULESETS
+    def play(self) -> Play:
+        """How the front door plays the ruleset (its entry's ``front_door``)."""
+        return self.rules.load("front_door")
+
+    @property
+    def uses_llm(self) -> bool:
+        return any(LLM in self.play.players(c) for c in self.compare)
 
     @property
     def uses_trained(self) -> bool:
-        if self.multi_agent:
-            return any(TRAINED in parse_team(team_spec(c)).values() for c in self.compare)
-        return TRAINED in self.compare
+        return any(TRAINED in self.play.players(c) for c in self.compare)
 
     @property
     def trains(self) -> bool:

@@ -12,8 +12,7 @@ from rich.table import Table
 from agents import plots, report
 from agents.frontdoor.config import LLM, ORACLE, TRAINED, RunConfig
 from agents.rllib.training import TRAIN_SEED_LIMIT
-from agents.roles import parse_team, team_spec
-from envs.rulesets import MULTI_AGENT_RULESETS, RULESETS
+from envs.rulesets import RULESETS
 
 
 def write_outputs(
@@ -85,9 +84,6 @@ def verdict(cfg: RunConfig, summary: list[dict], pairs: list[dict]) -> str | Non
     score among teams of heuristics only), and against the ``planner`` reference when it
     played, paired by seed on the score."""
 
-    def players(label: str) -> list[str]:
-        return list(parse_team(team_spec(label)).values()) if cfg.multi_agent else [label]
-
     def clause(label: str) -> str | None:
         pair = next((p for p in pairs if p["versus"] == label and "score" in p), None)
         if pair is None:
@@ -99,7 +95,7 @@ def verdict(cfg: RunConfig, summary: list[dict], pairs: list[dict]) -> str | Non
         return (f"{d['mean_diff']:+.4f} ± {d['ci95']:.4f} score over {pair['seeds']} paired "
                 f"seeds ({d['wins']} won, {d['losses']} lost): {word}")  # fmt: skip
 
-    heuristics = [s for s in summary if not set(players(s["policy"])) & set(NOT_HEURISTIC)]
+    heuristics = [s for s in summary if not set(cfg.play.players(s["policy"])) & set(NOT_HEURISTIC)]
     if not heuristics or not pairs:
         return None
     best = max(heuristics, key=lambda s: s["score"])
@@ -118,7 +114,7 @@ def config_dict(cfg: RunConfig) -> dict:
     d = dataclasses.asdict(cfg)
     d["output"] = str(cfg.output) if cfg.output else None
     d["compare"] = list(cfg.compare)
-    d["rulesets_available"] = [*RULESETS, *MULTI_AGENT_RULESETS]
+    d["rulesets_available"] = list(RULESETS)
     return d
 
 

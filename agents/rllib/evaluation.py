@@ -57,6 +57,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
+from agents.rllib.modules import FixedModule
 from envs.ed.config import AGENTS, ROLE_OF
 
 EVAL_ENV_NAME = "edmarl_ed_eval"
@@ -68,12 +69,10 @@ LLM_PLAYER = "llm"
 
 
 # ------------------------------------------------------------------------ modules
-class HintModule(RLModule):
+class HintModule(FixedModule):
     """Inference-only RLModule that plays the argmax of an observation key
     (``model_config={"key": "hint"}``, the default; ``"advice"`` for the oracle).
     The decision is made in the env (:class:`AdvisedEdEnv`); this module relays it."""
-
-    framework = "torch"  # gets torch tensors from the connectors; has no parameters
 
     def setup(self) -> None:
         self.key = (self.model_config or {}).get("key", HINT_KEY)
@@ -84,20 +83,8 @@ class HintModule(RLModule):
             return {Columns.ACTIONS: hint.argmax(-1)}  # torch
         return {Columns.ACTIONS: np.asarray(hint).argmax(-1)}
 
-    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._forward_inference(batch, **kwargs)
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        raise NotImplementedError(f"HintModule({self.key!r}) relays the env's advice: no training")
-
-    def to(self, *args: Any, **kwargs: Any) -> HintModule:
-        return self
-
-    def get_state(self, *args, **kwargs) -> dict:
-        return {}
-
-    def set_state(self, state: dict) -> None:
-        pass
+    def __str__(self) -> str:
+        return f"HintModule({self.key!r}), relaying the env's advice,"
 
 
 # ---------------------------------------------------------------------------- env
@@ -277,18 +264,11 @@ def runner_config(
     )
 
 
-def sample_episodes(
-    task: str,
-    team: str | Mapping[str, str] | None,
-    seeds: Iterable[int],
-    modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
-    reward_mode: str = "team",
-    llm_options: Mapping[str, Any] | None = None,
-    version: str = "v0",
-) -> list[Any]:
+def sample_episodes(*args: Any, **kwargs: Any) -> list[Any]:
     """Play ``team`` on ``seeds`` (in order) in a local ``MultiAgentEnvRunner``;
-    return its ``MultiAgentEpisode`` objects, episode i on seed i."""
-    return played_episodes(task, team, seeds, modules, reward_mode, llm_options, version)[0]
+    return its ``MultiAgentEpisode`` objects, episode i on seed i (the arguments of
+    :func:`played_episodes`)."""
+    return played_episodes(*args, **kwargs)[0]
 
 
 def played_episodes(
@@ -300,9 +280,10 @@ def played_episodes(
     llm_options: Mapping[str, Any] | None = None,
     version: str = "v0",
 ) -> tuple[list[Any], list[dict[str, int]]]:
-    """:func:`sample_episodes` plus the fallbacks of every agent in every episode (0 for
-    players without fallbacks). One ``sample`` call per episode, so that LLM players
-    start each episode's count (and their fallback heuristic) afresh."""
+    """The ``MultiAgentEpisode`` objects of ``team`` played on ``seeds`` in order in a local
+    ``MultiAgentEnvRunner`` (episode i on seed i), and the fallbacks of every agent in
+    every episode (0 for players without fallbacks). One ``sample`` call per episode, so
+    that LLM players start each episode's count (and their fallback heuristic) afresh."""
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
     from agents.ed_evaluation import team_context
@@ -355,36 +336,39 @@ def episode_row(
     names: Mapping[str, str],
     episode: Any,
     fallbacks: Mapping[str, int] | None = None,
+    random_serve_reward: float | None = None,
 ) -> dict:
-    """One evaluation row from a finished episode (columns as in ``evaluate_teams``);
-    ``fallbacks``: per agent, the LLM players' fallback decisions in the episode."""
+    """One evaluation row from a finished episode (:class:`agents.results.EpisodeResult`,
+    as in ``evaluate_teams``); ``fallbacks``: per agent, the LLM players' fallback
+    decisions in the episode; ``random_serve_reward``: the normalised score's 0."""
+    from agents.results import EpisodeResult, team_illegal_actions
+    from envs.ed.graders import normalised_score
+
     info = final_info(episode)
     serve = info["grader"]["cumulative_reward"]
     oracle_value = info["oracle_value"]
-    row = {
-        "task": info.get("task_name", task), "ruleset": "ed",
-        "seed": int(info["episode_seed"]), "team": label,
-        **{f"policy_{a}": names[a] for a in AGENTS},
-        "score": info["score"], "grader_score": info["grader_score"],
-        "episode_return": info["episode_return"],
-        "serve_reward": serve, "served": info["grader"]["patients_served"],
-        "missed_emergencies": info["grader"]["missed_emergencies"],
-        "oracle_value": oracle_value, "oracle_score": info.get("oracle_score"),
-        "oracle_grader_score": info.get("oracle_grader_score"),
-        "pct_of_oracle": 100.0 * serve / oracle_value if oracle_value else 100.0,
-        "parallel_steps": int(episode.env_t),
-        **dict(info["kpis"]),
-        "policy": label,
-        "evaluator": "rllib_env_runner",
-        # RLlib's own bookkeeping of the same episode, per agent.
-        **{f"rllib_return_{aid}": float(sa.get_return())
-           for aid, sa in episode.agent_episodes.items()},
-    }  # fmt: skip
-    # An LLM player's failed answers went to its fallback: counted as illegal, as in the loop.
-    row.update({f"fallbacks_{a}": int((fallbacks or {}).get(a, 0)) for a in AGENTS})
-    row["illegal_actions"] = sum(
-        int(row.get(f"illegal_{a}", 0) or 0) + row[f"fallbacks_{a}"] for a in AGENTS
-    )
+    fallbacks = {a: int((fallbacks or {}).get(a, 0)) for a in AGENTS}
+    kpis = dict(info["kpis"])
+    row = EpisodeResult(
+        task=info.get("task_name", task), ruleset="ed", seed=int(info["episode_seed"]),
+        policy=label, players={a: names[a] for a in AGENTS},
+        score=info["score"], grader_score=info["grader_score"],
+        episode_return=info["episode_return"], serve_reward=serve,
+        served=info["grader"]["patients_served"],
+        missed_emergencies=info["grader"]["missed_emergencies"],
+        oracle_value=oracle_value, oracle_score=info.get("oracle_score"),
+        oracle_grader_score=info.get("oracle_grader_score"),
+        parallel_steps=int(episode.env_t), kpis=kpis, fallbacks=fallbacks,
+        # An LLM player's failed answers went to its fallback: illegal, as in the loop.
+        illegal_actions=int(team_illegal_actions({k: v or 0 for k, v in kpis.items()}, fallbacks)),
+        extra={"evaluator": "rllib_env_runner",
+               # RLlib's own bookkeeping of the same episode, per agent.
+               **{f"rllib_return_{aid}": float(sa.get_return())
+                  for aid, sa in episode.agent_episodes.items()}},
+    ).to_row()  # fmt: skip
+    if random_serve_reward is not None:  # last: where this evaluator's rows have them
+        row["random_serve_reward"] = random_serve_reward
+        row["normalised"] = normalised_score(serve, random_serve_reward, oracle_value)
     return row
 
 
@@ -418,23 +402,20 @@ def evaluate_in_env_runner(
 def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options, version) -> list[dict]:
     from agents.ed_evaluation import random_team_reward
     from agents.roles import parse_team
-    from envs.ed.graders import normalised_score
     from envs.ed_triage_v1 import ED_ENVS
 
     names = parse_team(team)
     episodes, fallbacks = played_episodes(
         task, team, seeds, modules, reward_mode, llm_options, version
     )
-    rows = [
-        episode_row(task, label, names, ep, fb) for ep, fb in zip(episodes, fallbacks, strict=True)
-    ]
     # The normalised score's 0, as the loop computes it: the seeded random team's play.
     env = ED_ENVS[version](task=task, reward_mode=reward_mode)
-    for row in rows:
-        base = random_team_reward(env, row["seed"])
-        row["random_serve_reward"] = base
-        row["normalised"] = normalised_score(row["serve_reward"], base, row["oracle_value"])
-    return rows
+    return [
+        episode_row(
+            task, label, names, ep, fb, random_team_reward(env, int(final_info(ep)["episode_seed"]))
+        )
+        for ep, fb in zip(episodes, fallbacks, strict=True)
+    ]
 
 
 def _in_ray_workers(

@@ -135,15 +135,38 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
         return self.value_head(embeddings).squeeze(-1)
 
 
-class PolicyModule(RLModule):
-    """Inference-only RLModule around a registered :class:`agents.base.Policy`
-    (``model_config={"policy": "severity_greedy"}``), so heuristics act in the same
-    EnvRunners as learned modules. Not trainable; keeps no state in checkpoints."""
+class FixedModule(RLModule):
+    """Base of the inference-only RLModules whose decisions come from elsewhere (a
+    registered policy, the env's advice, an LLM): not trainable, no tensors, no state in
+    checkpoints. Subclasses implement ``setup`` and ``_forward_inference``."""
 
     # RLlib's connectors hand it torch tensors like any torch module; it has no
     # parameters, so it stays a plain RLModule (a parameterless TorchRLModule would
     # break a Learner's optimizer).
     framework = "torch"
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._forward_inference(batch, **kwargs)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        raise NotImplementedError(f"{self} is a fixed policy: it does not train")
+
+    def to(self, *args: Any, **kwargs: Any) -> FixedModule:
+        # A single-agent EnvRunner moves its module to a torch device; there is nothing
+        # to move.
+        return self
+
+    def get_state(self, *args, **kwargs) -> dict:
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        pass
+
+
+class PolicyModule(FixedModule):
+    """Inference-only RLModule around a registered :class:`agents.base.Policy`
+    (``model_config={"policy": "severity_greedy"}``), so heuristics act in the same
+    EnvRunners as learned modules. Not trainable; keeps no state in checkpoints."""
 
     def setup(self) -> None:
         from agents import make_policy
@@ -157,22 +180,8 @@ class PolicyModule(RLModule):
         obs = {k: _to_numpy(v) for k, v in batch[Columns.OBS].items()}
         return {Columns.ACTIONS: self.policy.act_vec(obs)}
 
-    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self._forward_inference(batch, **kwargs)
-
-    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        raise NotImplementedError(f"{self.policy.name} is a fixed policy: it does not train")
-
-    def to(self, *args: Any, **kwargs: Any) -> PolicyModule:
-        # A single-agent EnvRunner moves its module to a torch device; a heuristic
-        # has no tensors, so there is nothing to move.
-        return self
-
-    def get_state(self, *args, **kwargs) -> dict:
-        return {}
-
-    def set_state(self, state: dict) -> None:
-        pass
+    def __str__(self) -> str:
+        return self.policy.name
 
 
 def _to_numpy(x: Any) -> np.ndarray:

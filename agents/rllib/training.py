@@ -99,7 +99,9 @@ class TrainSettings:
 
         if self.init not in INITS:
             raise ValueError(f"--init {self.init!r}: use one of {', '.join(INITS)}")
-        if self.init == "bc" and self.ruleset != "ed":
+        from envs.rulesets import MULTI_AGENT_RULESETS
+
+        if self.init == "bc" and self.ruleset not in MULTI_AGENT_RULESETS:
             raise ValueError("--init bc clones the ed role heuristics: use --init none on classic")
         if self.teacher not in TEACHERS:
             raise ValueError(f"--teacher {self.teacher!r}: use one of {', '.join(TEACHERS)}")
@@ -222,9 +224,8 @@ def build_config(s: TrainSettings) -> Any:
     """The RLlib AlgorithmConfig for these settings."""
     from ray.rllib.algorithms.appo import APPOConfig
     from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from agents.rllib.modules import SlotScorerModule
+    from envs.rulesets import get_ruleset
 
     cls = {"ppo": PPOConfig, "appo": APPOConfig}[s.algo]
     training: dict[str, Any] = {
@@ -237,10 +238,18 @@ def build_config(s: TrainSettings) -> Any:
     if s.algo == "ppo":
         training.update(minibatch_size=s.minibatch_size, num_epochs=s.num_epochs)
     training.update(s.extra)
-    if s.ruleset == "ed":
-        return _ed_config(cls(), s, training)
+    # The ruleset's builder (its registry entry's rllib_config): classic_config or team_config.
+    return get_ruleset(s.ruleset).load("rllib_config")(cls(), s, training)
+
+
+def classic_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
+    """The AlgorithmConfig of a one-role ruleset: one slot-scorer module, the queue env."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from agents.rllib.modules import SlotScorerModule
+
     return (
-        cls()
+        base
         # RLlib's env pre-check steps unmasked random actions; our envs handle them as
         # Queue Doctor does, so the check would only add start-up time.
         .environment(
@@ -275,7 +284,9 @@ def teacher_training(s: TrainSettings, bc_dir: Path | None = None) -> dict[str, 
     }
 
 
-def _ed_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
+def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
+    """The AlgorithmConfig of a team ruleset: one module per role (or the variant's
+    modules, :func:`agents.rllib.variants.team_modules`), the PettingZoo env."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
     from agents.rllib.variants import team_modules

@@ -5,7 +5,7 @@ local|central``, :data:`CRITICS`) and whether the three roles share one module
 * :func:`wrap_training_env` — the training env's adapters (``state`` for the central
   critic, the padded layout for sharing); the default variant is the env unchanged;
 * :func:`team_modules` — the policies, the agent → module mapping and the module
-  specs of :func:`agents.rllib.training._ed_config` (the default variant: exactly
+  specs of :func:`agents.rllib.training.team_config` (the default variant: exactly
   one :class:`~agents.rllib.modules.SlotScorerModule` per role, as before);
 * :func:`trained_team` — the trained team of a run directory or checkpoint, one
   RLModule per agent that reads that agent's ordinary observation (a shared module is
@@ -51,7 +51,9 @@ def check_variant(critic: str, share_params: bool, ruleset: str) -> None:
     """ValueError naming the fix for an unknown critic or a variant outside ``ed``."""
     if critic not in CRITICS:
         raise ValueError(f"--critic must be one of {', '.join(CRITICS)}, got {critic!r}")
-    if ruleset != "ed" and (critic != DEFAULT_CRITIC or share_params):
+    from envs.rulesets import MULTI_AGENT_RULESETS
+
+    if ruleset not in MULTI_AGENT_RULESETS and (critic != DEFAULT_CRITIC or share_params):
         raise ValueError("--critic central and --share-params train the ed team: use "
                          "--ruleset ed (classic trains a single agent)")  # fmt: skip
 

@@ -70,7 +70,7 @@ from envs.classic.observation import (
 )
 from envs.classic.scenario import build_scenario
 from envs.classic.tool_session import queue_state
-from envs.rulesets import get_ruleset
+from envs.rulesets import RULESETS, single_agent_ruleset
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 from envs.tasks import get_task
@@ -98,7 +98,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         check_seed_range(seed_range)
         self.seed_range = seed_range
         self.task = get_task(task)
-        self.rules = get_ruleset(ruleset)
+        self.rules = single_agent_ruleset(ruleset)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.render_mode = render_mode
@@ -244,14 +244,12 @@ GYM_IDS = {
     "edmarl/MassCasualty-v0": "mass_casualty",
 }
 
-RULESET_ENTRY_POINTS: dict[str, str] = {"ed": "envs.ed.gym_env:EdConsultantEnv"}
-"""Single-agent envs of the other rulesets (loaded lazily: ``envs.ed.gym_env`` imports the
-agents package); any other ruleset goes to :class:`QueueEnv`."""
-
 
 def make_queue_env(task: str = "mass_casualty", ruleset: str = "classic", **kwargs: Any) -> gym.Env:
-    """Entry point of the queue ids: :class:`QueueEnv` for ``classic`` (and for unknown
-    rulesets, which it refuses), :class:`~envs.ed.gym_env.EdConsultantEnv` for ``ed``."""
-    entry = RULESET_ENTRY_POINTS.get(ruleset) if isinstance(ruleset, str) else None
-    cls = QueueEnv if entry is None else load_env_creator(entry)
+    """Entry point of the queue ids: the ruleset's single-agent env (its registry entry's
+    ``gym_env``: :class:`QueueEnv` for ``classic``, loaded lazily otherwise, as
+    ``envs.ed.gym_env`` imports the agents package); unknown rulesets go to
+    :class:`QueueEnv`, which refuses them."""
+    entry = RULESETS.get(ruleset) if isinstance(ruleset, str) else None
+    cls = QueueEnv if entry is None else load_env_creator(entry.gym_env)
     return cls(task=task, ruleset=ruleset, **kwargs)

@@ -14,6 +14,7 @@ Categories are the true severities at arrival (before any deterioration).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 
 from envs.classic.dynamics import ClassicState
 from envs.types import MINUTES_PER_STEP, Severity
@@ -21,18 +22,28 @@ from envs.types import MINUTES_PER_STEP, Severity
 CATEGORIES = tuple(int(s) for s in Severity)
 
 
-def episode_kpis(state: ClassicState) -> dict[str, float]:
-    pats = state.scenario.patients
-    arrived = [p for p in pats if p.arrival_step <= state.step]
-    served_wait = {r.slot: r.wait_time for r in state.served}
+def category_kpis(
+    arrived: Mapping[int, Iterable[int]], served_wait: Mapping[int, int]
+) -> dict[str, float]:
+    """``within_target_<c>`` and ``mean_tt_<c>`` for every category c, from the slots of
+    the category-c patients who arrived (``arrived[c]``) and each served slot's wait in
+    steps: the KPIs both engines report (``envs.ed.graders.episode_kpis`` too)."""
     out: dict[str, float] = {}
     for c in CATEGORIES:
-        group = [p for p in arrived if p.severity == c]
+        group = list(arrived.get(c, ()))
         target = Severity(c).target_minutes
-        waits = [served_wait[p.slot] * MINUTES_PER_STEP for p in group if p.slot in served_wait]
+        waits = [served_wait[s] * MINUTES_PER_STEP for s in group if s in served_wait]
         in_time = sum(1 for w in waits if w <= target)
         out[f"within_target_{c}"] = in_time / len(group) if group else math.nan
         out[f"mean_tt_{c}"] = sum(waits) / len(waits) if waits else math.nan
+    return out
+
+
+def episode_kpis(state: ClassicState) -> dict[str, float]:
+    arrived = [p for p in state.scenario.patients if p.arrival_step <= state.step]
+    served_wait = {r.slot: r.wait_time for r in state.served}
+    by_category = {c: [p.slot for p in arrived if p.severity == c] for c in CATEGORIES}
+    out = category_kpis(by_category, served_wait)
     out["missed_emergency_steps"] = float(state.missed_emergencies)
     out["left_unserved"] = float(len(arrived) - len(state.served))
     return out

@@ -31,7 +31,7 @@ from typing import Any
 
 from envs.classic import dynamics
 from envs.classic.scenario import build_scenario
-from envs.rulesets import UnknownRulesetError, get_ruleset
+from envs.rulesets import UnknownRulesetError, single_agent_ruleset
 from envs.tasks import TASKS, UnknownTaskError, get_task
 from envs.types import Severity, TaskSpec
 from envs.validation import check_seed
@@ -197,7 +197,7 @@ class ToolSession:
     def start_task(self, task_id: str, seed: int | None = None, ruleset: str = "classic") -> dict:
         try:
             task = get_task(task_id)
-            rules = get_ruleset(ruleset)
+            rules = single_agent_ruleset(ruleset)
             scenario = build_scenario(task, check_seed(seed))
         except (UnknownTaskError, UnknownRulesetError) as e:
             raise ToolError("bad_argument", str(e)) from None
@@ -242,7 +242,7 @@ class ToolSession:
     def finalize_episode(self) -> dict:
         state = self._active()
         task = state.scenario.task
-        result = get_ruleset(self.ruleset or "classic").grade(state)
+        result = single_agent_ruleset(self.ruleset or "classic").grade(state)
         self.finalized_scores[task.name] = result["score"]
         self.step_count += 1
         return {

@@ -57,7 +57,7 @@ from envs.reward import (
     WAIT_PENALTY_URGENT,
     serve_reward,
 )
-from envs.rulesets import get_ruleset
+from envs.rulesets import single_agent_ruleset
 from envs.seeding import EPISODE_SEED_BOUND
 from envs.tasks import get_task
 from envs.types import Condition
@@ -81,7 +81,7 @@ class QueueVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
         self.task = get_task(task)
-        get_ruleset(ruleset)  # validates; only classic exists
+        single_agent_ruleset(ruleset)  # validates: the classic engine's rulesets only
         self.ruleset = ruleset
         self.num_envs = B = num_envs
         self.n_slots = N = self.task.num_patients

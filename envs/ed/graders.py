@@ -34,9 +34,10 @@ from envs.classic.graders import (
     SCORE_MIN,
     jains_fairness_index,
 )
+from envs.classic.kpis import category_kpis
 from envs.ed.config import Place, Role
 from envs.ed.engine import EdState
-from envs.types import MINUTES_PER_STEP, Grader, Severity
+from envs.types import Grader, Severity
 
 
 def _clamp(x: float) -> float:
@@ -127,13 +128,9 @@ def episode_kpis(state: EdState) -> dict[str, float]:
     """Clinical KPIs (docs/spec.md §2.2); categories are the true severities at arrival."""
     arrived = state.place != Place.PENDING
     served_wait = {r.slot: r.wait_time for r in state.served}
-    out: dict[str, float] = {}
-    for c in Severity:
-        group = np.flatnonzero(arrived & (state.arrival_severity == c))
-        waits = [served_wait[s] * MINUTES_PER_STEP for s in group if s in served_wait]
-        in_time = sum(1 for w in waits if w <= c.target_minutes)
-        out[f"within_target_{int(c)}"] = in_time / len(group) if len(group) else math.nan
-        out[f"mean_tt_{int(c)}"] = sum(waits) / len(waits) if waits else math.nan
+    by_category = {int(c): np.flatnonzero(arrived & (state.arrival_severity == c))
+                   for c in Severity}  # fmt: skip
+    out = category_kpis(by_category, served_wait)
     triaged = state.triaged > 0
     n_tri = int(triaged.sum())
     under = int((triaged & (state.triaged > state.triage_true)).sum())

@@ -129,7 +129,7 @@ class EdToolSession(EdToolViews):
     # -- tools ---------------------------------------------------------------------------
     def list_tasks(self) -> list[dict]:
         fixed = [
-            {**t, "rulesets": [*RULESETS, ED_RULESET], "versions": task_versions(t["task_id"])}
+            {**t, "rulesets": list(RULESETS), "versions": task_versions(t["task_id"])}
             for t in ToolSession().list_tasks()
         ]
         return fixed + suite_task_rows()

@@ -11,7 +11,7 @@ from envs.rulesets import RULESETS
 from envs.server.security import LOOPBACK_HOSTS, TOKEN_ENV, SecurityPolicy, is_loopback
 from envs.server.sessions import SessionConfig
 
-SERVABLE_RULESETS = (*RULESETS, "ed")
+SERVABLE_RULESETS = tuple(RULESETS)
 """Rulesets a server can enable; ``classic`` is always on, ``ed`` is opt-in."""
 
 
