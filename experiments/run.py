@@ -151,8 +151,10 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     extra: dict = {}
     if cfg.trains:
         history = _train(cfg, out, console)
+    trained_from = None
     if cfg.uses_trained:
         extra[TRAINED] = _trained_policy(cfg, out)
+        trained_from = _trained_from(cfg, out, console)
     if cfg.uses_llm:  # built here so the --llm-* options reach it (lazy model load)
         from llm_policy.policy import LLMPolicy, ed_players
 
@@ -167,7 +169,7 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
         # intra-op threads only slow down (~10× on 2 shared cores).
         torch.set_num_threads(1)
     if cfg.multi_agent:
-        return _run_ed(cfg, out, seeds, extra, history, console)
+        return _run_ed(cfg, out, seeds, extra, history, console, trained_from)
     total = len(seeds) * len(cfg.compare)
     with _progress(console, "{task.fields[score]}") as progress:
         bar = progress.add_task(f"evaluating on {cfg.task}", total=total, score="")
@@ -242,8 +244,21 @@ def _trained_policy(cfg: RunConfig, out: Path):
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
 
 
+def _trained_from(cfg: RunConfig, out: Path, console: Console) -> dict | None:
+    """The trained team's warm start and validation selection (its train state), with
+    the selection said on the console."""
+    from agents.rllib.training import _read_state
+
+    state = _read_state(out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint)
+    if state is None:
+        return None
+    if state.get("selection"):
+        console.print(f"shipped modules: {state['selection']['description']}")
+    return {"bc": state.get("bc"), "selection": state.get("selection")}
+
+
 def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
-            console: Console) -> dict:  # fmt: skip
+            console: Console, trained_from: dict | None = None) -> dict:  # fmt: skip
     """Evaluate ``ed`` teams (one policy per role) on the held-out seeds."""
     from agents.ed_evaluation import evaluate_teams
 
@@ -285,7 +300,8 @@ def _run_ed(cfg: RunConfig, out: Path, seeds: list, extra: dict, history: list,
         "(envs.ed.bound). Score: v1, the same share as a fraction; v0, the grader. Grader: "
         "the task's grader with the ed fixes. ± = 95 % t-interval."
     )
-    return write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console)
+    return write_outputs(cfg, out, rows, labels, step_rows, timeline, history, intro, console,
+                         trained_from)  # fmt: skip
 
 
 def _rllib_rows(cfg: RunConfig, teams: dict, seeds: list, extra: dict, done) -> list[dict]:
