@@ -67,3 +67,10 @@ def test_validation_guards_are_named():
     RunConfig(task="night_shift", eval_seed_start=20_010, validation_episodes=0,
               teacher="heuristic").validate()  # fmt: skip
     RunConfig(task="night_shift", eval_seed_start=20_030).validate()
+
+
+def test_select_modules_names_what_is_missing(tmp_path, capsys):
+    from experiments.select_modules import main
+
+    assert main([str(tmp_path)]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
