@@ -148,8 +148,10 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
     extra: dict = {}
     if cfg.trains:
         history = _train(cfg, out, console)
+    trained_from = None
     if cfg.uses_trained:
         extra[TRAINED] = _trained_policy(cfg, out)
+        trained_from = _trained_from(cfg, out, console)
     if cfg.uses_llm:  # built here so the --llm-* options reach it (lazy model load)
         extra[LLM] = play.llm_player(cfg)
     if cfg.uses_trained and not cfg.uses_llm:
@@ -165,7 +167,7 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
         done = play.evaluate(cfg, seeds, extra, on_episode=tick,
                              advance=lambda n: progress.update(bar, advance=n))  # fmt: skip
     return write_outputs(cfg, out, done.rows, done.labels, done.step_rows, done.timeline,
-                         history, done.intro, console)  # fmt: skip
+                         history, done.intro, console, trained_from)  # fmt: skip
 
 
 def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
@@ -213,6 +215,19 @@ def _trained_policy(cfg: RunConfig, out: Path):
         return cfg.play.trained_policy(source)
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
+
+
+def _trained_from(cfg: RunConfig, out: Path, console: Console) -> dict | None:
+    """The trained team's warm start and validation selection (its train state), with
+    the selection said on the console."""
+    from agents.rllib.training import _read_state
+
+    state = _read_state(out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint)
+    if state is None:
+        return None
+    if state.get("selection"):
+        console.print(f"shipped modules: {state['selection']['description']}")
+    return {"bc": state.get("bc"), "selection": state.get("selection")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ import tyro
 
 from agents.report import mean_ci, write_json
 from agents.rllib.quiet import silence_harmless_logs
+from agents.rllib.selection import VALIDATION_SEED_START
 from agents.rllib.training import (
     TRAIN_SEED_LIMIT,
     _summarise,
@@ -55,7 +56,7 @@ METRIC = "env_runners/episode_return_mean"
 """ASHA's early-stopping metric (training episodes; the selection is held out)."""
 SEARCHES = ("auto", "optuna", "random")
 SELECT_METRICS = ("score", "pct_of_oracle")
-SELECT_SEED_START = 20_000
+SELECT_SEED_START = VALIDATION_SEED_START
 """First held-out selection seed: above run.py's evaluation seeds (10,000 …), so the
 winner is not picked on the seeds its final results are reported on."""
 

@@ -245,7 +245,7 @@ def test_a_trained_team_plays_its_run_directorys_episodes(tmp_path, make_client)
     run = tmp_path / "runs" / "tiny"
     cmd = [sys.executable, "experiments/run.py", "--task", "basic_triage",
            "--train-iters", "1", "--eval-episodes", "1", "--compare", "ppo", "heuristic",
-           "--bc-episodes", "5", "--output", str(run)]  # fmt: skip
+           "--bc-episodes", "5", "--validation-episodes", "2", "--output", str(run)]  # fmt: skip
     root = Path(__file__).resolve().parent.parent
     subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=900)
     rows = [r for r in pq.read_table(run / "results.parquet").to_pylist() if r["policy"] == "ppo"]

@@ -68,7 +68,7 @@ def test_killed_run_resumes_without_losing_iterations(tmp_path, ruleset):
            "--output", str(out),
            "--train-iters", "4", "--train-batch-size", "200", "--minibatch-size", "100",
            "--num-env-runners", "0", "--envs-per-runner", "2", "--eval-episodes", "1",
-           "--compare", "ppo"]  # fmt: skip
+           "--compare", "ppo", "--validation-episodes", "2"]  # fmt: skip
     state = out / "checkpoint" / "train_state.json"
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip

@@ -101,6 +101,7 @@ def test_unknown_teacher_and_bad_settings_are_named():
     with pytest.raises(ValueError, match="--teacher"):
         im.teacher_rollouts("night_shift", "v1", "oracle", [1], True)
     for bad, match in [({"init": "pretrained"}, "--init"), ({"teacher": "x"}, "--teacher"),
+                       ({"bc_episodes": 1}, "--bc-episodes"),
                        ({"teacher_coeff": -1.0}, "--teacher-coeff"),
                        ({"init": "bc", "ruleset": "classic"}, "--init none")]:  # fmt: skip
         with pytest.raises(ValueError, match=match):
@@ -119,6 +120,7 @@ def test_front_door_init_bc_with_the_planner_teacher(tmp_path):
                  "--train-batch-size", "200", "--minibatch-size", "100", "--num-env-runners",
                  "0", "--envs-per-runner", "2", "--eval-episodes", "2", "--lr", "1e-9",
                  "--init", "bc", "--teacher", "planner", "--bc-episodes", "10",
+                 "--validation-episodes", "2",
                  "--compare", "ppo", "heuristic", "planner"]) == 0  # fmt: skip
     steps = pq.read_table(out / im.TEACHER_EPISODES).to_pylist()
     assert {r["policy"] for r in steps} == {"planner"}
@@ -143,3 +145,20 @@ def test_front_door_init_bc_with_the_planner_teacher(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict"].startswith("ppo − heuristic (the best heuristic team")
     assert "ppo − planner (the rollout-planner reference)" in summary["verdict"]
+    # The validation choice between trained module and clone is recorded, said, and
+    # played: a role marked "clone" is loaded from bc/ by every evaluator.
+    chosen = state["selection"]
+    assert summary["selection"] == chosen and set(chosen["roles"]) == set(state["bc"]["roles"])
+    assert chosen["seeds"] == [20_000, 20_001] and len(chosen["means"]) == 8
+    assert "Shipped modules" in (out / "summary.md").read_text()
+    from agents.rllib.variants import trained_team
+
+    state["selection"]["roles"] = {**chosen["roles"], "consultant": "clone",
+                                   "triage_nurse": "ppo"}  # fmt: skip
+    (out / "checkpoint" / "train_state.json").write_text(json.dumps(state))
+    team = trained_team(out)
+    nurse = load_module(out, "triage_nurse")
+    for name, value in clone.state_dict().items():
+        assert torch.equal(team["consultant"].state_dict()[name], value)
+    for name, value in nurse.state_dict().items():
+        assert torch.equal(team["triage_nurse"].state_dict()[name], value)

@@ -80,7 +80,8 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     mixed = "nurse=heuristic,consultant=ppo,pharmacist=random"
     assert main(["--task", "basic_triage", "--ruleset", "ed", "--output", str(out), *TINY,
                  "--train-iters", "1", "--compare", "ppo", "heuristic", mixed,
-                 "--save-episodes", "--bc-episodes", "5"]) == 0  # fmt: skip
+                 "--save-episodes", "--bc-episodes", "5",
+                 "--validation-episodes", "2"]) == 0  # fmt: skip
     for agent in ("triage_nurse", "consultant", "pharmacist"):
         module = out / "checkpoint" / "learner_group" / "learner" / "rl_module" / agent
         assert module.is_dir(), agent  # one trained module per role

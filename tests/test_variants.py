@@ -142,7 +142,8 @@ def test_a_shared_module_of_another_task_is_refused():
 # ------------------------------------------------------------------ front door, tiny budgets
 TINY = ["--task", "basic_triage", "--train-iters", "1", "--train-batch-size", "200",
         "--minibatch-size", "100", "--envs-per-runner", "2", "--num-env-runners", "0",
-        "--eval-episodes", "2", "--compare", "ppo", "heuristic"]  # fmt: skip
+        "--eval-episodes", "2", "--compare", "ppo", "heuristic",
+        "--validation-episodes", "2"]  # fmt: skip
 MODULES = ("checkpoint", "learner_group", "learner", "rl_module")
 
 

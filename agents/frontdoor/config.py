@@ -16,8 +16,9 @@ from agents.frontdoor.plays import ED_DEFAULT_COMPARE as ED_DEFAULT_COMPARE
 from agents.frontdoor.plays import LLM, TRAINED, Play
 from agents.plots import ORACLE as ORACLE
 from agents.rllib.hints import HINT_WEIGHT
-from agents.rllib.imitation import INITS, TEACHERS
+from agents.rllib.imitation import INITS, TEACHER_CHOICES
 from agents.rllib.rundir import coerce_fields
+from agents.rllib.selection import VALIDATION_SEED_START
 from agents.rllib.training import ALGOS, TRAIN_SEED_LIMIT, TrainSettings
 from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
 from envs.ed.suite import SCENARIOS
@@ -119,11 +120,18 @@ class RunConfig:
     agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
     weights), auto (bc on ed with the default local critic and per-role modules, else
     none)."""
-    teacher: Literal[TEACHERS] = "heuristic"  # type: ignore[valid-type]
-    """With --init bc: the team cloned, heuristic (the role heuristics) or planner (the
-    rollout planner's consultant with the heuristic nurse and pharmacist)."""
-    bc_episodes: int = 40
-    """With --init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet)."""
+    teacher: Literal[TEACHER_CHOICES] = "auto"  # type: ignore[valid-type]
+    """With --init bc: the team cloned, heuristic (the role heuristics), planner (the
+    rollout planner's consultant with the heuristic nurse and pharmacist) or auto (the
+    one with the larger mean share of the bound on the validation seeds)."""
+    bc_episodes: int | None = None
+    """With --init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet;
+    default 40 for the heuristic team, 100 for the planner)."""
+    validation_episodes: int = 30
+    """With --init bc: validation seeds (20,000 …, apart from the training and evaluation
+    seeds) on which --teacher auto picks the teacher and, after training, each role keeps
+    its trained module or its clone, whichever of the eight mixes plays best (0: neither;
+    the trained modules ship as trained)."""
     teacher_coeff: float = 1.0
     """With --init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
     teacher_decay: int | None = None
@@ -195,6 +203,15 @@ class RunConfig:
             raise ValueError(
                 f"--eval-seed-start must be >= {TRAIN_SEED_LIMIT}: lower seeds are training seeds"
             )
+        if self.trains and self.init_or_default == "bc":
+            n = self.validation_episodes
+            lo, hi = self.eval_seed_start, self.eval_seed_start + self.eval_episodes
+            if n and lo < VALIDATION_SEED_START + n and VALIDATION_SEED_START < hi:
+                raise ValueError(
+                    f"evaluation seeds {lo}–{hi - 1} overlap the validation seeds "
+                    f"{VALIDATION_SEED_START}–{VALIDATION_SEED_START + n - 1} that pick the "
+                    "teacher and the shipped modules: choose another --eval-seed-start"
+                )
         if self.resume and self.output is None:
             raise ValueError("--resume needs --output <the run directory to continue>")
         if self.resume and self.no_train:
@@ -214,6 +231,7 @@ class RunConfig:
             clip_param=self.clip_param, hints=self.hints and self.play.hints,
             hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
             teacher=self.teacher, bc_episodes=self.bc_episodes,
+            validation_episodes=self.validation_episodes,
             teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
             critic=self.critic, share_params=self.share_params,
         )  # fmt: skip

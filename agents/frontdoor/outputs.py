@@ -25,10 +25,12 @@ def write_outputs(
     history: list[dict],
     intro: str,
     console: Console,
+    trained_from: dict | None = None,
 ) -> dict:
     """Write results.parquet, summary.md/json, config.json, the plots (and with
     --save-episodes episodes.parquet), print the table and the list; return the summary
-    document. ``timeline``: the step rows plotted for the first seed."""
+    document. ``timeline``: the step rows plotted for the first seed; ``trained_from``:
+    the trained team's warm start (``bc``) and validation ``selection``, if any."""
     seeds = cfg.seeds()
     summary = report.summarise(rows, labels)
     report.write_parquet(out / "results.parquet", rows)
@@ -44,9 +46,13 @@ def write_outputs(
                "(seeds won/lost/tied).\n\n" + report.paired_markdown(pairs))  # fmt: skip
     if said:
         md += f"\n{said}\n"
+    sel = (trained_from or {}).get("selection")
+    if sel:
+        md += f"\nShipped modules (agents.rllib.selection): {sel['description']}.\n"
     report.write_text(out / "summary.md", f"# {title}\n\n{intro}\n\n" + md)
     doc = {"config": config_dict(cfg), "summary": summary, "paired": pairs,
-           "verdict": said, "training": history}  # fmt: skip
+           "verdict": said, "training": history,
+           "warm_start": (trained_from or {}).get("bc"), "selection": sel}  # fmt: skip
     if history:
         curve_title = (
             f"{cfg.task} ({cfg.ruleset}): training on seeds < {TRAIN_SEED_LIMIT:,} "

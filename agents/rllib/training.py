@@ -65,9 +65,15 @@ class TrainSettings:
     """``ed``: ``bc`` starts every role's module from a behaviour clone of the teacher
     team (:mod:`agents.rllib.imitation`); ``none`` from random weights."""
     teacher: str = "heuristic"
-    """With ``init=bc``: the team cloned, ``heuristic`` or ``planner``."""
-    bc_episodes: int = 40
-    """With ``init=bc``: teacher episodes recorded (a fifth held out to measure agreement)."""
+    """With ``init=bc``: the team cloned, ``heuristic``, ``planner`` or ``auto`` (the
+    better of the two on validation seeds, :mod:`agents.rllib.selection`)."""
+    bc_episodes: int | None = None
+    """With ``init=bc``: teacher episodes recorded (a fifth held out to measure
+    agreement); default :data:`agents.rllib.imitation.BC_EPISODES` of the teacher."""
+    validation_episodes: int = 0
+    """With ``init=bc``: validation seeds on which ``teacher=auto`` picks the teacher and,
+    after training, each role keeps its trained module or its clone, the best mix
+    (:mod:`agents.rllib.selection`; 0: neither — the trained modules ship as trained)."""
     teacher_coeff: float = 1.0
     """With ``init=bc`` (PPO): initial weight of the KL(teacher ‖ policy) term."""
     teacher_decay: int | None = None
@@ -92,7 +98,7 @@ class TrainSettings:
             raise ValueError("minibatch_size must not exceed train_batch_size")
         if not 0.0 <= self.hint_weight < float("inf"):
             raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
-        from agents.rllib.imitation import INITS, TEACHERS
+        from agents.rllib.imitation import INITS, TEACHER_CHOICES
         from agents.rllib.variants import check_variant
 
         check_variant(self.critic, self.share_params, self.ruleset)
@@ -103,10 +109,15 @@ class TrainSettings:
 
         if self.init == "bc" and self.ruleset not in MULTI_AGENT_RULESETS:
             raise ValueError("--init bc clones the ed role heuristics: use --init none on classic")
-        if self.teacher not in TEACHERS:
-            raise ValueError(f"--teacher {self.teacher!r}: use one of {', '.join(TEACHERS)}")
-        if self.bc_episodes < 2:
+        if self.teacher not in TEACHER_CHOICES:
+            raise ValueError(f"--teacher {self.teacher!r}: use one of {', '.join(TEACHER_CHOICES)}")
+        if self.bc_episodes is not None and self.bc_episodes < 2:
             raise ValueError("--bc-episodes must be >= 2 (a fifth is held out)")
+        if self.validation_episodes < 0:
+            raise ValueError("--validation-episodes must be >= 0 (0: no validation choices)")
+        if self.init == "bc" and self.teacher == "auto" and self.validation_episodes < 1:
+            raise ValueError("--teacher auto picks the teacher on validation seeds: give "
+                             "--validation-episodes > 0 or name the teacher")  # fmt: skip
         if not 0.0 <= self.teacher_coeff < float("inf"):
             raise ValueError(
                 f"--teacher-coeff must be a finite number >= 0, got {self.teacher_coeff}"
@@ -422,7 +433,41 @@ def train(
             import torch
 
             torch.set_num_threads(threads)
+    if s.init == "bc" and s.validation_episodes > 0:
+        state["selection"] = _select(s, run_dir, on_message)
     return state
+
+
+def _select(s: TrainSettings, run_dir: Path, on_message: Callable[[str], None] | None) -> dict:
+    """Pick each role's trained module or clone on validation seeds and record the
+    choice in the checkpoint's train state (:func:`agents.rllib.variants.trained_team`
+    plays it)."""
+    import torch
+
+    from agents.rllib.imitation import BC_DIR
+    from agents.rllib.selection import describe, load_clones, select_team
+    from envs.ed.config import AGENTS
+
+    if on_message is not None:
+        on_message(f"choosing trained module or clone per role on {s.validation_episodes} "
+                   "validation seeds")  # fmt: skip
+    prev = _read_state(run_dir)
+    assert prev is not None  # train() has just checkpointed
+    path = Path(prev.pop("path"))
+    agents = list(AGENTS)
+    trained = {a: load_module_at(path, a) for a in agents}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny one-observation forwards
+    try:
+        sel = select_team(trained, load_clones(run_dir / BC_DIR, agents), s.task, s.ed_version,
+                          s.validation_episodes)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    sel["description"] = describe(sel)
+    tmp = path / f"{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps({**prev, "selection": sel}, indent=1))
+    tmp.replace(path / STATE_FILE)  # atomic: a crash leaves the old state whole
+    return sel
 
 
 def _local_learner_threads(s: TrainSettings) -> int | None:
