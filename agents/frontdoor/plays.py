@@ -184,7 +184,7 @@ class TeamPlay(Play):
     def evaluate_trained(self, cfg: RunConfig, trained: Any, seeds: list[int]) -> list[dict]:
         evaluate_teams = cfg.rules.load("evaluators.loop")
         return evaluate_teams(cfg.task, {TRAINED: team_spec(TRAINED)}, seeds,
-                              extra={TRAINED: trained})  # fmt: skip
+                              extra={TRAINED: trained}, version=cfg.ed_version)  # fmt: skip
 
     def evaluate(
         self,
