@@ -20,22 +20,25 @@ How to run::
 (``agents.rllib.modules``; with ``--hints``, the default, each also reads its role
 heuristic's action, ``agents.rllib.hints``) on the PettingZoo env ``envs.ed_triage_v1``
 on episode seeds below 10,000, starting from a behaviour clone of the ``--teacher``
-team (``--init bc``: ``agents.rllib.imitation``) with a decaying KL term towards it
-(``agents.rllib.teacher``); every team in ``--compare`` then plays the same held-out
-seeds (``--eval-seed-start`` …) in our evaluation loop (or, ``--evaluator rllib``, in
-RLlib's MultiAgentEnvRunner) and the ``ed`` oracle's exact bound is solved for each
+team (``--init bc``: ``agents.rllib.imitation``; ``auto``: the heuristic team or the
+planner, the better on validation seeds) with a decaying KL term towards it
+(``agents.rllib.teacher``), each role then keeping its trained module or its clone,
+the better mix on validation seeds (``agents.rllib.selection``); every team in
+``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in our
+evaluation loop (or, ``--evaluator rllib``, in RLlib's MultiAgentEnvRunner) and the ``ed`` oracle's exact bound is solved for each
 seed. ``classic``: a single PPO consultant on Queue Doctor's engine against the classic
 heuristics and ILP oracle. ``llm`` (``llm_policy``, configured by the ``--llm-*``
 options) plays the classic consultant or any ``ed`` role (one policy per role, one model
 loaded per run).
 
-Results to expect (defaults on a 2-core machine: about 8 minutes of training alone and
-under a minute of evaluation; README, *Trained teams against their teachers*): the
-trained team plays as its teacher does — on mass_casualty 89.6 % of the bound's serve
-reward against the heuristic team's 89.7 % (paired −0.06 ± 0.40), the random team
-74.5 %; with ``--teacher planner`` it beats the heuristic team where the planner does
-(night_shift +13.4 ± 3.3 % of the bound). The closing sentence states the paired
-result against the best heuristic team and the planner. Files under ``--output``:
+Results to expect (defaults on a 2-core machine: about 8 minutes of training alone,
+under a minute each for the teacher choice, the validation selection and the
+evaluation; README, *Trained teams against their teachers*): on mass_casualty the
+heuristic team teaches and the trained team ties it (89.6 % of the bound's serve
+reward against 89.7 %, paired −0.06 ± 0.40; random team 74.5 %); where the planner
+teaches it beats the heuristic team (dynamic_queue +13.7 ± 1.4, night_shift
++12.8 ± 3.2 % of the bound). The closing sentence states the paired result against the
+best heuristic team and the planner. Files under ``--output``:
 ``results.parquet`` (one row per episode and team), ``summary.md``, ``summary.json``,
 ``comparison.png``, ``timeline.png``, ``learning_curve.png``, ``config.json``,
 ``run.json`` (the directory's claim: this run's settings, written first),

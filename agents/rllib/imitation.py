@@ -2,11 +2,13 @@
 
 ``run.py --init bc`` (the ``ed`` default) runs, before PPO:
 
-1. :func:`teacher_rollouts`: the teacher team (``heuristic``, the role heuristics; or
+1. :func:`teacher_rollouts`: the teacher team (``heuristic``, the role heuristics;
    ``planner``, the rollout planner's consultant with the heuristic nurse and
-   pharmacist, :data:`agents.roles.TEAM_POLICIES`) plays training seeds in the same env
-   PPO trains on (hints included), logged in the ``--save-episodes`` step format
-   (:func:`agents.ed_evaluation.run_episode`), written as ``teacher_episodes.parquet``.
+   pharmacist, :data:`agents.roles.TEAM_POLICIES`; ``auto``, the better of the two on
+   validation seeds, :func:`agents.rllib.selection.choose_teacher`) plays training
+   seeds in the same env PPO trains on (hints included), logged in the
+   ``--save-episodes`` step format (:func:`agents.ed_evaluation.run_episode`), written
+   as ``teacher_episodes.parquet``.
 2. :func:`clone`: for every role, its slot-scorer module (built from the very spec PPO
    uses) is fitted by cross-entropy to the teacher's actions and its value head by
    squared error to the teacher's discounted returns — RLlib's offline BC is
