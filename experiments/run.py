@@ -26,10 +26,10 @@ planner, the better on validation seeds) with a decaying KL term towards it
 the better mix on validation seeds (``agents.rllib.selection``); every team in
 ``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in our
 evaluation loop (or, ``--evaluator rllib``, in RLlib's MultiAgentEnvRunner) and the
-``ed`` oracle's exact bound is solved for each seed. ``classic``: a single PPO consultant on Queue Doctor's engine against the classic
-heuristics and ILP oracle. ``llm`` (``llm_policy``, configured by the ``--llm-*``
-options) plays the classic consultant or any ``ed`` role (one policy per role, one model
-loaded per run).
+``ed`` oracle's exact bound is solved for each seed. ``classic``: a single PPO
+consultant on Queue Doctor's engine against the classic heuristics and ILP oracle.
+``llm`` (``llm_policy``, configured by the ``--llm-*`` options) plays the classic
+consultant or any ``ed`` role (one policy per role, one model loaded per run).
 
 Results to expect (defaults on a 2-core machine: about 8 minutes of training alone,
 under a minute each for the teacher choice, the validation selection and the
