@@ -69,7 +69,9 @@ class EnvService:
         ``config.rulesets`` (the seven Queue Doctor tools; with ``ed`` also the ``ed``
         tools); ``session_factory`` builds one session object per client session (default
         ``ToolSession``, with ``ed`` enabled ``MultiRulesetSession``)."""
-        ed = "ed" in config.rulesets
+        from envs.rulesets import MULTI_AGENT_RULESETS
+
+        ed = any(r in MULTI_AGENT_RULESETS for r in config.rulesets)  # a team ruleset on
         registry = registry_for(config.rulesets) if registry is None else registry
         if session_factory is None:
             session_factory = MultiRulesetSession if ed else ToolSession

@@ -403,7 +403,10 @@ an optional ``role``) plus :data:`ED_TOOLS`: what a server with ``ed`` enabled s
 
 def registry_for(rulesets: tuple[str, ...] | frozenset[str]) -> ToolRegistry:
     """The registry of a server whose enabled rulesets are ``rulesets``."""
-    return ED_REGISTRY if "ed" in rulesets else DEFAULT_REGISTRY
+    from envs.rulesets import MULTI_AGENT_RULESETS
+
+    # A team ruleset enabled: the role tools join Queue Doctor's seven.
+    return ED_REGISTRY if any(r in MULTI_AGENT_RULESETS for r in rulesets) else DEFAULT_REGISTRY
 
 
 __all__ = [
