@@ -36,7 +36,8 @@ class Args:
 
 def select_run(run: Path, episodes: int) -> dict:
     """Write the validation choice into ``run``'s train state; return it."""
-    from agents.rllib.training import TrainSettings, _read_state, _select
+    from agents.rllib.selection import select_and_record
+    from agents.rllib.training import TrainSettings, _read_state
 
     state = _read_state(run)
     if state is None:
@@ -47,7 +48,7 @@ def select_run(run: Path, episodes: int) -> dict:
         raise ValueError(f"{run}: trained with --init {s.init}; there is no clone to keep")
     s = replace(s, validation_episodes=episodes)
     s.validate()
-    return _select(s, run, None)
+    return select_and_record(s, run)
 
 
 def main(argv: list[str] | None = None) -> int:

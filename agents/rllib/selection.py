@@ -17,7 +17,7 @@ evaluation seeds (10,000 …) — so the held-out results are not picked on thei
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +107,41 @@ def describe(sel: dict[str, Any]) -> str:
         f"kept on validation seeds {lo}–{hi}: {roles} ({sel['selected']:.1f} % of the bound; "
         f"all trained {sel['trained']:.1f} %, all cloned {sel['clone']:.1f} %)"
     )
+
+
+def select_and_record(
+    s: Any, run_dir: Path, on_message: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Pick each role's trained module or clone on ``s.validation_episodes`` validation
+    seeds for the run in ``run_dir`` (``s``: its
+    :class:`agents.rllib.training.TrainSettings`) and record the choice in the
+    checkpoint's train state (:func:`agents.rllib.variants.trained_team`
+    plays it)."""
+    import json
+
+    import torch
+
+    from agents.rllib.imitation import BC_DIR
+    from agents.rllib.training import STATE_FILE, _read_state, load_module_at
+    from envs.ed.config import AGENTS
+
+    if on_message is not None:
+        on_message(f"choosing trained module or clone per role on {s.validation_episodes} "
+                   "validation seeds")  # fmt: skip
+    prev = _read_state(run_dir)
+    assert prev is not None  # train() has just checkpointed
+    path = Path(prev.pop("path"))
+    agents = list(AGENTS)
+    trained = {a: load_module_at(path, a) for a in agents}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny one-observation forwards
+    try:
+        sel = select_team(trained, load_clones(run_dir / BC_DIR, agents), s.task, s.ed_version,
+                          s.validation_episodes)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    sel["description"] = describe(sel)
+    tmp = path / f"{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps({**prev, "selection": sel}, indent=1))
+    tmp.replace(path / STATE_FILE)  # atomic: a crash leaves the old state whole
+    return sel

@@ -99,3 +99,17 @@ class TeacherPPOTorchLearner(PPOTorchLearner):
         for module_id, scheduler in self.teacher_schedulers.items():
             value = scheduler.update(timestep=step)
             self.metrics.log_value((module_id, TEACHER_COEFF), value, window=1)
+
+
+def teacher_training(s: Any, bc_dir: Path | None = None) -> dict[str, Any]:
+    """``.learners()`` options of the teacher term for the settings ``s`` (a
+    :class:`agents.rllib.training.TrainSettings`): our learner and its schedule. The
+    cloned modules are read from ``bc_dir``."""
+    decay = s.teacher_decay if s.teacher_decay is not None else s.total_env_steps // 2
+    teacher = {"schedule": teacher_schedule(s.teacher_coeff, decay)}
+    if bc_dir is not None:
+        teacher["path"] = str(Path(bc_dir).resolve())
+    return {
+        "learner_class": TeacherPPOTorchLearner,
+        "learner_config_dict": {TEACHER_KEY: teacher},
+    }

@@ -280,21 +280,6 @@ def classic_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any
     )
 
 
-def teacher_training(s: TrainSettings, bc_dir: Path | None = None) -> dict[str, Any]:
-    """``.learners()`` options of the teacher term: our learner and its schedule. The
-    cloned modules are read from ``bc_dir`` (set by :func:`train`)."""
-    from agents.rllib.teacher import TEACHER_KEY, TeacherPPOTorchLearner, teacher_schedule
-
-    decay = s.teacher_decay if s.teacher_decay is not None else s.total_env_steps // 2
-    teacher = {"schedule": teacher_schedule(s.teacher_coeff, decay)}
-    if bc_dir is not None:
-        teacher["path"] = str(Path(bc_dir).resolve())
-    return {
-        "learner_class": TeacherPPOTorchLearner,
-        "learner_config_dict": {TEACHER_KEY: teacher},
-    }
-
-
 def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     """The AlgorithmConfig of a team ruleset: one module per role (or the variant's
     modules, :func:`agents.rllib.variants.team_modules`), the PettingZoo env."""
@@ -385,9 +370,8 @@ def train(
     on_message: Callable[[str], None] | None = None,
 ) -> dict:
     """Train, checkpointing after every iteration; return the final train state
-    (``history``: one dict per iteration with timesteps and mean episode return;
-    ``bc``: the warm start's per-role agreement with its teacher). ``on_message``
-    hears what the warm start is doing."""
+    (``history``: one dict per iteration; ``bc``: the warm start's report; ``selection``:
+    the validation choice). ``on_message`` hears what the warm start is doing."""
     s.validate()
     init_ray(s.address)
     register_envs()
@@ -401,6 +385,7 @@ def train(
     config = build_config(s)
     if s.init == "bc":
         from agents.rllib.imitation import BC_DIR, warm_start
+        from agents.rllib.teacher import teacher_training
 
         bc_dir = run_dir / BC_DIR
         if prev is None:  # a resumed run keeps the clone it started from
@@ -434,40 +419,10 @@ def train(
 
             torch.set_num_threads(threads)
     if s.init == "bc" and s.validation_episodes > 0:
-        state["selection"] = _select(s, run_dir, on_message)
+        from agents.rllib.selection import select_and_record  # (imports training)
+
+        state["selection"] = select_and_record(s, run_dir, on_message)
     return state
-
-
-def _select(s: TrainSettings, run_dir: Path, on_message: Callable[[str], None] | None) -> dict:
-    """Pick each role's trained module or clone on validation seeds and record the
-    choice in the checkpoint's train state (:func:`agents.rllib.variants.trained_team`
-    plays it)."""
-    import torch
-
-    from agents.rllib.imitation import BC_DIR
-    from agents.rllib.selection import describe, load_clones, select_team
-    from envs.ed.config import AGENTS
-
-    if on_message is not None:
-        on_message(f"choosing trained module or clone per role on {s.validation_episodes} "
-                   "validation seeds")  # fmt: skip
-    prev = _read_state(run_dir)
-    assert prev is not None  # train() has just checkpointed
-    path = Path(prev.pop("path"))
-    agents = list(AGENTS)
-    trained = {a: load_module_at(path, a) for a in agents}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny one-observation forwards
-    try:
-        sel = select_team(trained, load_clones(run_dir / BC_DIR, agents), s.task, s.ed_version,
-                          s.validation_episodes)  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
-    sel["description"] = describe(sel)
-    tmp = path / f"{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps({**prev, "selection": sel}, indent=1))
-    tmp.replace(path / STATE_FILE)  # atomic: a crash leaves the old state whole
-    return sel
 
 
 def _local_learner_threads(s: TrainSettings) -> int | None:
