@@ -73,11 +73,13 @@ class SeverityGreedy(_ArrayPolicy):
         if mask.ndim != 1:
             return int(self.choose(observation))
         n = mask.shape[0] - 1
+        legal = mask[:n].nonzero()[0]
+        if not len(legal):
+            return n
         flat = observation["observation"]
         key = flat[REPORTED : n * F : F] * _WAIT_WEIGHT - flat[WAIT : n * F : F]
-        key[mask[:n] == 0] = np.inf
-        best = int(key.argmin())  # the first minimum: ties in slot order, as choose
-        return best if mask[best] else n
+        # The first minimum among legal slots: ties in slot order, as choose.
+        return int(legal[key[legal].argmin()])
 
 
 register("highest_severity")(SeverityGreedy)

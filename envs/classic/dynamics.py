@@ -275,6 +275,9 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                 events.append(f"MASS CASUALTY EVENT: {len(new)} patients arrived simultaneously!")
     countdown, severity, wait_ = state.countdown, state.severity, state.wait
     missed = 0
+    # The original deteriorates the whole queue, then ticks every wait (two loops);
+    # a patient's tick and missed count read only its own, already final, severity,
+    # so one loop gives the same state and the same events.
     for s in queue:
         if countdown[s] > 0:
             countdown[s] -= 1
@@ -289,9 +292,6 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                         f"DETERIORATION: {pats[s].patient_id} worsened "
                         f"severity {old}->{severity[s]}"
                     )
-    # Deterioration is applied to the whole queue before any wait tick, as in the
-    # original (two separate loops); a patient's severity is final for this step here.
-    for s in queue:
         wait_[s] += 1
         if severity[s] == 1:
             missed += 1

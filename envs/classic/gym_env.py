@@ -104,6 +104,8 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self.render_mode = render_mode
         self.n_slots = self.task.num_patients
         self.wait_action = self.n_slots
+        self._max_steps = self.task.max_steps
+        self._action_form = f"an int in 0..{self.n_slots} ({self.n_slots} waits)"
         self.action_space = spaces.Discrete(self.n_slots + 1)
         self.observation_space = spaces.Dict(
             {
@@ -179,9 +181,9 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         state = self.state
         if state is None:
             raise RuntimeError("call reset() before step()")
-        if state.done:
+        if state.step >= self._max_steps:
             raise RuntimeError("the episode is over (terminated=True); call reset()")
-        a = check_action(action, f"an int in 0..{self.n_slots} ({self.n_slots} waits)")
+        a = action if type(action) is int else check_action(action, self._action_form)
         if not 0 <= a <= self.n_slots:
             raise ValueError(
                 f"action {a} out of range: 0..{self.n_slots - 1} serve, {self.n_slots} waits"
@@ -196,7 +198,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         info: dict[str, Any] = {}
         if tr.outcome in _INVALID:
             info["invalid_action"] = _INVALID[tr.outcome]
-        terminated = state.done
+        terminated = state.step >= self._max_steps
         if terminated:
             g = grade(state)
             info["score"] = g["score"]
