@@ -79,7 +79,8 @@ def test_encoder_tables_are_per_episode_and_observations_are_fresh():
     env = gym.make("edmarl/BasicTriage-v0").unwrapped
     obs, _ = env.reset(options={"episode_seed": None})
     first = env._enc
-    assert _BLOCKS and all(not b.flags.writeable for pair in _BLOCKS.values() for b in pair)
+    shared = [b for per_shape in _BLOCKS.values() for pair in per_shape.values() for b in pair]
+    assert shared and not any(b.flags.writeable for b in shared)
     serve = int(np.flatnonzero(obs["action_mask"])[0])
     obs["observation"][:] = -1.0
     obs["action_mask"][:] = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from envs.reward import (
     REWARD_DECIMALS,
@@ -36,9 +37,9 @@ class Outcome(IntEnum):
     BLOCKED = 3
 
 
-@dataclass(frozen=True, slots=True)
-class ServedRecord:
-    """One served patient, as Queue Doctor's ``served`` list records it."""
+class ServedRecord(NamedTuple):
+    """One served patient, as Queue Doctor's ``served`` list records it (a NamedTuple:
+    immutable like a frozen dataclass, and built several times faster on every serve)."""
 
     slot: int
     patient_id: str

@@ -196,7 +196,8 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
                 self._enc.mark_served(a)  # type: ignore[union-attr]
         self.episode_return += tr.reward
         info: dict[str, Any] = {}
-        if tr.outcome in _INVALID:
+        # Identity tests: an Enum's hash is a Python-level call, a dict lookup costs one.
+        if tr.outcome is not dynamics.Outcome.SERVED and tr.outcome is not dynamics.Outcome.WAITED:
             info["invalid_action"] = _INVALID[tr.outcome]
         terminated = state.step >= self._max_steps
         if terminated:

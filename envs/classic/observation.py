@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.classic.dynamics import ClassicState, can_serve
-from envs.types import Condition, Scenario, TaskSpec
+from envs.types import Condition, EpisodePatient, Scenario, TaskSpec
 
 PATIENT_FEATURES = (
     "present",
@@ -150,13 +150,8 @@ class EpisodeEncoder:
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
-        draws = [
-            (p.arrival_step, p.deterioration_countdown, p.severity, p.reported_severity,
-             p.requires_icu, p.requires_specialist)
-            for p in pats
-        ]  # fmt: skip
         shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
-        self._rows, self._mask = _episode_tables(shape, draws)
+        self._rows, self._mask = _episode_tables(shape, pats)
         self._icu_slots = [p.slot for p in pats if p.requires_icu]
         self._icu_masked = False
         base = n_slots * F
@@ -185,40 +180,38 @@ class EpisodeEncoder:
 
 
 BLOCK_CACHE_SIZE = 8192
-"""Per-patient table blocks kept (a few hundred bytes each); the fixed tasks draw a few
-hundred distinct patients in all, generated tasks may draw more (the cache then
-starts over)."""
-_BLOCKS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-_CONTEXT: dict[tuple[int, int, int, int], np.ndarray] = {}
+"""Per-patient table blocks kept per task shape (a few hundred bytes each); the fixed
+tasks draw a few hundred distinct patients in all, generated tasks may draw more (the
+cache then starts over)."""
+_Shape = tuple[int, int, int, int]
+_Draw = tuple[int, int, int, int, bool, bool]
+_BLOCKS: dict[_Shape, dict[_Draw, tuple[np.ndarray, np.ndarray]]] = {}
+_TAILS: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _episode_tables(
-    shape: tuple[int, int, int, int], draws: list[tuple[int, int, int, int, bool, bool]]
+    shape: _Shape, pats: tuple[EpisodePatient, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Writable per-step observations (context entries that depend only on the step
-    filled in) and masks of one drawn schedule, put together from cached per-patient
-    blocks (see EpisodeEncoder): two concatenations per reset."""
-    max_steps, num_doctors, icu_beds, n_slots = shape
-    blocks = _BLOCKS
-    if len(blocks) > BLOCK_CACHE_SIZE:
-        blocks.clear()
+    filled in) and masks of one episode's patients, put together from cached
+    per-patient blocks (see EpisodeEncoder): two concatenations per reset."""
+    blocks = _BLOCKS.get(shape)
+    if blocks is None or len(blocks) > BLOCK_CACHE_SIZE:
+        blocks = _BLOCKS[shape] = {}
     obs_parts, mask_parts = [], []
-    for d in draws:
-        key = (shape, d)
-        b = blocks.get(key)
+    for p in pats:
+        d = (p.arrival_step, p.deterioration_countdown, p.severity, p.reported_severity,
+             p.requires_icu, p.requires_specialist)  # fmt: skip
+        b = blocks.get(d)
         if b is None:
-            b = blocks[key] = _patient_block(shape, d)
+            b = blocks[d] = _patient_block(shape, d)
         obs_parts.append(b[0])
         mask_parts.append(b[1])
-    pad = n_slots - len(draws)
-    if pad:
-        obs_parts.append(np.zeros((max_steps + 1, pad * F), dtype=OBS_DTYPE))
-        mask_parts.append(np.zeros((max_steps + 1, pad), dtype=MASK_DTYPE))
-    ctx = _CONTEXT.get(shape)
-    if ctx is None:
-        ctx = _CONTEXT[shape] = _context_block(shape)
-    obs_parts.append(ctx)
-    mask_parts.append(np.ones((max_steps + 1, 1), dtype=MASK_DTYPE))  # wait is always legal
+    tail = _TAILS.get((shape, len(pats)))
+    if tail is None:
+        tail = _TAILS[shape, len(pats)] = _tail_blocks(shape, len(pats))
+    obs_parts.append(tail[0])
+    mask_parts.append(tail[1])
     return np.concatenate(obs_parts, axis=1), np.concatenate(mask_parts, axis=1)
 
 
@@ -251,14 +244,20 @@ def _patient_block(
     return rows, mask
 
 
-def _context_block(shape: tuple[int, int, int, int]) -> np.ndarray:
-    """``(T + 1, G)`` context entries that depend only on the step (read-only)."""
-    max_steps, num_doctors, icu_beds, _ = shape
-    ctx = np.zeros((max_steps + 1, G), dtype=OBS_DTYPE)
+def _tail_blocks(shape: _Shape, n_patients: int) -> tuple[np.ndarray, np.ndarray]:
+    """What follows the patients' blocks (read-only): empty slots and the context
+    entries that depend only on the step; empty slots' mask entries and the wait
+    action's (always legal)."""
+    max_steps, num_doctors, icu_beds, n_slots = shape
+    pad = n_slots - n_patients
+    obs = np.zeros((max_steps + 1, pad * F + G), dtype=OBS_DTYPE)
+    ctx = obs[:, pad * F :]
     t = np.arange(max_steps + 1)
     ctx[:, STEP] = t
     ctx[:, STEPS_REMAINING] = max_steps - t
     ctx[:, DOCTORS] = num_doctors
     ctx[:, ICU_TOTAL] = icu_beds
-    ctx.flags.writeable = False
-    return ctx
+    mask = np.zeros((max_steps + 1, pad + 1), dtype=MASK_DTYPE)
+    mask[:, pad] = 1
+    obs.flags.writeable = mask.flags.writeable = False
+    return obs, mask
