@@ -73,13 +73,13 @@ class SeverityGreedy(_ArrayPolicy):
         if mask.ndim != 1:
             return int(self.choose(observation))
         n = mask.shape[0] - 1
-        legal = mask[:n].nonzero()[0]
-        if not len(legal):
+        legal = mask[:n].nonzero()[0].tolist()
+        if not legal:
             return n
         flat = observation["observation"]
-        key = flat[REPORTED : n * F : F] * _WAIT_WEIGHT - flat[WAIT : n * F : F]
-        # The first minimum among legal slots: ties in slot order, as choose.
-        return int(legal[key[legal].argmin()])
+        # Lowest report, then longest wait (choose's key, waits < _WAIT_WEIGHT); min
+        # keeps the first of equals: ties in slot order, as choose.
+        return min(legal, key=lambda s: (flat[s * F + REPORTED], -flat[s * F + WAIT]))
 
 
 register("highest_severity")(SeverityGreedy)

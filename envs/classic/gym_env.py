@@ -65,16 +65,22 @@ from envs.classic.observation import (
     MASK_DTYPE,
     OBS_DTYPE,
     EpisodeEncoder,
+    episode_tables,
     feature_highs,
     obs_size,
 )
-from envs.classic.scenario import build_scenario
+from envs.classic.scenario import perturb_schedule, scenario_from_draws
 from envs.classic.tool_session import queue_state
 from envs.rulesets import get_ruleset
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 from envs.tasks import get_task
+from envs.types import EpisodePatient, Scenario
 from envs.validation import check_action, check_seed
+
+EPISODE_CACHE_SIZE = 128
+"""Episodes (patients and encoder tables, 7–22 kB) an env keeps for seeds that redraw
+a schedule it has played; past this it starts over."""
 
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
@@ -119,6 +125,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             }
         )
         self._seeded = False
+        self._episodes: dict[tuple, tuple[tuple[EpisodePatient, ...], tuple]] = {}
         self.state: dynamics.ClassicState | None = None
         self._enc: EpisodeEncoder | None = None
         self.episode_seed: int | None = None
@@ -140,10 +147,23 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             self.seed_range,
             options,
         )
-        scenario = build_scenario(self.task, episode_seed)
+        # Seeds often redraw a schedule already played (basic_triage: ~10 % distinct):
+        # its patients and encoder tables are kept, keyed by the perturbation's draws.
+        draws = perturb_schedule(self.task, episode_seed)
+        key = tuple(draws)
+        known = self._episodes.get(key)
+        if known is None:
+            scenario = scenario_from_draws(self.task, episode_seed, draws)
+            tables = episode_tables(scenario, self.n_slots)
+            if len(self._episodes) >= EPISODE_CACHE_SIZE:
+                self._episodes.clear()
+            self._episodes[key] = (scenario.patients, tables)
+        else:
+            patients, tables = known
+            scenario = Scenario(task=self.task, seed=episode_seed, patients=patients)
         self.episode_seed = episode_seed
         self.state = self.rules.initial_state(scenario)
-        self._enc = EpisodeEncoder(scenario, self.n_slots)
+        self._enc = EpisodeEncoder(scenario, self.n_slots, tables)
         self.episode_return = 0.0
         return self._obs(), {"task": self.task.name, "episode_seed": episode_seed}
 

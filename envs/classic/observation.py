@@ -141,7 +141,13 @@ class EpisodeEncoder:
     The countdown drops by one per tick and deterioration happens when it reaches 0.
     """
 
-    def __init__(self, scenario: Scenario, n_slots: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        n_slots: int,
+        tables: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``tables``: :func:`episode_tables` of this scenario, if already built."""
         task = scenario.task
         pats = scenario.patients
         if len(pats) > n_slots:
@@ -150,8 +156,11 @@ class EpisodeEncoder:
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
-        shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
-        self._rows, self._mask = _episode_tables(shape, pats)
+        if tables is None:
+            shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
+            self._rows, self._mask = _episode_tables(shape, pats)
+        else:  # this episode's own copies: serves are written into them
+            self._rows, self._mask = tables[0].copy(), tables[1].copy()
         self._icu_slots = [p.slot for p in pats if p.requires_icu]
         self._icu_masked = False
         base = n_slots * F
@@ -187,6 +196,16 @@ _Shape = tuple[int, int, int, int]
 _Draw = tuple[int, int, int, int, bool, bool]
 _BLOCKS: dict[_Shape, dict[_Draw, tuple[np.ndarray, np.ndarray]]] = {}
 _TAILS: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def episode_tables(scenario: Scenario, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only per-step observations and masks of ``scenario`` as if nobody were
+    served (what :class:`EpisodeEncoder` starts from), for callers that keep them."""
+    task = scenario.task
+    shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
+    rows, mask = _episode_tables(shape, scenario.patients)
+    rows.flags.writeable = mask.flags.writeable = False
+    return rows, mask
 
 
 def _episode_tables(

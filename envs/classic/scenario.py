@@ -56,7 +56,13 @@ _PATIENTS: dict[tuple, EpisodePatient] = {}
 
 def build_scenario(task: TaskSpec, seed: int | None = None) -> Scenario:
     """Apply the seeded perturbation (none when ``seed`` is None) and order by arrival."""
-    draws = perturb_schedule(task, seed)
+    return scenario_from_draws(task, seed, perturb_schedule(task, seed))
+
+
+def scenario_from_draws(
+    task: TaskSpec, seed: int | None, draws: list[tuple[int, int, int]]
+) -> Scenario:
+    """The scenario of ``perturb_schedule(task, seed)``'s ``draws``, ordered by arrival."""
     drawn = [(d, i, a) for i, (d, a) in enumerate(zip(draws, task.arrivals, strict=True))]
     # Queue Doctor appends arrivals per step in schedule order: queue order is
     # (arrival step, schedule index), which is also our slot order.
