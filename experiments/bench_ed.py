@@ -37,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -108,30 +109,8 @@ def run_once(
     return Run(steps, episodes, clock() - t0, reset_s, env_s)
 
 
-def bench(
-    task: str,
-    team_name: str,
-    episodes: int,
-    repeats: int,
-    seed: int,
-    clock: str = "wall",
-    version: str = "v0",
-) -> Cell:
-    env = ED_ENVS[version](task=task, normaliser="static")
-    team = make_team(TEAMS[team_name], team_context(env), seed=seed)
-    run_once(env, team, 2, seed)  # warm-up: template indexing, imports
-    runs = [run_once(env, team, episodes, seed, CLOCKS[clock]) for _ in range(repeats)]
+def _cell(version: str, task: str, team_name: str, runs: list[Run], scenario_s: float) -> Cell:
     rates = [r.steps / r.seconds for r in runs]
-    # What drawing each episode's patients alone costs: even a free step, policy and
-    # encoder could not run faster than steps_per_episode / this.
-    tick = CLOCKS[clock]
-    draws = []
-    for _ in range(repeats):
-        t0 = tick()
-        for i in range(episodes):
-            build_ed_scenario(env.task_for(seed + i), seed + i, env.config)
-        draws.append((tick() - t0) / episodes)
-    scenario_s = statistics.median(draws)
     med = sorted(runs, key=lambda r: r.steps / r.seconds)[len(runs) // 2]
     return Cell(
         version=version,
@@ -146,6 +125,63 @@ def bench(
         scenario_ms=round(1e3 * scenario_s, 3),
         scenario_ceiling_steps_per_s=round(med.steps / med.episodes / scenario_s, 1),
     )
+
+
+def bench_versions(
+    task: str,
+    team_name: str,
+    episodes: int,
+    repeats: int,
+    seed: int,
+    clock: str = "wall",
+    versions: tuple[str, ...] = ("v0",),
+) -> tuple[list[Cell], dict[str, dict[str, float]]]:
+    """One cell per version, the versions run in turn within every repeat (so a shared
+    machine's load swings hit them alike), and per version after the first the
+    medians over repeats of its steps/s and episodes/s ÷ the first version's."""
+    tick = CLOCKS[clock]
+    envs = {v: ED_ENVS[v](task=task, normaliser="static") for v in versions}
+    teams = {v: make_team(TEAMS[team_name], team_context(e), seed=seed) for v, e in envs.items()}
+    for v in versions:
+        run_once(envs[v], teams[v], 2, seed)  # warm-up: template indexing, banks, imports
+    runs: dict[str, list[Run]] = {v: [] for v in versions}
+    draws: dict[str, list[float]] = {v: [] for v in versions}
+    for _ in range(repeats):
+        for v in versions:
+            runs[v].append(run_once(envs[v], teams[v], episodes, seed, tick))
+            # What drawing each episode's patients alone costs: even a free step, policy
+            # and encoder could not run faster than steps_per_episode / this.
+            env, t0 = envs[v], tick()
+            for i in range(episodes):
+                build_ed_scenario(env.task_for(seed + i), seed + i, env.config)
+            draws[v].append((tick() - t0) / episodes)
+    cells = [_cell(v, task, team_name, runs[v], statistics.median(draws[v])) for v in versions]
+    first = runs[versions[0]]
+
+    def ratio(v: str, rate: Callable[[Run], float]) -> float:
+        return statistics.median(rate(r) / rate(b) for r, b in zip(runs[v], first, strict=True))
+
+    ratios = {
+        v: {
+            "steps_per_s": ratio(v, lambda r: r.steps / r.seconds),
+            "episodes_per_s": ratio(v, lambda r: r.episodes / r.seconds),
+        }
+        for v in versions[1:]
+    }
+    return cells, ratios
+
+
+def bench(
+    task: str,
+    team_name: str,
+    episodes: int,
+    repeats: int,
+    seed: int,
+    clock: str = "wall",
+    version: str = "v0",
+) -> Cell:
+    """One version's cell (see :func:`bench_versions`)."""
+    return bench_versions(task, team_name, episodes, repeats, seed, clock, (version,))[0][0]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -165,15 +201,25 @@ def main(argv: list[str] | None = None) -> dict:
     cells = []
     print(f"{'ver':<5}{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
           f"{'env steps/s':>13}{'in env':>8}{'ceiling':>9}")  # fmt: skip
-    for version in args.versions:
-        for task in args.tasks:
-            for team in args.teams:
-                c = bench(task, team, args.episodes, args.repeats, args.seed, args.clock, version)
-                cells.append(c)
-                print(f"{c.version:<5}{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}{c.episodes_per_s:>9.1f}"
-                      f"{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
+    ratios = []
+    for task in args.tasks:
+        for team in args.teams:
+            got, vs = bench_versions(task, team, args.episodes, args.repeats, args.seed,
+                                     args.clock, tuple(args.versions))  # fmt: skip
+            cells.extend(got)
+            for c in got:
+                print(f"{c.version:<5}{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}"
+                      f"{c.episodes_per_s:>9.1f}{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
                       f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}"
                       f"{c.scenario_ceiling_steps_per_s:>9.0f}", flush=True)  # fmt: skip
+            for v, r in vs.items():
+                ratios.append({"task": task, "team": team, "version": v,
+                               "vs": args.versions[0], **r})  # fmt: skip
+                print(
+                    f"     {v} ÷ {args.versions[0]}: steps/s {r['steps_per_s']:.2f}x  "
+                    f"episodes/s {r['episodes_per_s']:.2f}x",
+                    flush=True,
+                )
     result = {
         "benchmark": "ed_parallel_env_throughput",
         "command": "python experiments/bench_ed.py " + " ".join(argv or sys.argv[1:]),
@@ -184,6 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         "clock": args.clock,
         "target_steps_per_s": TARGET_STEPS_PER_S,
         "cells": [asdict(c) for c in cells],
+        "ratios": ratios,
         "platform": {
             "python": sys.version.split()[0],
             "machine": platform.machine(),
