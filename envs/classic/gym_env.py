@@ -81,6 +81,8 @@ from envs.validation import check_action, check_seed
 EPISODE_CACHE_SIZE = 128
 """Episodes (patients and encoder tables, 7–22 kB) an env keeps for seeds that redraw
 a schedule it has played; past this it starts over."""
+EPISODE_CACHE_PROBE = 64
+"""Resets after which an env whose seeds rarely redraw a schedule stops keeping them."""
 
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
@@ -125,7 +127,8 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             }
         )
         self._seeded = False
-        self._episodes: dict[tuple, tuple[tuple[EpisodePatient, ...], tuple]] = {}
+        self._episodes: dict[tuple, tuple[tuple[EpisodePatient, ...], tuple]] | None = {}
+        self._resets = self._hits = 0
         self.state: dynamics.ClassicState | None = None
         self._enc: EpisodeEncoder | None = None
         self.episode_seed: int | None = None
@@ -147,25 +150,42 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             self.seed_range,
             options,
         )
-        # Seeds often redraw a schedule already played (basic_triage: ~10 % distinct):
-        # its patients and encoder tables are kept, keyed by the perturbation's draws.
         draws = perturb_schedule(self.task, episode_seed)
-        key = tuple(draws)
-        known = self._episodes.get(key)
-        if known is None:
-            scenario = scenario_from_draws(self.task, episode_seed, draws)
-            tables = episode_tables(scenario, self.n_slots)
-            if len(self._episodes) >= EPISODE_CACHE_SIZE:
-                self._episodes.clear()
-            self._episodes[key] = (scenario.patients, tables)
-        else:
-            patients, tables = known
-            scenario = Scenario(task=self.task, seed=episode_seed, patients=patients)
         self.episode_seed = episode_seed
+        scenario, tables = self._episode(episode_seed, draws)
         self.state = self.rules.initial_state(scenario)
         self._enc = EpisodeEncoder(scenario, self.n_slots, tables)
         self.episode_return = 0.0
         return self._obs(), {"task": self.task.name, "episode_seed": episode_seed}
+
+    def _episode(
+        self, seed: int | None, draws: list[tuple[int, int, int]]
+    ) -> tuple[Scenario, tuple[np.ndarray, np.ndarray] | None]:
+        """The scenario of ``draws`` and its encoder tables when kept. Seeds often redraw
+        a schedule already played (basic_triage: ~10 % of seeds draw a new one), so
+        its patients and tables are kept, keyed by the draws — while at least a
+        quarter of the first :data:`EPISODE_CACHE_PROBE` resets hit (on mass_casualty
+        almost every seed draws a new schedule and keeping them costs more than it
+        saves)."""
+        cache = self._episodes
+        if cache is None:
+            return scenario_from_draws(self.task, seed, draws), None
+        key = tuple(draws)
+        known = cache.get(key)
+        self._resets += 1
+        if known is not None:
+            self._hits += 1
+            patients, tables = known
+            return Scenario(task=self.task, seed=seed, patients=patients), tables
+        if self._resets == EPISODE_CACHE_PROBE and 4 * self._hits < self._resets:
+            self._episodes = None
+            return scenario_from_draws(self.task, seed, draws), None
+        scenario = scenario_from_draws(self.task, seed, draws)
+        if len(cache) >= EPISODE_CACHE_SIZE:
+            cache.clear()
+        tables = episode_tables(scenario, self.n_slots)
+        cache[key] = (scenario.patients, tables)
+        return scenario, tables
 
     # Gymnasium's reset(seed) builds the generator at once, which costs as much as a
     # whole episode's steps; only a later unseeded reset reads it, so it is built from
