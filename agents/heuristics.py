@@ -73,11 +73,13 @@ class SeverityGreedy(_ArrayPolicy):
         if mask.ndim != 1:
             return int(self.choose(observation))
         n = mask.shape[0] - 1
+        legal = mask[:n].nonzero()[0].tolist()
+        if not legal:
+            return n
         flat = observation["observation"]
-        key = flat[REPORTED : n * F : F] * _WAIT_WEIGHT - flat[WAIT : n * F : F]
-        key[mask[:n] == 0] = np.inf
-        best = int(key.argmin())  # the first minimum: ties in slot order, as choose
-        return best if mask[best] else n
+        # Lowest report, then longest wait (choose's key, waits < _WAIT_WEIGHT); min
+        # keeps the first of equals: ties in slot order, as choose.
+        return min(legal, key=lambda s: (flat[s * F + REPORTED], -flat[s * F + WAIT]))
 
 
 register("highest_severity")(SeverityGreedy)

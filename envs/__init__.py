@@ -45,6 +45,11 @@ def _register() -> None:
                 entry_point=QUEUE_ENTRY_POINT,
                 vector_entry_point="envs.classic.vector_env:QueueVectorEnv",
                 kwargs={"task": task},
+                # Both envs behind these ids refuse step() before reset() themselves and
+                # pass Gymnasium's check_env in the tests; the two wrappers gym.make
+                # would add cost 0–10 % of a step (measured 2026-12-02) and check no more.
+                order_enforce=False,
+                disable_env_checker=True,
             )
     for env_id, task in ED_GYM_IDS.items():
         if env_id not in gym.registry:

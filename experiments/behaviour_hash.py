@@ -6,6 +6,11 @@ How to run::
     python experiments/behaviour_hash.py --out /tmp/before.json      # on the old commit
     python experiments/behaviour_hash.py --out /tmp/after.json --against /tmp/before.json
 
+``--ed-version v1`` (or any version of ``envs.ed.v1.ED_ENVS``) hashes the ``ed`` rows
+on that env version instead of v0 (rows ``ed_v1/…``; the classic rows are unchanged)::
+
+    python experiments/behaviour_hash.py --ed-version v1 --out /tmp/v1_before.json
+
 Results to expect: ``--against`` prints ``identical`` for every row of a
 behaviour-preserving change (a refactor, a new env version beside the old one) and
 exits 1 naming the rows that differ otherwise. About 30 s on a 2-core machine.
@@ -62,13 +67,13 @@ def classic_hash(task: str, policy_name: str, seeds: range) -> str:
     return h.hexdigest()
 
 
-def ed_hash(task: str, team_spec: str | None, seeds: range) -> str:
+def ed_hash(task: str, team_spec: str | None, seeds: range, version: str = "v0") -> str:
     from agents.ed_evaluation import team_context
     from agents.oracle_ed import EdOracleTeam
     from agents.roles import make_team
-    from envs.ed_triage_v0 import EdTriageParallelEnv
+    from envs.ed.v1 import ED_ENVS
 
-    env = EdTriageParallelEnv(task=task)
+    env = ED_ENVS[version](task=task)
     ctx = team_context(env)
     h = hashlib.sha256()
     for seed in seeds:
@@ -91,7 +96,7 @@ def ed_hash(task: str, team_spec: str | None, seeds: range) -> str:
     return h.hexdigest()
 
 
-def fingerprint(n_seeds: int = 20) -> dict[str, str]:
+def fingerprint(n_seeds: int = 20, ed_version: str = "v0") -> dict[str, str]:
     seeds = range(n_seeds)
     out = {}
     for task in ("basic_triage", "dynamic_queue", "mass_casualty"):
@@ -99,7 +104,8 @@ def fingerprint(n_seeds: int = 20) -> dict[str, str]:
             out[f"classic/{task}/{name}"] = classic_hash(task, name, seeds)
     for task in ED_TASKS:
         for label, spec in ED_TEAMS.items():
-            out[f"ed/{task}/{label}"] = ed_hash(task, spec, seeds)
+            prefix = "ed" if ed_version == "v0" else f"ed_{ed_version}"
+            out[f"{prefix}/{task}/{label}"] = ed_hash(task, spec, seeds, ed_version)
     return out
 
 
@@ -108,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20, help="episodes per (task, team)")
     ap.add_argument("--out", type=Path, help="write the fingerprints here (JSON)")
     ap.add_argument("--against", type=Path, help="compare with an earlier --out file")
+    ap.add_argument("--ed-version", default="v0", help="ed env version of the ed rows (v0, v1…)")
     args = ap.parse_args(argv)
-    hashes = fingerprint(args.seeds)
+    hashes = fingerprint(args.seeds, args.ed_version)
     if args.out:
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")

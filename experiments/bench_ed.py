@@ -1,33 +1,32 @@
-"""Throughput of the multi-agent ED (``envs.ed_triage_v0``): parallel-env steps per
-second per task, with heuristic and with random (masked legal) teams, resets included.
+"""Throughput of the multi-agent ED (``envs.ed_triage_v0`` / ``v1`` / ``v2``): parallel-env
+steps per second per version and task, with heuristic and with random (masked legal)
+teams, resets included.
 
 How to run::
 
     python experiments/bench_ed.py                          # 40 episodes per cell
-    python experiments/bench_ed.py --episodes 200 --repeats 3 --out results/bench_ed.json
+    python experiments/bench_ed.py --clock cpu --repeats 3 --out docs/benchmarks/bench_ed.json
+    python experiments/bench_ed.py --versions v1 v2 --teams random   # a subset
 
 A "step" is one ``parallel_env.step(actions)`` (one sub-step: all three agents act);
 the policies' ``act`` and every ``reset`` (scenario, presentations, first
 observations) are timed, with ``normaliser="static"`` (no ILP). Episode seeds are
-distinct (``--seed`` + i), so every reset draws new presentations (and, for
-``generated``, a new schedule). Cells: tasks ``basic_triage``, ``dynamic_queue``,
+distinct (``--seed`` + i), so every reset draws new presentations (v2: picks them from
+its bank) (and, for ``generated``, a new schedule). Cells: versions ``--versions``
+(default v0, v1, v2: :data:`envs.ed.v1.ED_ENVS`) × tasks ``basic_triage``, ``dynamic_queue``,
 ``mass_casualty``, ``generated`` × teams ``heuristic`` (``ed_nurse``,
 ``ed_pharmacist``, ``ed_consultant``) and ``random``. Each cell reports the median
 steps/s over ``--repeats`` runs, episodes/s, mean steps per episode, the share of
 the time spent in ``reset`` (policy resets included), and the env alone:
 ``env_steps_per_s`` (steps / time inside ``env.reset`` + ``env.step``, policies
 excluded) and ``env_share`` (that time's share of the total), and what drawing the
-patients costs: ``scenario_ms`` (``build_ed_scenario`` per episode: the schedule plus
-one generated presentation per patient) and ``scenario_ceiling_steps_per_s`` (steps
+patients costs: ``scenario_ms`` (``build_ed_scenario`` per episode with the version's
+config: the schedule plus one presentation per patient) and ``scenario_ceiling_steps_per_s`` (steps
 per episode ÷ that time: no env, however fast its steps and encoders, that draws fresh
 presentations every episode can beat it here). ``--clock cpu`` times with this
 process's CPU time instead of wall time (steadier on a shared machine).
 
-Results to expect on a 2-core machine (shared, CPU clock): random teams ~4–6.5 k
-steps/s, heuristic teams ~65–95 % of that (their memoised text rules are cheap; the
-consultant's and nurse's per-step scans remain), the env alone ~4–7.5 k; resets 26–35 %
-of a random team's time, which caps any env that draws fresh presentations below the
-issue's 20 k target on this machine (see ``scenario_ceiling_steps_per_s``). The JSON
+Results to expect: docs/benchmarks/bench_ed.md (figures, command, date). The JSON
 (``--out``) holds every figure plus the platform.
 """
 
@@ -38,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,9 +45,9 @@ from agents.base import Policy
 from agents.ed_evaluation import team_context
 from agents.report import write_json
 from agents.roles import make_team
-from envs import ed_triage_v0
 from envs.ed.scenario import build_ed_scenario
-from envs.generator import GENERATED_TASK, task_source
+from envs.ed.v1 import ED_ENVS
+from envs.generator import GENERATED_TASK
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty", GENERATED_TASK)
 TEAMS: dict[str, str | None] = {
@@ -69,6 +69,7 @@ class Run:
 
 @dataclass(frozen=True)
 class Cell:
+    version: str
     task: str
     team: str
     steps_per_s: float
@@ -108,26 +109,11 @@ def run_once(
     return Run(steps, episodes, clock() - t0, reset_s, env_s)
 
 
-def bench(
-    task: str, team_name: str, episodes: int, repeats: int, seed: int, clock: str = "wall"
-) -> Cell:
-    env = ed_triage_v0.parallel_env(task=task, normaliser="static")
-    team = make_team(TEAMS[team_name], team_context(env), seed=seed)
-    run_once(env, team, 2, seed)  # warm-up: template indexing, imports
-    runs = [run_once(env, team, episodes, seed, CLOCKS[clock]) for _ in range(repeats)]
+def _cell(version: str, task: str, team_name: str, runs: list[Run], scenario_s: float) -> Cell:
     rates = [r.steps / r.seconds for r in runs]
-    # What drawing each episode's patients alone costs: even a free step, policy and
-    # encoder could not run faster than steps_per_episode / this.
-    tick, source = CLOCKS[clock], task_source(task)
-    draws = []
-    for _ in range(repeats):
-        t0 = tick()
-        for i in range(episodes):
-            build_ed_scenario(source.task_for(seed + i), seed + i)
-        draws.append((tick() - t0) / episodes)
-    scenario_s = statistics.median(draws)
     med = sorted(runs, key=lambda r: r.steps / r.seconds)[len(runs) // 2]
     return Cell(
+        version=version,
         task=task,
         team=team_name,
         steps_per_s=round(statistics.median(rates), 1),
@@ -141,11 +127,69 @@ def bench(
     )
 
 
+def bench_versions(
+    task: str,
+    team_name: str,
+    episodes: int,
+    repeats: int,
+    seed: int,
+    clock: str = "wall",
+    versions: tuple[str, ...] = ("v0",),
+) -> tuple[list[Cell], dict[str, dict[str, float]]]:
+    """One cell per version, the versions run in turn within every repeat (so a shared
+    machine's load swings hit them alike), and per version after the first the
+    medians over repeats of its steps/s and episodes/s ÷ the first version's."""
+    tick = CLOCKS[clock]
+    envs = {v: ED_ENVS[v](task=task, normaliser="static") for v in versions}
+    teams = {v: make_team(TEAMS[team_name], team_context(e), seed=seed) for v, e in envs.items()}
+    for v in versions:
+        run_once(envs[v], teams[v], 2, seed)  # warm-up: template indexing, banks, imports
+    runs: dict[str, list[Run]] = {v: [] for v in versions}
+    draws: dict[str, list[float]] = {v: [] for v in versions}
+    for _ in range(repeats):
+        for v in versions:
+            runs[v].append(run_once(envs[v], teams[v], episodes, seed, tick))
+            # What drawing each episode's patients alone costs: even a free step, policy
+            # and encoder could not run faster than steps_per_episode / this.
+            env, t0 = envs[v], tick()
+            for i in range(episodes):
+                build_ed_scenario(env.task_for(seed + i), seed + i, env.config)
+            draws[v].append((tick() - t0) / episodes)
+    cells = [_cell(v, task, team_name, runs[v], statistics.median(draws[v])) for v in versions]
+    first = runs[versions[0]]
+
+    def ratio(v: str, rate: Callable[[Run], float]) -> float:
+        return statistics.median(rate(r) / rate(b) for r, b in zip(runs[v], first, strict=True))
+
+    ratios = {
+        v: {
+            "steps_per_s": ratio(v, lambda r: r.steps / r.seconds),
+            "episodes_per_s": ratio(v, lambda r: r.episodes / r.seconds),
+        }
+        for v in versions[1:]
+    }
+    return cells, ratios
+
+
+def bench(
+    task: str,
+    team_name: str,
+    episodes: int,
+    repeats: int,
+    seed: int,
+    clock: str = "wall",
+    version: str = "v0",
+) -> Cell:
+    """One version's cell (see :func:`bench_versions`)."""
+    return bench_versions(task, team_name, episodes, repeats, seed, clock, (version,))[0][0]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=40, help="episodes per run")
     ap.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
     ap.add_argument("--seed", type=int, default=1_000, help="first episode seed")
+    ap.add_argument("--versions", nargs="+", default=list(ED_ENVS), choices=list(ED_ENVS))
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--teams", nargs="+", default=list(TEAMS), choices=list(TEAMS))
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -155,18 +199,30 @@ def main(argv: list[str] | None = None) -> dict:
     )  # fmt: skip
     args = ap.parse_args(argv)
     cells = []
-    print(f"{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
+    print(f"{'ver':<5}{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
           f"{'env steps/s':>13}{'in env':>8}{'ceiling':>9}")  # fmt: skip
+    ratios = []
     for task in args.tasks:
         for team in args.teams:
-            c = bench(task, team, args.episodes, args.repeats, args.seed, args.clock)
-            cells.append(c)
-            print(f"{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}{c.episodes_per_s:>9.1f}"
-                  f"{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
-                  f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}"
-                  f"{c.scenario_ceiling_steps_per_s:>9.0f}")  # fmt: skip
+            got, vs = bench_versions(task, team, args.episodes, args.repeats, args.seed,
+                                     args.clock, tuple(args.versions))  # fmt: skip
+            cells.extend(got)
+            for c in got:
+                print(f"{c.version:<5}{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}"
+                      f"{c.episodes_per_s:>9.1f}{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
+                      f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}"
+                      f"{c.scenario_ceiling_steps_per_s:>9.0f}", flush=True)  # fmt: skip
+            for v, r in vs.items():
+                ratios.append({"task": task, "team": team, "version": v,
+                               "vs": args.versions[0], **r})  # fmt: skip
+                print(
+                    f"     {v} ÷ {args.versions[0]}: steps/s {r['steps_per_s']:.2f}x  "
+                    f"episodes/s {r['episodes_per_s']:.2f}x",
+                    flush=True,
+                )
     result = {
         "benchmark": "ed_parallel_env_throughput",
+        "command": "python experiments/bench_ed.py " + " ".join(argv or sys.argv[1:]),
         "normaliser": "static",
         "episodes": args.episodes,
         "repeats": args.repeats,
@@ -174,6 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         "clock": args.clock,
         "target_steps_per_s": TARGET_STEPS_PER_S,
         "cells": [asdict(c) for c in cells],
+        "ratios": ratios,
         "platform": {
             "python": sys.version.split()[0],
             "machine": platform.machine(),

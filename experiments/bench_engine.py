@@ -12,15 +12,24 @@ Paths measured (a "step" is one env step of one episode; the policy's time count
   every step, the policy reading the state dict (only with ``--original``);
 * ``tool_state``: our engine with the same work (``envs.dynamics`` + ``queue_state``
   dict every step), the baseline measured in every run;
-* ``gym``: ``gym.make("edmarl/…-v0")`` (with Gymnasium's wrappers) + ``Policy.act`` on
-  the numeric observation;
+* ``gym``: ``gym.make("edmarl/…-v0")`` (the ids are registered without Gymnasium's
+  PassiveEnvChecker / OrderEnforcing: the env checks call order itself) + ``Policy.act``
+  on the numeric observation;
 * ``gym_vector``: ``gym.make_vec(…, num_envs=--num-envs)`` (native batched env) +
   ``Policy.act_vec``.
 
-Results to expect on a 2-core machine: ``gym`` 0.7–1.4× ``tool_state`` and 0.5–1×
-``original``; ``gym_vector`` one to two orders of magnitude above both. The JSON
+* ``original_env`` / ``gym_env`` (only with ``--original``): the engines alone, no
+  policy: the same recorded actions (the policy's, played once beforehand on our env)
+  replayed through Queue Doctor's engine (``serve_patient``/``wait``, state built every
+  step) and through ``gym.make``; both engines are bit-exact, so both play the same
+  episodes.
+
+Every repeat runs every path once, in turn, so that a shared machine's load swings hit
+them alike; each figure is the median over ``--repeats``, each ratio the median of the
+per-repeat ratios. ``--clock cpu`` times with this process's CPU time (steadier on a
+shared machine). Results to expect: see docs/benchmarks/bench_engine.md. The JSON
 (``--out``) holds every figure and the ratios against ``tool_state`` and, when
-measured, ``original``.
+measured, ``original`` (``gym_env_vs_original_env`` for the engines alone).
 """
 
 from __future__ import annotations
@@ -49,14 +58,22 @@ from envs.tool_api import queue_state
 POLICIES = ("severity_greedy", "random")
 
 
-def _time(fn: Callable[[], int], repeats: int) -> float:
-    """Median steps/s of ``repeats`` runs of ``fn`` (which returns its step count)."""
-    rates = []
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _interleaved(
+    runs: dict[str, Callable[[], int]], repeats: int, clock: Callable[[], float]
+) -> list[dict[str, float]]:
+    """Steps/s of every path per repeat, the paths run in turn within each repeat."""
+    out = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        n = fn()
-        rates.append(n / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        rates = {}
+        for name, fn in runs.items():
+            t0 = clock()
+            n = fn()
+            rates[name] = n / (clock() - t0)
+        out.append(rates)
+    return out
 
 
 def bench_tool_state(task: str, policy: str, steps: int) -> int:
@@ -133,6 +150,54 @@ def bench_vector(env_id: str, policy: str, steps: int, num_envs: int) -> int:
     return iters * num_envs
 
 
+Episodes = list[tuple[int, list[int], list[str]]]
+"""(episode seed, actions, patient ids by slot) per recorded episode."""
+
+
+def record_actions(env_id: str, policy: str, steps: int) -> Episodes:
+    """The policy's actions on our env, whole episodes, at least ``steps`` in all."""
+    env = gym.make(env_id)
+    pol = make_policy(policy, seed=0) if policy == "random" else make_policy(policy)
+    episodes: Episodes = []
+    total = 0
+    while total < steps:
+        seed = len(episodes)
+        obs, _ = env.reset(seed=seed)
+        ids = [p.patient_id for p in env.unwrapped.state.scenario.patients]
+        acts, done = [], False
+        while not done:
+            a = pol.act(obs)
+            acts.append(a)
+            obs, _, done, _, _ = env.step(a)
+        episodes.append((seed, acts, ids))
+        total += len(acts)
+    return episodes
+
+
+def replay_original(qd, task: str, episodes: Episodes) -> int:
+    tasks, engine_cls = qd
+    cfg = tasks[get_task(task).alias]
+    wait_action = get_task(task).num_patients
+    for seed, acts, ids in episodes:
+        eng = engine_cls(cfg, seed=seed)
+        eng.get_state()
+        for a in acts:
+            if a == wait_action:
+                eng.wait()
+            else:
+                eng.serve_patient(ids[a])
+    return sum(len(e[1]) for e in episodes)
+
+
+def replay_gym(env_id: str, episodes: Episodes) -> int:
+    env = gym.make(env_id)
+    for seed, acts, _ in episodes:
+        env.reset(seed=seed)
+        for a in acts:
+            env.step(a)
+    return sum(len(e[1]) for e in episodes)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--original", type=Path, default=None, help="queue-doctor checkout")
@@ -140,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vector-steps", type=int, default=1_000_000)
     ap.add_argument("--num-envs", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--clock", choices=list(CLOCKS), default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time (steadier on a shared box)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("results/bench_engine.json"))
     args = ap.parse_args(argv)
     qd = None
@@ -160,21 +229,26 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             }
             if qd is not None:
-                runs = {"original": partial(bench_original, qd, task, policy, args.steps), **runs}
-            for name, fn in runs.items():
-                row[name] = _time(fn, args.repeats)
-            for base in ("original", "tool_state"):
-                if base in row:
-                    row[f"gym_vs_{base}"] = row["gym"] / row[base]
-                    row[f"gym_vector_vs_{base}"] = row["gym_vector"] / row[base]
+                played = record_actions(env_id, policy, args.steps)
+                runs = {
+                    "original": partial(bench_original, qd, task, policy, args.steps),
+                    **runs,
+                    "original_env": partial(replay_original, qd, task, played),
+                    "gym_env": partial(replay_gym, env_id, played),
+                }
+            per_repeat = _interleaved(runs, args.repeats, CLOCKS[args.clock])
+            for name in runs:
+                row[name] = statistics.median(r[name] for r in per_repeat)
+            pairs = [("gym", "tool_state"), ("gym_vector", "tool_state")]
+            if qd is not None:
+                pairs += [("gym", "original"), ("gym_vector", "original")]
+                pairs += [("gym_env", "original_env")]
+            for a, b in pairs:
+                row[f"{a}_vs_{b}"] = statistics.median(r[a] / r[b] for r in per_repeat)
             results.append(row)
             print(
                 f"{task:<14} {policy:<16} "
-                + "  ".join(
-                    f"{k} {v:,.0f}/s"
-                    for k, v in row.items()
-                    if k in ("original", "tool_state", "gym", "gym_vector")
-                )  # fmt: skip
+                + "  ".join(f"{k} {v:,.0f}/s" for k, v in row.items() if k in runs)  # fmt: skip
                 + "".join(f"  {k} {v:.2f}x" for k, v in row.items() if "_vs_" in k),
                 flush=True,
             )
@@ -186,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },  # fmt: skip
         "num_envs": args.num_envs,
+        "clock": args.clock,
+        "repeats": args.repeats,
         "numpy": np.__version__,
         "gymnasium": gym.__version__,
         "results": results,

@@ -7,10 +7,12 @@ How to run::
     python experiments/bench_rllib.py --iters 2             # ed, runners 0 1 2
     python experiments/bench_rllib.py --runners 1 4 8 15    # on a bigger machine
     python experiments/bench_rllib.py --ruleset classic     # the single-agent classic env
+    python experiments/bench_rllib.py --runners 0 --ed-version v2 --envs-per-runner 16
 
 The settings are ``experiments/run.py``'s: :class:`experiments.run.RunConfig` with its
 defaults (``--ruleset ed``: the three role modules, hints on) builds the
-``TrainSettings``; only the EnvRunner count changes, and the driver's torch threads
+``TrainSettings``; only the EnvRunner count changes (and, when given, the ed version,
+envs per runner and rollout fragment length), and the driver's torch threads
 are set as ``agents.rllib.training.train`` sets them. Each runner count builds the
 algorithm, trains one warm-up iteration (actor start, first weight sync), then times
 ``--iters`` iterations.
@@ -186,6 +188,12 @@ class BenchConfig:
     """Timed iterations per runner count (after one warm-up iteration)."""
     train_batch_size: int | None = None
     """Env steps per iteration (default: run.py's)."""
+    ed_version: str | None = None
+    """ed env version (default: run.py's, v1); e.g. v2 (banked presentations)."""
+    envs_per_runner: int | None = None
+    """Envs per EnvRunner, stepped as one batch (default: run.py's, 8)."""
+    rollout_fragment_length: int | None = None
+    """Env steps per runner per sample call (default: RLlib's "auto")."""
     out: Path = Path("results/bench_rllib.json")
     """JSON output."""
 
@@ -201,6 +209,10 @@ def settings(cfg: BenchConfig, runners: int):
     from experiments.run import RunConfig
 
     run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners)
+    if cfg.ed_version is not None:
+        run.ed_version = cfg.ed_version
+    if cfg.envs_per_runner is not None:
+        run.envs_per_runner = cfg.envs_per_runner
     if cfg.train_batch_size is not None:
         run.train_batch_size = cfg.train_batch_size
         run.minibatch_size = min(run.minibatch_size, cfg.train_batch_size)
@@ -225,7 +237,10 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
 
     s = settings(cfg, runners)
     threads = _local_learner_threads(s)  # as train() does for a local learner
-    algo = build_config(s).build_algo()
+    config = build_config(s)
+    if cfg.rollout_fragment_length is not None:  # a bench-only knob: run.py keeps "auto"
+        config.env_runners(rollout_fragment_length=cfg.rollout_fragment_length)
+    algo = config.build_algo()
     driver = dict.fromkeys(("sampling", "learner", "learner_connector", "gae"), 0.0)
     saved = ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__
     try:
@@ -312,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         "ruleset": cfg.ruleset,
         "task": cfg.task,
         "hints": s.hints,
+        "ed_version": s.ed_version,
         "envs_per_runner": s.envs_per_runner,
+        "rollout_fragment_length": cfg.rollout_fragment_length or "auto",
         "train_batch_size": s.train_batch_size,
         "minibatch_size": s.minibatch_size,
         "num_epochs": s.num_epochs,

@@ -24,6 +24,26 @@ def test_bench_engine_smoke(tmp_path):
         assert r["gym_vs_tool_state"] == r["gym"] / r["tool_state"]
 
 
+def test_bench_engine_replay_plays_the_recorded_actions():
+    """The engines-alone rows replay the policy's recorded actions: whole episodes,
+    every action legal when replayed, the step count what was recorded."""
+    import gymnasium as gym
+
+    from experiments.bench_engine import record_actions, replay_gym
+
+    played = record_actions("edmarl/BasicTriage-v0", "random", 50)
+    assert sum(len(a) for _, a, _ in played) >= 50
+    env = gym.make("edmarl/BasicTriage-v0")
+    for seed, acts, ids in played:
+        obs, _ = env.reset(seed=seed)
+        assert ids == [p.patient_id for p in env.unwrapped.state.scenario.patients]
+        for a in acts:
+            assert obs["action_mask"][a]
+            obs, _, done, _, _ = env.step(a)
+        assert done
+    assert replay_gym("edmarl/BasicTriage-v0", played) == sum(len(a) for _, a, _ in played)
+
+
 @pytest.mark.slow
 def test_bench_rllib_smoke(tmp_path):
     """The front-door benchmark (ed, run.py's settings) on a tiny batch: every figure

@@ -150,7 +150,10 @@ def test_bench_ed_smoke(tmp_path):
     main(["--episodes", "1", "--repeats", "1", "--tasks", "generated", "basic_triage",
           "--out", str(out)])  # fmt: skip
     cells = json.loads(out.read_text())["cells"]
-    assert {(c["task"], c["team"]) for c in cells} == {
-        (t, team) for t in ("generated", "basic_triage") for team in ("heuristic", "random")
+    assert {(c["version"], c["task"], c["team"]) for c in cells} == {
+        (v, t, team)
+        for v in ("v0", "v1", "v2")
+        for t in ("generated", "basic_triage")
+        for team in ("heuristic", "random")
     }
     assert all(c["steps_per_s"] > 0 and 0 < c["reset_share"] < 1 for c in cells)

@@ -70,17 +70,26 @@ def test_fast_encoder_equals_reference_encoder(env_id):
             obs, *_ = env.step(a)
 
 
-def test_encoder_tables_are_shared_read_only_and_observations_are_fresh():
-    """Episodes with the same drawn schedule share one read-only table; every step
-    hands out new, writable arrays, so a caller editing one cannot alter the next."""
+def test_encoder_tables_are_per_episode_and_observations_are_fresh():
+    """Each episode writes serves into its own tables (built from shared read-only
+    per-patient blocks); every step hands out new, writable arrays, so a caller
+    editing one cannot alter the next step or the next episode."""
+    from envs.classic.observation import _BLOCKS
+
     env = gym.make("edmarl/BasicTriage-v0").unwrapped
     obs, _ = env.reset(options={"episode_seed": None})
     first = env._enc
+    shared = [b for per_shape in _BLOCKS.values() for pair in per_shape.values() for b in pair]
+    assert shared and not any(b.flags.writeable for b in shared)
+    serve = int(np.flatnonzero(obs["action_mask"])[0])
     obs["observation"][:] = -1.0
     obs["action_mask"][:] = 0
+    obs, *_ = env.step(serve)
+    assert np.array_equal(obs["observation"], encode(env.state, env.n_slots)[0])
     obs2, _ = env.reset(options={"episode_seed": None})
-    assert env._enc._rows is first._rows and not env._enc._rows.flags.writeable
+    assert env._enc._rows is not first._rows and env._enc._rows.flags.writeable
     assert np.array_equal(obs2["observation"], encode(env.state, env.n_slots)[0])
+    assert np.array_equal(obs2["action_mask"], encode(env.state, env.n_slots)[1])
     assert obs2["observation"].flags.writeable and obs2["action_mask"].flags.writeable
 
 

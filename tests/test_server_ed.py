@@ -487,7 +487,7 @@ def test_v1_doctors_busy_with_treatments():
 def test_version_argument_refusals():
     s = MultiRulesetSession()
     call = session_call(s)
-    for version, text in [("v2", "unknown version 'v2'; choose one of v0, v1"),
+    for version, text in [("v9", "unknown version 'v9'; choose one of v0, v1, v2"),
                           (1, "unknown version 1"), (["v1"], "unknown version")]:  # fmt: skip
         refused(call, "bad_argument", text, "start_task", task_id="basic_triage", ruleset="ed",
                 version=version)  # fmt: skip
@@ -511,7 +511,7 @@ def test_list_tasks_has_the_suite():
         assert t["versions"] == ["v1"] and t["rulesets"] == ["ed"]
         assert t["description"] == t["challenge"] == sc.challenge
         assert t["num_doctors"] == sc.params.doctors and t["max_steps"] == sc.params.horizon
-    assert tasks["mass_casualty"]["versions"] == ["v0", "v1"]
+    assert tasks["mass_casualty"]["versions"] == ["v0", "v1", "v2"]
     assert "classic" in tasks["mass_casualty"]["rulesets"]
 
 

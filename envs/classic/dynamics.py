@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from envs.reward import (
     REWARD_DECIMALS,
@@ -36,9 +37,9 @@ class Outcome(IntEnum):
     BLOCKED = 3
 
 
-@dataclass(frozen=True, slots=True)
-class ServedRecord:
-    """One served patient, as Queue Doctor's ``served`` list records it."""
+class ServedRecord(NamedTuple):
+    """One served patient, as Queue Doctor's ``served`` list records it (a NamedTuple:
+    immutable like a frozen dataclass, and built several times faster on every serve)."""
 
     slot: int
     patient_id: str
@@ -275,6 +276,9 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                 events.append(f"MASS CASUALTY EVENT: {len(new)} patients arrived simultaneously!")
     countdown, severity, wait_ = state.countdown, state.severity, state.wait
     missed = 0
+    # The original deteriorates the whole queue, then ticks every wait (two loops);
+    # a patient's tick and missed count read only its own, already final, severity,
+    # so one loop gives the same state and the same events.
     for s in queue:
         if countdown[s] > 0:
             countdown[s] -= 1
@@ -289,9 +293,6 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                         f"DETERIORATION: {pats[s].patient_id} worsened "
                         f"severity {old}->{severity[s]}"
                     )
-    # Deterioration is applied to the whole queue before any wait tick, as in the
-    # original (two separate loops); a patient's severity is final for this step here.
-    for s in queue:
         wait_[s] += 1
         if severity[s] == 1:
             missed += 1

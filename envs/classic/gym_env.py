@@ -65,16 +65,24 @@ from envs.classic.observation import (
     MASK_DTYPE,
     OBS_DTYPE,
     EpisodeEncoder,
+    episode_tables,
     feature_highs,
     obs_size,
 )
-from envs.classic.scenario import build_scenario
+from envs.classic.scenario import perturb_schedule, scenario_from_draws
 from envs.classic.tool_session import queue_state
 from envs.rulesets import RULESETS, single_agent_ruleset
 from envs.seeding import check_seed_range
 from envs.seeding import episode_seed as next_episode_seed
 from envs.tasks import get_task
+from envs.types import EpisodePatient, Scenario
 from envs.validation import check_action, check_seed
+
+EPISODE_CACHE_SIZE = 128
+"""Episodes (patients and encoder tables, 7–22 kB) an env keeps for seeds that redraw
+a schedule it has played; past this it starts over."""
+EPISODE_CACHE_PROBE = 64
+"""Resets after which an env whose seeds rarely redraw a schedule stops keeping them."""
 
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
@@ -104,6 +112,8 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self.render_mode = render_mode
         self.n_slots = self.task.num_patients
         self.wait_action = self.n_slots
+        self._max_steps = self.task.max_steps
+        self._action_form = f"an int in 0..{self.n_slots} ({self.n_slots} waits)"
         self.action_space = spaces.Discrete(self.n_slots + 1)
         self.observation_space = spaces.Dict(
             {
@@ -117,6 +127,8 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             }
         )
         self._seeded = False
+        self._episodes: dict[tuple, tuple[tuple[EpisodePatient, ...], tuple]] | None = {}
+        self._resets = self._hits = 0
         self.state: dynamics.ClassicState | None = None
         self._enc: EpisodeEncoder | None = None
         self.episode_seed: int | None = None
@@ -138,12 +150,42 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             self.seed_range,
             options,
         )
-        scenario = build_scenario(self.task, episode_seed)
+        draws = perturb_schedule(self.task, episode_seed)
         self.episode_seed = episode_seed
+        scenario, tables = self._episode(episode_seed, draws)
         self.state = self.rules.initial_state(scenario)
-        self._enc = EpisodeEncoder(scenario, self.n_slots)
+        self._enc = EpisodeEncoder(scenario, self.n_slots, tables)
         self.episode_return = 0.0
         return self._obs(), {"task": self.task.name, "episode_seed": episode_seed}
+
+    def _episode(
+        self, seed: int | None, draws: list[tuple[int, int, int]]
+    ) -> tuple[Scenario, tuple[np.ndarray, np.ndarray] | None]:
+        """The scenario of ``draws`` and its encoder tables when kept. Seeds often redraw
+        a schedule already played (basic_triage: ~10 % of seeds draw a new one), so
+        its patients and tables are kept, keyed by the draws — while at least a
+        quarter of the first :data:`EPISODE_CACHE_PROBE` resets hit (on mass_casualty
+        almost every seed draws a new schedule and keeping them costs more than it
+        saves)."""
+        cache = self._episodes
+        if cache is None:
+            return scenario_from_draws(self.task, seed, draws), None
+        key = tuple(draws)
+        known = cache.get(key)
+        self._resets += 1
+        if known is not None:
+            self._hits += 1
+            patients, tables = known
+            return Scenario(task=self.task, seed=seed, patients=patients), tables
+        if self._resets == EPISODE_CACHE_PROBE and 4 * self._hits < self._resets:
+            self._episodes = None
+            return scenario_from_draws(self.task, seed, draws), None
+        scenario = scenario_from_draws(self.task, seed, draws)
+        if len(cache) >= EPISODE_CACHE_SIZE:
+            cache.clear()
+        tables = episode_tables(scenario, self.n_slots)
+        cache[key] = (scenario.patients, tables)
+        return scenario, tables
 
     # Gymnasium's reset(seed) builds the generator at once, which costs as much as a
     # whole episode's steps; only a later unseeded reset reads it, so it is built from
@@ -179,9 +221,9 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         state = self.state
         if state is None:
             raise RuntimeError("call reset() before step()")
-        if state.done:
+        if state.step >= self._max_steps:
             raise RuntimeError("the episode is over (terminated=True); call reset()")
-        a = check_action(action, f"an int in 0..{self.n_slots} ({self.n_slots} waits)")
+        a = action if type(action) is int else check_action(action, self._action_form)
         if not 0 <= a <= self.n_slots:
             raise ValueError(
                 f"action {a} out of range: 0..{self.n_slots - 1} serve, {self.n_slots} waits"
@@ -194,9 +236,10 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
                 self._enc.mark_served(a)  # type: ignore[union-attr]
         self.episode_return += tr.reward
         info: dict[str, Any] = {}
-        if tr.outcome in _INVALID:
+        # Identity tests: an Enum's hash is a Python-level call, a dict lookup costs one.
+        if tr.outcome is not dynamics.Outcome.SERVED and tr.outcome is not dynamics.Outcome.WAITED:
             info["invalid_action"] = _INVALID[tr.outcome]
-        terminated = state.done
+        terminated = state.step >= self._max_steps
         if terminated:
             g = grade(state)
             info["score"] = g["score"]

@@ -31,12 +31,10 @@ vectorised operations (the hot path); tests check they agree on every step.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from envs.classic.dynamics import ClassicState, can_serve
-from envs.types import Condition, Scenario, TaskSpec
+from envs.types import Condition, EpisodePatient, Scenario, TaskSpec
 
 PATIENT_FEATURES = (
     "present",
@@ -132,8 +130,9 @@ def encode(state: ClassicState, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
 
 class EpisodeEncoder:
     """Fast encoder for one episode: every step's rows precomputed as if nobody were
-    served; at each step served slots are zeroed and ICU patients masked once the
-    beds are gone.
+    served; a serve zeroes that slot's rows and mask entries in the episode's own
+    tables, and ICU patients are masked once the beds are gone (classic never frees
+    a bed), so a step's observation is one row copied plus three context entries.
 
     A waiting patient's visible features depend only on the step (arrival, wait ticks,
     the deterioration countdown), which is what makes the table exact. Wait ticks:
@@ -142,7 +141,13 @@ class EpisodeEncoder:
     The countdown drops by one per tick and deterioration happens when it reaches 0.
     """
 
-    def __init__(self, scenario: Scenario, n_slots: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        n_slots: int,
+        tables: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``tables``: :func:`episode_tables` of this scenario, if already built."""
         task = scenario.task
         pats = scenario.patients
         if len(pats) > n_slots:
@@ -151,89 +156,127 @@ class EpisodeEncoder:
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
-        # Many seeds draw the same schedule (few arrivals move): tables are shared.
-        draws = tuple(
-            (p.arrival_step, p.deterioration_countdown, p.severity, p.reported_severity,
-             p.requires_icu, p.requires_specialist)
-            for p in pats
-        )  # fmt: skip
-        shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
-        self._rows, self._mask, self._icu = _episode_tables(shape, draws)
-        self._keep = np.ones(n_slots * F + G, dtype=OBS_DTYPE)
-        self._keep_mask = np.ones(n_slots + 1, dtype=MASK_DTYPE)
+        if tables is None:
+            shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
+            self._rows, self._mask = _episode_tables(shape, pats)
+        else:  # this episode's own copies: serves are written into them
+            self._rows, self._mask = tables[0].copy(), tables[1].copy()
+        self._icu_slots = [p.slot for p in pats if p.requires_icu]
+        self._icu_masked = False
         base = n_slots * F
         self._icu_available = base + ICU_AVAILABLE
         self._queue_length = base + QUEUE_LENGTH
         self._served = base + SERVED
 
     def mark_served(self, slot: int) -> None:
-        self._keep[slot * F : (slot + 1) * F] = 0.0
-        self._keep_mask[slot] = 0
+        # Past steps are never read again, so the whole column range can go.
+        self._rows[:, slot * F : (slot + 1) * F] = 0.0
+        self._mask[:, slot] = 0
 
     def encode(
         self, step: int, icu_available: int, queue_length: int, served: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        obs = self._rows[step] * self._keep
-        mask = self._mask[step] * self._keep_mask
-        if icu_available < 1 and self.icu_total:
-            n = self.n_slots
-            obs[CAN_SERVE : n * F : F][self._icu] = 0.0
-            mask[:n][self._icu] = 0
+        if icu_available < 1 and self.icu_total and not self._icu_masked:
+            self._icu_masked = True
+            slots = self._icu_slots
+            self._rows[:, [s * F + CAN_SERVE for s in slots]] = 0.0
+            self._mask[:, slots] = 0
+        obs = self._rows[step].copy()  # fresh arrays: callers may keep or edit them
         obs[self._icu_available] = icu_available
         obs[self._queue_length] = queue_length
         obs[self._served] = served
-        return obs, mask
+        return obs, self._mask[step].copy()
 
 
-TABLE_CACHE_SIZE = 512
-"""Episode tables kept (about 22 kB each for mass_casualty)."""
+BLOCK_CACHE_SIZE = 8192
+"""Per-patient table blocks kept per task shape (a few hundred bytes each); the fixed
+tasks draw a few hundred distinct patients in all, generated tasks may draw more (the
+cache then starts over)."""
+_Shape = tuple[int, int, int, int]
+_Draw = tuple[int, int, int, int, bool, bool]
+_BLOCKS: dict[_Shape, dict[_Draw, tuple[np.ndarray, np.ndarray]]] = {}
+_TAILS: dict[tuple[_Shape, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-@lru_cache(maxsize=TABLE_CACHE_SIZE)
+def episode_tables(scenario: Scenario, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only per-step observations and masks of ``scenario`` as if nobody were
+    served (what :class:`EpisodeEncoder` starts from), for callers that keep them."""
+    task = scenario.task
+    shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
+    rows, mask = _episode_tables(shape, scenario.patients)
+    rows.flags.writeable = mask.flags.writeable = False
+    return rows, mask
+
+
 def _episode_tables(
-    shape: tuple[int, int, int, int], draws: tuple[tuple[int, int, int, int, bool, bool], ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read-only per-step observations (context entries that depend only on the step
-    filled in), masks and ICU flags of one drawn schedule (see EpisodeEncoder)."""
+    shape: _Shape, pats: tuple[EpisodePatient, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Writable per-step observations (context entries that depend only on the step
+    filled in) and masks of one episode's patients, put together from cached
+    per-patient blocks (see EpisodeEncoder): two concatenations per reset."""
+    blocks = _BLOCKS.get(shape)
+    if blocks is None or len(blocks) > BLOCK_CACHE_SIZE:
+        blocks = _BLOCKS[shape] = {}
+    obs_parts, mask_parts = [], []
+    for p in pats:
+        d = (p.arrival_step, p.deterioration_countdown, p.severity, p.reported_severity,
+             p.requires_icu, p.requires_specialist)  # fmt: skip
+        b = blocks.get(d)
+        if b is None:
+            b = blocks[d] = _patient_block(shape, d)
+        obs_parts.append(b[0])
+        mask_parts.append(b[1])
+    tail = _TAILS.get((shape, len(pats)))
+    if tail is None:
+        tail = _TAILS[shape, len(pats)] = _tail_blocks(shape, len(pats))
+    obs_parts.append(tail[0])
+    mask_parts.append(tail[1])
+    return np.concatenate(obs_parts, axis=1), np.concatenate(mask_parts, axis=1)
+
+
+def _patient_block(
+    shape: tuple[int, int, int, int], draw: tuple[int, int, int, int, bool, bool]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One patient's ``(T + 1, F)`` rows and ``(T + 1, 1)`` mask column, per step, as
+    if never served (read-only: shared between episodes)."""
+    max_steps, num_doctors, icu_beds, _ = shape
+    a, c, sev, rep, icu, spec = draw
+    t = np.arange(max_steps + 1)
+    arrived = a <= t
+    ticks = np.where(arrived, t - a + (a > 0), 0)
+    det = (c > 0) & (ticks >= c)
+    worse = max(1, sev - 1)
+    can = num_doctors >= (2 if spec else 1) and (not icu or icu_beds >= 1)
+    rows = np.zeros((max_steps + 1, F), dtype=OBS_DTYPE)
+    rows[:, PRESENT] = arrived
+    rows[:, REPORTED] = np.where(det, worse, rep)
+    rows[:, WAIT] = ticks
+    critical = int(Condition.CRITICAL) if worse == 1 else int(Condition.AT_RISK)
+    rows[:, CONDITION] = np.where(det, critical, 0)
+    rows[:, COUNTDOWN] = np.where((c > 0) & ~det, c - ticks, 0)
+    rows[:, ICU] = icu
+    rows[:, SPECIALIST] = spec
+    rows[:, CAN_SERVE] = can
+    rows *= rows[:, PRESENT : PRESENT + 1]
+    mask = (arrived & can).astype(MASK_DTYPE)[:, None]
+    rows.flags.writeable = mask.flags.writeable = False
+    return rows, mask
+
+
+def _tail_blocks(shape: _Shape, n_patients: int) -> tuple[np.ndarray, np.ndarray]:
+    """What follows the patients' blocks (read-only): empty slots and the context
+    entries that depend only on the step; empty slots' mask entries and the wait
+    action's (always legal)."""
     max_steps, num_doctors, icu_beds, n_slots = shape
-    n = len(draws)
-    cols = np.array(draws, dtype=np.int64).reshape(n, 6).T
-    a, c, sev, rep = cols[0], cols[1], cols[2], cols[3]
-    icu, spec = cols[4].astype(bool), cols[5].astype(bool)
-    t = np.arange(max_steps + 1)[:, None]
-    arrived = a[None, :] <= t
-    ticks = np.where(arrived, t - a[None, :] + (a[None, :] > 0), 0)
-    det = (c[None, :] > 0) & (ticks >= c[None, :])
-    worse = np.maximum(1, sev - 1)[None, :]
-    can = (num_doctors >= np.where(spec, 2, 1)) & (~icu | (icu_beds >= 1))
-    table = np.zeros((max_steps + 1, n_slots, F), dtype=OBS_DTYPE)
-    tab = table[:, :n]
-    tab[..., PRESENT] = arrived
-    tab[..., REPORTED] = np.where(det, worse, rep[None, :])
-    tab[..., WAIT] = ticks
-    tab[..., CONDITION] = np.where(
-        det, np.where(worse == 1, int(Condition.CRITICAL), int(Condition.AT_RISK)), 0
-    )
-    tab[..., COUNTDOWN] = np.where((c[None, :] > 0) & ~det, c[None, :] - ticks, 0)
-    tab[..., ICU] = icu
-    tab[..., SPECIALIST] = spec
-    tab[..., CAN_SERVE] = can
-    table *= table[..., PRESENT : PRESENT + 1]
-    # Whole observations per step: the patient rows, then the context entries that
-    # depend only on the step; encode() multiplies by the served-slot mask and
-    # writes the three that depend on play (two NumPy calls per step).
-    full = np.zeros((max_steps + 1, n_slots * F + G), dtype=OBS_DTYPE)
-    full[:, : n_slots * F] = table.reshape(max_steps + 1, n_slots * F)
-    ctx = full[:, n_slots * F :]
-    ctx[:, STEP] = t[:, 0]
-    ctx[:, STEPS_REMAINING] = max_steps - t[:, 0]
+    pad = n_slots - n_patients
+    obs = np.zeros((max_steps + 1, pad * F + G), dtype=OBS_DTYPE)
+    ctx = obs[:, pad * F :]
+    t = np.arange(max_steps + 1)
+    ctx[:, STEP] = t
+    ctx[:, STEPS_REMAINING] = max_steps - t
     ctx[:, DOCTORS] = num_doctors
     ctx[:, ICU_TOTAL] = icu_beds
-    mask = np.zeros((max_steps + 1, n_slots + 1), dtype=MASK_DTYPE)
-    mask[:, :n] = arrived & can
-    mask[:, n_slots] = 1
-    icu_slots = np.zeros(n_slots, dtype=bool)
-    icu_slots[:n] = icu
-    for arr in (full, mask, icu_slots):
-        arr.flags.writeable = False  # shared between episodes
-    return full, mask, icu_slots
+    mask = np.zeros((max_steps + 1, pad + 1), dtype=MASK_DTYPE)
+    mask[:, pad] = 1
+    obs.flags.writeable = mask.flags.writeable = False
+    return obs, mask

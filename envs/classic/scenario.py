@@ -47,24 +47,35 @@ def perturb_schedule(task: TaskSpec, seed: int | None) -> list[tuple[int, int, i
     return out
 
 
+PATIENT_CACHE_SIZE = 65_536
+"""Episode patients kept by :func:`build_scenario` (they are immutable and a seeded
+arrival takes one of a handful of forms, so most resets build none; past this size the
+cache starts over)."""
+_PATIENTS: dict[tuple, EpisodePatient] = {}
+
+
 def build_scenario(task: TaskSpec, seed: int | None = None) -> Scenario:
     """Apply the seeded perturbation (none when ``seed`` is None) and order by arrival."""
-    draws = perturb_schedule(task, seed)
+    return scenario_from_draws(task, seed, perturb_schedule(task, seed))
+
+
+def scenario_from_draws(
+    task: TaskSpec, seed: int | None, draws: list[tuple[int, int, int]]
+) -> Scenario:
+    """The scenario of ``perturb_schedule(task, seed)``'s ``draws``, ordered by arrival."""
     drawn = [(d, i, a) for i, (d, a) in enumerate(zip(draws, task.arrivals, strict=True))]
     # Queue Doctor appends arrivals per step in schedule order: queue order is
     # (arrival step, schedule index), which is also our slot order.
     drawn.sort(key=lambda d: (d[0][0], d[1]))
-    patients = tuple(
-        EpisodePatient(
-            slot=slot,
-            patient_id=a.patient_id,
-            arrival_step=arrival,
-            severity=true_sev,
-            reported_severity=reported,
-            deterioration_countdown=a.deterioration_countdown,
-            requires_icu=a.requires_icu,
-            requires_specialist=a.requires_specialist,
-        )
-        for slot, ((arrival, true_sev, reported), _, a) in enumerate(drawn)
-    )
-    return Scenario(task=task, seed=seed, patients=patients)
+    cache = _PATIENTS
+    if len(cache) > PATIENT_CACHE_SIZE:
+        cache.clear()
+    patients = []
+    for slot, ((arrival, true_sev, reported), _, a) in enumerate(drawn):
+        key = (slot, a.patient_id, arrival, true_sev, reported, a.deterioration_countdown,
+               a.requires_icu, a.requires_specialist)  # fmt: skip
+        p = cache.get(key)
+        if p is None:
+            p = cache[key] = EpisodePatient(*key)
+        patients.append(p)
+    return Scenario(task=task, seed=seed, patients=tuple(patients))

@@ -288,7 +288,7 @@ def replay(sc: EdScenario, config: EdConfig, p: EdPlan, n_slots: int | None = No
 def _solve_cached(task: TaskSpec, seed: int | None, config: EdConfig) -> EdBound:
     from envs.ed.graders import grade  # graders import nothing from here; avoid a cycle
 
-    sc = build_ed_scenario(task, seed)
+    sc = build_ed_scenario(task, seed, config)
     p = plan(sc, config)
     s = replay(sc, config, p)
     value = sum(r.reward for r in s.served)

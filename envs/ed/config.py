@@ -28,6 +28,11 @@ HIGH_ALERT_DRUGS = frozenset({Drug.ADRENALINE, Drug.INSULIN, Drug.MIDAZOLAM, Dru
 """ISMP high-alert classes (adrenergic agonists, insulin, IV sedation, opioids): given
 without an indication they harm the patient, so in ``ed`` they cause an adverse event."""
 
+PRESENTATION_SOURCES = ("generator", "bank")
+"""How an episode's presentations are drawn (:data:`envs.ed.scenario.PRESENTATION_DRAWS`):
+``generator``, one fresh draw per patient from the clinical generator (v0, v1);
+``bank``, one pick per patient from a bank drawn once per process (v2)."""
+
 DEFAULT_STOCK = 3
 """Doses of every drug on the shelf at the start of an episode (it can run out)."""
 
@@ -123,6 +128,8 @@ class EdConfig:
     * ``critical_clock``: a patient who becomes category 1 while waiting is valued on
       the category-1 cliff from that moment (capped by the arrival category's value),
       so rescuing a deteriorated patient pays and the death clock matches the cliff.
+    * ``presentations``: where the episode's presentations come from
+      (:data:`PRESENTATION_SOURCES`; not a rule: the dynamics read only the charts).
     """
 
     triage_capacity: int = 2
@@ -136,6 +143,7 @@ class EdConfig:
     consultant_sees_self_report: bool = True
     serve_requires_triage: bool = False
     critical_clock: bool = False
+    presentations: str = "generator"
 
     def __post_init__(self) -> None:
         if self.triage_capacity < 1 or self.dispense_capacity < 1:
@@ -147,6 +155,11 @@ class EdConfig:
                 raise ValueError(f"{name} needs {N_CATEGORIES} integers >= {low}, one per category")
         if self.death_wait < 0:
             raise ValueError("death_wait must be >= 0 (0 = patients never die)")
+        if self.presentations not in PRESENTATION_SOURCES:
+            raise ValueError(
+                f"presentations must be one of {', '.join(PRESENTATION_SOURCES)}, "
+                f"got {self.presentations!r}"
+            )
 
     @property
     def is_v1(self) -> bool:

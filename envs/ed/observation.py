@@ -101,12 +101,16 @@ def _static(s: EdState, role: Role, n_feat: int) -> np.ndarray:
 
 
 def _buffer(s: EdState, role: Role, n_feat: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fresh zero observation of ``role`` and the view of its first ``n`` rows,
-    already holding the static columns."""
-    out = np.zeros(s.n_slots * n_feat + _N_CONTEXT[role], dtype=OBS_DTYPE)
-    r = out[: s.n * n_feat].reshape(s.n, n_feat)
-    r[:] = _static(s, role, n_feat)
-    return out, r
+    """A fresh observation of ``role`` holding only the static columns (zeros
+    elsewhere) and the view of its first ``n`` rows: one copy of an episode template."""
+    key = ("obs_template", role)
+    template = s.cache.get(key)
+    if template is None:
+        template = np.zeros(s.n_slots * n_feat + _N_CONTEXT[role], dtype=OBS_DTYPE)
+        template[: s.n * n_feat].reshape(s.n, n_feat)[:] = _static(s, role, n_feat)
+        s.cache[key] = template
+    out = template.copy()
+    return out, out[: s.n * n_feat].reshape(s.n, n_feat)
 
 
 def encode_nurse(

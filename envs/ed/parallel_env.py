@@ -195,6 +195,11 @@ class EdTriageParallelEnv(ParallelEnv):
         self._episode_terms: dict[str, dict[str, float]] = {}
         self._masks: dict[Role, np.ndarray] = {}
         self._end_actions = tuple((r.agent, sizes[r] - 1) for r in Role)
+        # check_action's messages, built once (f-strings per agent per step add up).
+        self._action_checks = tuple(
+            (agent, end, f"an int in 0..{end} ({end} = END)", f"{agent}'s action")
+            for agent, end in self._end_actions
+        )
         shared = V1_SHARED_TERMS if self.config.is_v1 else SHARED_TERMS
         self._info_terms = {r: (*shared, *ROLE_TERMS[r]) for r in Role}
         self._base = self._base_info
@@ -224,7 +229,7 @@ class EdTriageParallelEnv(ParallelEnv):
         )
         self.episode_seed = episode_seed
         self.task = self._tasks.task_for(episode_seed)
-        scenario = build_ed_scenario(self.task, episode_seed)
+        scenario = build_ed_scenario(self.task, episode_seed, self.config)
         self.state = initial_state(scenario, self.config, self.n_slots)
         self.agents = list(self.possible_agents)
         self._returns = dict.fromkeys(self.agents, 0.0)
@@ -239,10 +244,10 @@ class EdTriageParallelEnv(ParallelEnv):
             raise RuntimeError("call reset() before step() (the episode is over)")
         check_agent_ids(actions, self.possible_agents)
         joint = []
-        for agent, end in self._end_actions:
+        for agent, end, expected, name in self._action_checks:
             a = actions.get(agent, end)  # a missing agent ENDs
             # Refused before the state changes; an out-of-range int stays a counted no-op.
-            joint.append(check_action(a, f"an int in 0..{end} ({end} = END)", f"{agent}'s action"))
+            joint.append(a if type(a) is int else check_action(a, expected, name))
         res = substep(s, tuple(joint), start_masks=self._masks)
         m = self._masks = res.masks
         shared = res.shared

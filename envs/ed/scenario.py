@@ -9,7 +9,10 @@ episode seed still seeds the presentations.
 Presentations come from :class:`~envs.clinical.PatientGenerator`, conditioned on the
 patient's true category and seeded by the episode seed (``numpy`` generator; an
 unseeded episode uses :data:`UNSEEDED_PRESENTATION_SEED`, so it is deterministic
-too). A patient with a deterioration countdown gets a presentation that has an
+too): one fresh draw per patient (``EdConfig.presentations="generator"``, v0 and v1),
+or one pick per patient from a :class:`PresentationBank` drawn once per process from
+:data:`BANK_SEED` (``"bank"``, v2: one vectorised draw per reset instead of a generator
+run per patient). A patient with a deterioration countdown gets a presentation that has an
 indicated drug, so the pharmacist can stop it. The schedule's reported severity
 replaces the generated self-report (this keeps Queue Doctor's designed misreports),
 and the schedule's ICU / specialist flags replace the template's.
@@ -27,7 +30,7 @@ from envs.classic.scenario import build_scenario
 from envs.clinical import PatientGenerator, Presentation
 from envs.clinical.library import LIBRARY
 from envs.clinical.presentation import AVPU, VITAL_FIELDS, ArrivalMode, Sex, replace_unchecked
-from envs.ed.config import DRUG_INDEX, FLOWCHART_CODE, N_DRUGS
+from envs.ed.config import DRUG_INDEX, FLOWCHART_CODE, N_DRUGS, EdConfig
 from envs.generator import GENERATED_TASK
 from envs.types import Scenario, TaskSpec
 
@@ -127,10 +130,8 @@ SCHEDULE_BUILDERS: dict[str, Callable[[TaskSpec, int | None], Scenario]] = {
 seeded perturbation (:func:`envs.classic.scenario.build_scenario`)."""
 
 
-def build_ed_scenario(task: TaskSpec, seed: int | None = None) -> EdScenario:
-    base = SCHEDULE_BUILDERS.get(task.name, build_scenario)(task, seed)
-    rng = np.random.default_rng(UNSEEDED_PRESENTATION_SEED if seed is None else seed)
-    pres = draw_presentations(base, rng)
+def _tables(pres: tuple[Presentation, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numeric charts, allergy multi-hots and indicated drugs of ``pres``."""
     n = len(pres)
     allergies = np.zeros((n, N_DRUGS), dtype=bool)
     indicated = np.full(n, -1, dtype=np.int64)
@@ -142,4 +143,91 @@ def build_ed_scenario(task: TaskSpec, seed: int | None = None) -> EdScenario:
     charts = np.array([chart_vector(p) for p in pres], dtype=np.float32).reshape(
         n, len(CHART_FEATURES)
     )
+    return charts, allergies, indicated
+
+
+Drawn = tuple[tuple[Presentation, ...], np.ndarray, np.ndarray, np.ndarray]
+"""Presentations, charts, allergies, indicated drugs of one episode's patients."""
+
+
+def _generated(base: Scenario, rng: np.random.Generator) -> Drawn:
+    pres = draw_presentations(base, rng)
+    return (pres, *_tables(pres))
+
+
+BANK_SIZE = 512
+"""Presentations the bank holds per (pool, category): 4,608 in all, drawn once per
+process (0.5–1.5 s on the 2-core machine of docs/benchmarks)."""
+BANK_SEED = 20_261_202
+
+
+@dataclass(frozen=True)
+class PresentationBank:
+    """Pre-drawn presentations with their numeric tables; rows ``offsets[pool, c]`` to
+    ``+ BANK_SIZE`` are category ``c`` of the pool (``True``: templates with an
+    indicated drug, for patients with a countdown; ``False``: any template)."""
+
+    presentations: tuple[Presentation, ...]
+    charts: np.ndarray
+    allergies: np.ndarray
+    indicated: np.ndarray
+    offsets: dict[tuple[bool, int], int]
+
+
+@lru_cache(maxsize=1)
+def presentation_bank() -> PresentationBank:
+    any_gen, drug_gen = _generators()
+    any_gen.rng = drug_gen.rng = np.random.default_rng(BANK_SEED)
+    pres: list[Presentation] = []
+    offsets: dict[tuple[bool, int], int] = {}
+    for pool, gen in ((False, any_gen), (True, drug_gen)):
+        for cat, templates in sorted(gen.by_category.items()):
+            if templates:
+                offsets[pool, int(cat)] = len(pres)
+                pres.extend(gen.sample(cat).presentation for _ in range(BANK_SIZE))
+    for arr in (charts := _tables(tuple(pres))):
+        arr.flags.writeable = False  # shared by every episode
+    return PresentationBank(tuple(pres), *charts, offsets)
+
+
+def _banked(base: Scenario, rng: np.random.Generator) -> Drawn:
+    """One bank row per patient (its category's pool, the drug pool for a patient
+    with a countdown, as :func:`draw_presentations` chooses): one draw of ``rng``."""
+    bank = presentation_bank()
+    pats = base.patients
+    off = bank.offsets
+    start = [off.get((p.deterioration_countdown > 0, p.severity)) for p in pats]
+    start = [off[False, p.severity] if s is None else s for s, p in zip(start, pats, strict=True)]
+    rows = rng.integers(BANK_SIZE, size=len(pats)) + np.array(start, dtype=np.int64)
+    pres = []
+    for r, p in zip(rows.tolist(), pats, strict=True):
+        reported = p.reported_severity
+        make = replace_unchecked if type(reported) is int and 1 <= reported <= 5 else replace
+        pres.append(
+            make(
+                bank.presentations[r],
+                self_reported_urgency=reported,
+                needs_icu=p.requires_icu,
+                needs_specialist=p.requires_specialist,
+            )
+        )
+    return tuple(pres), bank.charts[rows], bank.allergies[rows], bank.indicated[rows]
+
+
+PRESENTATION_DRAWS: dict[str, Callable[[Scenario, np.random.Generator], Drawn]] = {
+    "generator": _generated,
+    "bank": _banked,
+}
+"""``EdConfig.presentations`` → how an episode's presentations are drawn."""
+
+
+def build_ed_scenario(
+    task: TaskSpec, seed: int | None = None, config: EdConfig | None = None
+) -> EdScenario:
+    """The episode of (task, seed); ``config`` picks the presentation source (None:
+    the generator, as v0 and v1)."""
+    base = SCHEDULE_BUILDERS.get(task.name, build_scenario)(task, seed)
+    rng = np.random.default_rng(UNSEEDED_PRESENTATION_SEED if seed is None else seed)
+    source = "generator" if config is None else config.presentations
+    pres, charts, allergies, indicated = PRESENTATION_DRAWS[source](base, rng)
     return EdScenario(base, pres, charts, allergies, indicated)

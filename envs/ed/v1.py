@@ -114,11 +114,15 @@ def env(**kwargs: Any):
     return parallel_to_aec(parallel_env(**kwargs))
 
 
+# v2 subclasses v1 (above), so it is imported once v1's class exists.
+from envs.ed.v2 import EdTriageV2ParallelEnv  # noqa: E402
+
 ED_ENVS: dict[str, type[EdTriageParallelEnv]] = {
     "v0": EdTriageParallelEnv,
     "v1": EdTriageV1ParallelEnv,
+    "v2": EdTriageV2ParallelEnv,
 }
-"""``ed`` env version → class (the CLIs' ``--ed-version``)."""
+"""``ed`` env version → class (the CLIs' ``--ed-version``; v2: :mod:`envs.ed.v2`)."""
 ED_TASKS: tuple[str, ...] = ("basic_triage", "dynamic_queue", "mass_casualty", *SCENARIOS)
 """Every named task of v1: the three fixed ones, then the suite."""
 
