@@ -154,12 +154,12 @@ class TeamPlay(Play):
     def is_scenario(self, task: str, version: str) -> bool:
         from envs.ed.suite import SCENARIOS
 
-        return version == "v1" and task in SCENARIOS
+        return version != "v0" and task in SCENARIOS  # v1's rules (v2: v1 + a bank)
 
     def scenario_hint(self) -> str:
         from envs.ed.suite import SCENARIOS
 
-        return f"; ed v1 scenarios: {', '.join(SCENARIOS)}"
+        return f"; ed v1/v2 scenarios: {', '.join(SCENARIOS)}"
 
     def llm_player(self, cfg: RunConfig) -> Any:
         from llm_policy.policy import ed_players
