@@ -203,7 +203,9 @@ def test_bench_finetune_times_both_paths(tiny_base, sft_dir, tmp_path):
     old, new = doc["paths"]["old"], doc["paths"]["new"]
     assert (old["precision"], old["group_by_length"], old["answer_logits_only"]) == (
         "fp32", False, False)  # fmt: skip
-    assert new["group_by_length"] and new["answer_logits_only"]
+    assert new["group_by_length"] and new["answer_logits_only"] and new["shared_prefix"]
+    assert not old["shared_prefix"] and not old["frozen_weights_bf16"]
+    assert new["frozen_weights_bf16"] == (new["precision"] == "bf16")
     assert len(old["steps"]) == len(new["steps"]) == 2
     assert all(r["seconds"] > 0 and r["tokens"] > 0 for r in old["steps"] + new["steps"])
     assert len(doc["speedup_s_per_step"]["per_round"]) == 2
