@@ -98,6 +98,9 @@ class Recipe:
     """With bf16 precision: frozen base weights held in bf16, LoRA fp32, no autocast."""
     shared_prefix: bool = True
     """Encode a batch's common prompt prefix (the system instruction) once."""
+    time_budget_min: float | None = None
+    """Stop after the first step that ends past this many minutes of training (the
+    schedule stays the one of ``max_steps``); the summary records the steps done."""
 
 
 # Unsloth manages its own precision and kernels: its path is left as it was.
@@ -372,9 +375,13 @@ def finetune(
         log(f"step {step}/{recipe.max_steps} loss {total:.4f} grad_norm {grad_norm:.3f} "
             f"lr {lr:.2e} ({rows[-1]['seconds']:.1f}s)")  # fmt: skip
         write_loss_csv(output / "loss.csv", rows)  # kept current: a long run can be watched
+        if recipe.time_budget_min and time.perf_counter() - t0 > 60 * recipe.time_budget_min:
+            log(f"time budget of {recipe.time_budget_min} min spent after step {step}")
+            break
     train_s = time.perf_counter() - t0
+    steps_done = len(rows)
     model.eval()
-    title = f"{backend} LoRA on {Path(data).name}: {recipe.max_steps} steps"
+    title = f"{backend} LoRA on {Path(data).name}: {steps_done} of {recipe.max_steps} steps"
     plot_loss(output / "loss.png", rows, title)
     save = SAVERS[backend]
     with tempfile.TemporaryDirectory(dir=output, prefix=".adapter.") as scratch:
@@ -395,7 +402,8 @@ def finetune(
         "frozen_weights_bf16": bf16_held,
         "threads": torch.get_num_threads(),
         "train_seconds": round(train_s, 1),
-        "seconds_per_step": round(train_s / recipe.max_steps, 3),
+        "steps_done": steps_done,
+        "seconds_per_step": round(train_s / steps_done, 3),
         "final_loss": rows[-1]["loss"],
         "first_loss": rows[0]["loss"],
         **{k: round(v, 3) for k, v in _peak_memory(torch).items()},
@@ -416,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, required=True)
     ap.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default 100)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N train records")
+    ap.add_argument("--time-budget-min", type=float, default=None,
+                    help="stop after the step that passes this many training minutes")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--grad-accum", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
@@ -436,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     overrides = {k: v for k, v in {
         "max_steps": args.max_steps, "batch_size": args.batch_size,
+        "time_budget_min": args.time_budget_min,
         "grad_accum": args.grad_accum, "lr": args.lr, "warmup_steps": args.warmup_steps,
         "max_seq_length": args.max_seq_length, "seed": args.seed,
         "precision": args.precision, "group_by_length": args.group_by_length,
@@ -445,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe = replace(BACKEND_RECIPES[args.backend], **overrides)
     if recipe.max_steps < 1:
         ap.error("--max-steps must be >= 1")
+    if recipe.time_budget_min is not None and recipe.time_budget_min <= 0:
+        ap.error("--time-budget-min must be > 0")
     if args.threads:
         import torch
 
