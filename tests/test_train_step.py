@@ -171,3 +171,16 @@ def test_bf16_held_weights_keep_lora_fp32_and_a_close_loss():
     assert all(p.dtype == torch.bfloat16 for p in model.parameters() if not p.requires_grad)
     with ts.step_context("bf16", "cpu", bf16_weights=False):
         assert torch.is_autocast_enabled("cpu")
+
+
+def test_bench_finetune_parts_times_every_variant(tmp_path):
+    import json
+
+    from experiments.bench_finetune_parts import VARIANTS, main
+
+    out = tmp_path / "parts.json"
+    assert main(["--layers", "1", "--rounds", "1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["cpu_seconds"]) == set(VARIANTS)
+    assert all(v > 0 for v in doc["cpu_seconds"].values())
+    assert doc["speedup_vs_fp32_full_logits"]["fp32_full_logits"] == 1.0
