@@ -9,21 +9,24 @@ How to run::
     python experiments/bench_finetune.py --base /path/to/tiny-model --steps 1 --batch-size 2
 
 * ``old``: fp32, random batches, logits at every position (``--precision fp32
-  --no-group-by-length --full-logits`` of ``llm_policy.finetune``);
-* ``new``: the recipe's defaults (``--precision auto``: bf16 autocast where the CPU has
-  AVX512-BF16/AMX-BF16; length-grouped batches; LM head on answer positions only).
+  --no-group-by-length --full-logits --no-shared-prefix`` of ``llm_policy.finetune``);
+* ``new``: the recipe's defaults (``--precision auto``: bf16 where the CPU has
+  AVX512-BF16/AMX-BF16, with the frozen weights held in bf16 and LoRA in fp32;
+  length-grouped batches; LM head on answer positions only; the batch's shared
+  prompt prefix encoded once).
 
-Both train the same LoRA model (one optimizer; the weights move, which does not change
-the cost of a step) on the SFT train split with the recipe's batch 8 × accumulation 4,
-each drawing its own batches from the same examples with the same seed. A step is
-timed whole (forward, backward, clipping, optimizer). Reported: s/step and real
-(non-padding) tokens/s per path, the per-round speed-up old/new with a 95 % t-interval,
-and the projected minutes of the recipe's 100 steps on the new path.
+Each path trains its own copy of the same initial LoRA model (its own optimizer; the
+weights move, which does not change the cost of a step) on the SFT train split with the
+recipe's batch 8 × accumulation 4, each drawing its own batches from the same examples
+with the same seed. A step is timed whole (forward, backward, clipping, optimizer).
+Reported: s/step and real (non-padding) tokens/s per path, the per-round speed-up
+old/new with a 95 % t-interval, and the projected minutes of the recipe's 100 steps on the new path.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import sys
 import time
@@ -87,21 +90,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         records = ft.read_records(args.data, "train")
     torch.manual_seed(recipe.seed)
-    model, tok = ft.LOADERS["peft"](args.base, recipe)
+    base_model, tok = ft.LOADERS["peft"](args.base, recipe)
     examples = [ft.tokenize_record(tok, r, recipe.max_seq_length) for r in records]
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = ft.OPTIMIZERS[recipe.optimizer](params, recipe)
-    model.train()
     setups = {}
     for name, overrides in PATHS.items():
         r = replace(recipe, **overrides)
+        precision = ts.resolve_precision(r.precision, "cpu")
+        # each path its own copy of the same initial LoRA model (old: fp32 weights)
+        model = copy.deepcopy(base_model)
+        bf16_held = precision == "bf16" and r.bf16_weights
+        if bf16_held:
+            ts.hold_frozen_in_bf16(model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        model.train()
         setups[name] = {
             "recipe": r,
-            "precision": ts.resolve_precision(r.precision, "cpu"),
-            "loss": ts.answer_loss if r.answer_logits_only else ts.full_logits_loss,
+            "precision": precision,
+            "bf16_held": bf16_held,
+            "model": model,
+            "params": params,
+            "optimizer": ft.OPTIMIZERS[r.optimizer](params, r),
+            "loss": ft.step_loss(r),
             "batches": ts.batches_forever(examples, r.batch_size, r.group_by_length, r.seed),
         }
+    del base_model
 
     def step(name: str, micro: int) -> tuple[float, float, int, int]:
         s = setups[name]
@@ -111,12 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch = ts.collate(next(s["batches"]), pad, torch)
             real += int(batch["attention_mask"].sum())
             padded += batch["input_ids"].numel()
-            with ts.autocast(s["precision"], "cpu"):
-                loss = s["loss"](model, batch) / micro
+            with ts.step_context(s["precision"], "cpu", s["bf16_held"]):
+                loss = s["loss"](s["model"], batch) / micro
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, ft.MAX_GRAD_NORM)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        torch.nn.utils.clip_grad_norm_(s["params"], ft.MAX_GRAD_NORM)
+        s["optimizer"].step()
+        s["optimizer"].zero_grad(set_to_none=True)
         return time.perf_counter() - t0, time.process_time() - c0, real, padded
 
     for name in PATHS:  # warm-up: one micro-batch each, untimed
@@ -142,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "precision": setups[name]["precision"],
             "group_by_length": setups[name]["recipe"].group_by_length,
             "answer_logits_only": setups[name]["recipe"].answer_logits_only,
+            "frozen_weights_bf16": setups[name]["bf16_held"],
+            "shared_prefix": setups[name]["recipe"].shared_prefix,
             "seconds_per_step": float(sec.mean()),
             "cpu_seconds_per_step": float(np.mean([r["cpu_seconds"] for r in rows])),
             "tokens_per_s": float(tok_s.mean()),

@@ -17,10 +17,12 @@ AdamW with peft on CPU. Gradients are clipped at norm 1.0 (transformers' default
 loss is on the answer tokens only (the prompt is the chat template of ``instruction`` +
 ``input``, exactly what :mod:`llm_policy.prompts` renders at inference).
 
-CPU profile (peft; :mod:`llm_policy.train_step`): bf16 autocast where the CPU has
-AVX512-BF16 / AMX-BF16 (``--precision auto``; fp32 elsewhere), length-grouped batches
-with dynamic padding, and the LM head only on the answer positions. ``--precision fp32
---no-group-by-length --full-logits`` is the previous fp32 path;
+CPU profile (peft; :mod:`llm_policy.train_step`): bf16 where the CPU has AVX512-BF16 /
+AMX-BF16 (``--precision auto``; fp32 elsewhere) with the frozen base weights held in
+bf16 and the LoRA weights fp32 (``--fp32-weights``: autocast over fp32 weights instead),
+length-grouped batches with dynamic padding, the LM head only on the answer positions,
+and the batch's shared prompt prefix encoded once (``--no-shared-prefix``). ``--precision
+fp32 --no-group-by-length --full-logits --no-shared-prefix`` is the previous fp32 path;
 ``experiments/bench_finetune.py`` times both in one run (docs/benchmarks/). The Unsloth
 path is unchanged.
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import os
@@ -55,11 +58,12 @@ from llm_policy.train_step import (
     IGNORE_INDEX,
     PRECISIONS,
     answer_loss,
-    autocast,
     batches_forever,
     collate,
     full_logits_loss,
+    hold_frozen_in_bf16,
     resolve_precision,
+    step_context,
 )
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -90,6 +94,13 @@ class Recipe:
     group_by_length: bool = True
     answer_logits_only: bool = True
     """LM head and log-softmax on the answer positions only (the prompt is masked)."""
+    bf16_weights: bool = True
+    """With bf16 precision: frozen base weights held in bf16, LoRA fp32, no autocast."""
+    shared_prefix: bool = True
+    """Encode a batch's common prompt prefix (the system instruction) once."""
+    time_budget_min: float | None = None
+    """Stop after the first step that ends past this many minutes of training (the
+    schedule stays the one of ``max_steps``); the summary records the steps done."""
 
 
 # Unsloth manages its own precision and kernels: its path is left as it was.
@@ -101,9 +112,12 @@ BACKEND_RECIPES = {
         precision="fp32",
         group_by_length=False,
         answer_logits_only=False,
+        bf16_weights=False,
+        shared_prefix=False,
     ),  # fmt: skip
 }
-LEGACY_CPU = {"precision": "fp32", "group_by_length": False, "answer_logits_only": False}
+LEGACY_CPU = {"precision": "fp32", "group_by_length": False, "answer_logits_only": False,
+              "bf16_weights": False, "shared_prefix": False}  # fmt: skip
 """The CPU path before bf16, length grouping and answer-only logits (benchmarks)."""
 
 
@@ -181,6 +195,9 @@ def _load_unsloth(base: str | None, recipe: Recipe) -> tuple[Any, Any]:
 
 
 def _save_peft(model: Any, tokenizer: Any, adapter: Path, merged: Path) -> None:
+    import torch
+
+    model = model.to(torch.float32)  # bf16-held base: merge the fp32 LoRA update in fp32
     model.save_pretrained(adapter)
     tokenizer.save_pretrained(adapter)
     model.merge_and_unload().save_pretrained(merged)
@@ -217,6 +234,13 @@ OPTIMIZERS: dict[str, Callable[[list, Recipe], Any]] = {
     "adamw_torch": _adamw,
     "adamw_8bit": _adamw_8bit,
 }
+
+
+def step_loss(recipe: Recipe) -> Callable[[Any, dict], Any]:
+    """The loss function of one micro-batch under ``recipe``."""
+    if not recipe.answer_logits_only:
+        return full_logits_loss
+    return functools.partial(answer_loss, shared_prefix=recipe.shared_prefix)
 
 
 # -- atomic output -----------------------------------------------------------------------------
@@ -317,10 +341,14 @@ def finetune(
     log(f"loaded {backend} model in {time.perf_counter() - t_load:.1f}s; "
         f"{n_trainable:,} trainable parameters; {len(examples)} examples")  # fmt: skip
     precision = resolve_precision(recipe.precision, device.type)
-    loss_of = answer_loss if recipe.answer_logits_only else full_logits_loss
+    bf16_held = precision == "bf16" and recipe.bf16_weights
+    if bf16_held:
+        hold_frozen_in_bf16(model)
+    loss_of = step_loss(recipe)
     batches = batches_forever(examples, recipe.batch_size, recipe.group_by_length, recipe.seed)
-    log(f"precision {precision}; length-grouped batches {recipe.group_by_length}; "
-        f"answer-only logits {recipe.answer_logits_only}")  # fmt: skip
+    log(f"precision {precision} (frozen weights in bf16: {bf16_held}); length-grouped "
+        f"batches {recipe.group_by_length}; answer-only logits {recipe.answer_logits_only}; "
+        f"shared prefix {recipe.shared_prefix}")  # fmt: skip
 
     def next_batch() -> dict:
         return {k: v.to(device) for k, v in collate(next(batches), pad, torch).items()}
@@ -332,7 +360,7 @@ def finetune(
         ts = time.perf_counter()
         total = 0.0
         for _ in range(recipe.grad_accum):
-            with autocast(precision, device.type):
+            with step_context(precision, device.type, bf16_held):
                 loss = loss_of(model, next_batch()) / recipe.grad_accum
             loss.backward()
             total += float(loss.detach())
@@ -347,9 +375,13 @@ def finetune(
         log(f"step {step}/{recipe.max_steps} loss {total:.4f} grad_norm {grad_norm:.3f} "
             f"lr {lr:.2e} ({rows[-1]['seconds']:.1f}s)")  # fmt: skip
         write_loss_csv(output / "loss.csv", rows)  # kept current: a long run can be watched
+        if recipe.time_budget_min and time.perf_counter() - t0 > 60 * recipe.time_budget_min:
+            log(f"time budget of {recipe.time_budget_min} min spent after step {step}")
+            break
     train_s = time.perf_counter() - t0
+    steps_done = len(rows)
     model.eval()
-    title = f"{backend} LoRA on {Path(data).name}: {recipe.max_steps} steps"
+    title = f"{backend} LoRA on {Path(data).name}: {steps_done} of {recipe.max_steps} steps"
     plot_loss(output / "loss.png", rows, title)
     save = SAVERS[backend]
     with tempfile.TemporaryDirectory(dir=output, prefix=".adapter.") as scratch:
@@ -367,9 +399,11 @@ def finetune(
         "recipe": asdict(recipe),
         "device": str(device),
         "precision": precision,
+        "frozen_weights_bf16": bf16_held,
         "threads": torch.get_num_threads(),
         "train_seconds": round(train_s, 1),
-        "seconds_per_step": round(train_s / recipe.max_steps, 3),
+        "steps_done": steps_done,
+        "seconds_per_step": round(train_s / steps_done, 3),
         "final_loss": rows[-1]["loss"],
         "first_loss": rows[0]["loss"],
         **{k: round(v, 3) for k, v in _peak_memory(torch).items()},
@@ -390,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, required=True)
     ap.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default 100)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N train records")
+    ap.add_argument("--time-budget-min", type=float, default=None,
+                    help="stop after the step that passes this many training minutes")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--grad-accum", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
@@ -403,17 +439,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     default=None, help="random batches instead of length-grouped ones")  # fmt: skip
     ap.add_argument("--full-logits", dest="answer_logits_only", action="store_false",
                     default=None, help="LM head on every position (the old CPU path)")  # fmt: skip
+    ap.add_argument("--fp32-weights", dest="bf16_weights", action="store_false", default=None,
+                    help="with bf16: keep fp32 base weights under autocast")  # fmt: skip
+    ap.add_argument("--no-shared-prefix", dest="shared_prefix", action="store_false",
+                    default=None, help="each row's whole prompt (no prefix sharing)")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {k: v for k, v in {
         "max_steps": args.max_steps, "batch_size": args.batch_size,
+        "time_budget_min": args.time_budget_min,
         "grad_accum": args.grad_accum, "lr": args.lr, "warmup_steps": args.warmup_steps,
         "max_seq_length": args.max_seq_length, "seed": args.seed,
         "precision": args.precision, "group_by_length": args.group_by_length,
-        "answer_logits_only": args.answer_logits_only,
+        "answer_logits_only": args.answer_logits_only, "bf16_weights": args.bf16_weights,
+        "shared_prefix": args.shared_prefix,
     }.items() if v is not None}  # fmt: skip
     recipe = replace(BACKEND_RECIPES[args.backend], **overrides)
     if recipe.max_steps < 1:
         ap.error("--max-steps must be >= 1")
+    if recipe.time_budget_min is not None and recipe.time_budget_min <= 0:
+        ap.error("--time-budget-min must be > 0")
     if args.threads:
         import torch
 

@@ -14,6 +14,14 @@ What makes the recipe's 100 steps finish on a CPU (measured by
   the LM head (49,152 × 576 for SmolLM2) and the fp32 log-softmax run only on the
   answer positions (about a fifth of the tokens; the prompt is masked). The loss is the
   mean token cross-entropy of the micro-batch, exactly what ``model(labels=...)`` gives.
+* **Frozen base weights held in bf16** (``hold_frozen_in_bf16``) where the CPU has bf16:
+  the matmuls run in bf16 without autocast re-casting every weight on every call; the
+  LoRA weights (peft casts their input up), gradients, optimizer state and loss stay fp32.
+* **The batch's shared prompt prefix encoded once** (``shared_prefix_length``): every
+  SFT prompt starts with the same system instruction (113 of ~306 tokens for SmolLM2),
+  so the decoder runs it for one row, repeats its key/value cache over the batch and
+  runs only the rest per row; gradients flow back through the repeated cache. Same
+  tokens, same positions, same loss (``tests/test_train_step.py``).
 """
 
 from __future__ import annotations
@@ -76,6 +84,27 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
+def hold_frozen_in_bf16(model: Any) -> int:
+    """Cast the frozen (non-trainable) parameters to bf16 in place; the trainable LoRA
+    weights stay fp32. Returns how many parameters were cast. Buffers (rotary
+    frequencies) are left fp32: the model computes them in fp32 anyway."""
+    import torch
+
+    cast = 0
+    for p in model.parameters():
+        if not p.requires_grad and p.dtype != torch.bfloat16:
+            p.data = p.data.to(torch.bfloat16)
+            cast += p.numel()
+    return cast
+
+
+def step_context(
+    precision: str, device: str, bf16_weights: bool
+) -> contextlib.AbstractContextManager:
+    """Autocast only where bf16 is wanted and the weights are not already bf16."""
+    return autocast("fp32" if bf16_weights else precision, device)
+
+
 # -- batches -----------------------------------------------------------------------------------
 def batch_order(
     lengths: Sequence[int], batch_size: int, group_by_length: bool, rng: random.Random
@@ -127,16 +156,52 @@ def _causal_lm(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def answer_loss(model: Any, batch: dict) -> Any:
+def shared_prefix_length(batch: dict) -> int:
+    """Leading tokens that every row of the batch shares, stopping before the position
+    whose hidden state predicts the first answer token of any row (0 for one row)."""
+    ids, labels = batch["input_ids"], batch["labels"]
+    if ids.shape[0] < 2:
+        return 0
+    common = int((ids == ids[:1]).all(dim=0).long().cumprod(0).sum())
+    first_label = int((labels != IGNORE_INDEX).long().argmax(dim=1).min())
+    return max(0, min(common, first_label - 1))
+
+
+def _decode_shared_prefix(lm: Any, batch: dict, prefix: int) -> Any:
+    """Hidden states of positions ``prefix`` … end: the prefix is run for one row and its
+    key/value cache repeated over the batch (differentiably)."""
+    import torch
+    from transformers import DynamicCache
+
+    ids, att = batch["input_ids"], batch["attention_mask"]
+    rows, width = ids.shape
+    decoder = lm.get_decoder()
+    cache = DynamicCache(config=lm.config)
+    decoder(input_ids=ids[:1, :prefix], past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(rows)
+    positions = torch.arange(prefix, width, device=ids.device).expand(rows, -1)
+    return decoder(
+        input_ids=ids[:, prefix:], attention_mask=att, past_key_values=cache,
+        position_ids=positions, use_cache=True,
+    ).last_hidden_state  # fmt: skip
+
+
+def answer_loss(model: Any, batch: dict, shared_prefix: bool = False) -> Any:
     """Mean next-token cross-entropy over the labelled (answer) positions, with the LM
-    head applied to those positions only; equal to ``model(**batch).loss``."""
+    head applied to those positions only; equal to ``model(**batch).loss``.
+    ``shared_prefix``: encode the rows' common prompt prefix once (same result)."""
     import torch.nn.functional as F
 
     lm = _causal_lm(model)
-    hidden = lm.get_decoder()(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).last_hidden_state
-    targets = batch["labels"][:, 1:]
+    prefix = shared_prefix_length(batch) if shared_prefix else 0
+    if prefix:
+        hidden = _decode_shared_prefix(lm, batch, prefix)
+    else:
+        hidden = lm.get_decoder()(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+            use_cache=False,
+        ).last_hidden_state  # fmt: skip
+    targets = batch["labels"][:, prefix + 1 :]
     keep = targets != IGNORE_INDEX
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), targets[keep])
@@ -159,5 +224,8 @@ __all__ = [
     "cpu_bf16_supported",
     "cpu_flags",
     "full_logits_loss",
+    "hold_frozen_in_bf16",
     "resolve_precision",
+    "shared_prefix_length",
+    "step_context",
 ]

@@ -113,6 +113,29 @@ def test_finetune_smoke_then_evaluate_merged(tiny_base, sft_dir, tmp_path, capsy
     assert "fine-tune output directory" in capsys.readouterr().err
 
 
+def test_time_budget_stops_after_the_step_that_spends_it(tiny_base, sft_dir, tmp_path):
+    out = tmp_path / "ft"
+    argv = (f"--backend peft --base {tiny_base} --data {sft_dir} --output {out} --max-steps 50 "
+            "--batch-size 2 --grad-accum 1 --lr 1e-3 --time-budget-min 1e-6").split()  # fmt: skip
+    assert ft.main(argv) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps_done"] == 1 and summary["recipe"]["max_steps"] == 50
+    assert summary["recipe"]["lr"] == 1e-3 and (out / "merged").is_dir()
+    with pytest.raises(SystemExit):
+        ft.main([*argv[:-1], "0"])
+
+
+def test_score_mode_candidates_differ_only_in_the_category_token():
+    """A fair comparison of the 5 categories: same length, one differing token (last)."""
+    from llm_policy.backends import load_tokenizer
+    from llm_policy.prompts import category_answer
+
+    tok = load_tokenizer()
+    ids = [tok(category_answer(c), add_special_tokens=False)["input_ids"] for c in range(1, 6)]
+    assert len({len(i) for i in ids}) == 1
+    assert len({tuple(i[:-1]) for i in ids}) == 1 and len({i[-1] for i in ids}) == 5
+
+
 def test_triage_report_numbers():
     from envs.clinical.triage_metrics import triage_metrics
 
@@ -203,7 +226,9 @@ def test_bench_finetune_times_both_paths(tiny_base, sft_dir, tmp_path):
     old, new = doc["paths"]["old"], doc["paths"]["new"]
     assert (old["precision"], old["group_by_length"], old["answer_logits_only"]) == (
         "fp32", False, False)  # fmt: skip
-    assert new["group_by_length"] and new["answer_logits_only"]
+    assert new["group_by_length"] and new["answer_logits_only"] and new["shared_prefix"]
+    assert not old["shared_prefix"] and not old["frozen_weights_bf16"]
+    assert new["frozen_weights_bf16"] == (new["precision"] == "bf16")
     assert len(old["steps"]) == len(new["steps"]) == 2
     assert all(r["seconds"] > 0 and r["tokens"] > 0 for r in old["steps"] + new["steps"])
     assert len(doc["speedup_s_per_step"]["per_round"]) == 2

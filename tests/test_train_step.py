@@ -97,3 +97,90 @@ def test_bf16_autocast_step_keeps_fp32_weights_and_a_close_loss():
                for p in model.parameters() if p.grad is not None)  # fmt: skip
     with ts.autocast("fp32", "cpu"):
         assert ts.answer_loss(model, batch).item() == full
+
+
+def _prefixed_examples(n: int, prefix: int, seed: int = 0) -> list[ts.Example]:
+    """Rows that share their first ``prefix`` tokens (a system prompt), then differ."""
+    rng = random.Random(seed)
+    head = [rng.randrange(10, 400) for _ in range(prefix)]
+    out = []
+    for ids, labels in _examples(n, seed):
+        out.append((head + ids, [ts.IGNORE_INDEX] * prefix + labels))
+    return out
+
+
+def test_shared_prefix_gives_the_same_loss_and_gradients():
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    lora = LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "k_proj", "v_proj", "up_proj"])
+    model = get_peft_model(model, lora)
+    for p in model.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    batch = ts.collate(_prefixed_examples(5, prefix=12, seed=3), tok.eos_token_id, torch)
+    assert ts.shared_prefix_length(batch) >= 12
+    results = []
+    for shared in (False, True):
+        model.zero_grad()
+        loss = ts.answer_loss(model, batch, shared_prefix=shared)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        results.append((loss.item(), grads))
+    (plain, g_plain), (shared, g_shared) = results
+    assert shared == pytest.approx(plain, rel=1e-5)
+    pairs = zip(g_plain, g_shared, strict=True)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in pairs)
+    # the prefix's own keys/values get gradients through the repeated cache
+    assert all(float(g.abs().sum()) > 0 for g in g_shared)
+
+
+def test_shared_prefix_stops_before_the_first_answer():
+    import torch
+
+    ids = [[5, 6, 7, 8, 9], [5, 6, 7, 8, 1]]
+    labels = [[-100, -100, 7, 8, 9], [-100, -100, -100, 8, 1]]
+    batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
+    assert ts.shared_prefix_length(batch) == 1  # row 0's first answer token is at 2
+    assert ts.shared_prefix_length({k: v[:1] for k, v in batch.items()}) == 0
+
+
+def test_bf16_held_weights_keep_lora_fp32_and_a_close_loss():
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj"]))
+    batch = ts.collate(_prefixed_examples(4, prefix=8, seed=4), tok.eos_token_id, torch)
+    full = ts.answer_loss(model, batch).item()
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    assert ts.hold_frozen_in_bf16(model) == frozen
+    with ts.step_context("bf16", "cpu", bf16_weights=True):
+        assert not torch.is_autocast_enabled("cpu")
+        loss = ts.answer_loss(model, batch, shared_prefix=True)
+    loss.backward()
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(full, rel=0.02)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters() if not p.requires_grad)
+    with ts.step_context("bf16", "cpu", bf16_weights=False):
+        assert torch.is_autocast_enabled("cpu")
+
+
+def test_bench_finetune_parts_times_every_variant(tmp_path):
+    import json
+
+    from experiments.bench_finetune_parts import VARIANTS, main
+
+    out = tmp_path / "parts.json"
+    assert main(["--layers", "1", "--rounds", "1", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["cpu_seconds"]) == set(VARIANTS)
+    assert all(v > 0 for v in doc["cpu_seconds"].values())
+    assert doc["speedup_vs_fp32_full_logits"]["fp32_full_logits"] == 1.0
