@@ -8,6 +8,7 @@ table of every metric is ``experiments/compare_runs.py``.
 
 How to run::
 
+    python experiments/teacher_table.py docs/benchmarks/teachers_v2/*/default/
     python experiments/teacher_table.py docs/benchmarks/teachers_v1/night_shift/*/
 
 Results to expect (night_shift, 50 seeds): bc_heuristic ties the heuristic team
