@@ -126,7 +126,7 @@ def test_help_tells_the_truth(capsys, monkeypatch):
     tasks = ",".join(["basic_triage", "dynamic_queue", "mass_casualty", "task_1_easy",
                       "task_2_medium", "task_3_hard", *SCENARIOS])  # fmt: skip
     assert options[f"--task {{{tasks}}}"].endswith("(default: mass_casualty)")
-    assert options["--ed-version {v0,v1}"].endswith("(default: v1)")
+    assert options["--ed-version {v0,v1,v2}"].endswith("(default: v1)")
     # --compare's default per ruleset, as validate() fills it in.
     compare = options["--compare [STR [STR ...]]"]
     for ruleset, default in DEFAULT_COMPARE_BY_RULESET.items():
