@@ -211,11 +211,15 @@ def _train(cfg: RunConfig, out: Path, console: Console) -> list[dict]:
     return state["history"]
 
 
+def _trained_source(cfg: RunConfig, out: Path) -> Path:
+    """Where the trained policy is read: this run, or --checkpoint's run with --no-train."""
+    return out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
+
+
 def _trained_policy(cfg: RunConfig, out: Path):
     """The trained module (single agent), or {agent: module policy} for a team."""
-    source = out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint
     try:
-        return cfg.play.trained_policy(source)
+        return cfg.play.trained_policy(_trained_source(cfg, out))
     except FileNotFoundError as e:
         raise ValueError(f"{e}; or drop 'ppo' from --compare") from None
 
@@ -225,7 +229,7 @@ def _trained_from(cfg: RunConfig, out: Path, console: Console) -> dict | None:
     the selection said on the console."""
     from agents.rllib.training import _read_state
 
-    state = _read_state(out if cfg.trains or cfg.checkpoint is None else cfg.checkpoint)
+    state = _read_state(_trained_source(cfg, out))
     if state is None:
         return None
     if state.get("selection"):

@@ -107,15 +107,14 @@ def trained_team(source: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no checkpoint under {source}: train first (without --no-train)")
     path = Path(prev["path"])
     if not (path / MODULES_DIR / SHARED_MODULE_ID).is_dir():
-        team = {a: load_module_at(path, a) for a in AGENTS}
-        sel = prev.get("selection")
-        if sel:  # roles that kept their behaviour clone (agents.rllib.selection)
-            from agents.rllib.imitation import BC_DIR
-            from agents.rllib.selection import CLONE, load_clones
+        from agents.rllib.imitation import BC_DIR
+        from agents.rllib.selection import CLONE, load_clones
 
-            kept = [a for a, c in sel["roles"].items() if c == CLONE]
-            team.update(load_clones(Path(source) / BC_DIR, kept))
-        return team
+        # Roles that kept their behaviour clone (agents.rllib.selection) load it instead.
+        roles = (prev.get("selection") or {}).get("roles", {})
+        kept = [a for a in AGENTS if roles.get(a) == CLONE]
+        team = load_clones(Path(source) / BC_DIR, kept)
+        return {a: team[a] if a in team else load_module_at(path, a) for a in AGENTS}
     settings = prev.get("settings") or {}
     from agents.rllib.sharing import RoleViewModule
     from envs.ed_triage_v1 import ED_ENVS
