@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,3 +186,24 @@ def markdown_table(summary: Sequence[dict]) -> str:
 
 def write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, default=str, allow_nan=True) + "\n")
+
+
+def save_json(path: Path, obj) -> None:
+    """:func:`write_json`, then say where (every script's last line)."""
+    write_json(path, obj)
+    print(f"wrote {path}")
+
+
+def run_record(script: str, argv: Sequence[str] | None = None) -> dict:
+    """What a benchmark's JSON starts with: the command that made it (``argv`` None: this
+    process's arguments) and the machine it ran on."""
+    args = sys.argv[1:] if argv is None else argv
+    return {
+        "command": " ".join(["python", f"experiments/{script}", *args]).rstrip(),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+    }

@@ -33,9 +33,7 @@ Results to expect: docs/benchmarks/bench_ed.md (figures, command, date). The JSO
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -43,7 +41,7 @@ from pathlib import Path
 
 from agents.base import Policy
 from agents.ed_evaluation import team_context
-from agents.report import write_json
+from agents.report import run_record, save_json
 from agents.roles import make_team
 from envs.ed.scenario import build_ed_scenario
 from envs.ed.v1 import ED_ENVS
@@ -171,19 +169,6 @@ def bench_versions(
     return cells, ratios
 
 
-def bench(
-    task: str,
-    team_name: str,
-    episodes: int,
-    repeats: int,
-    seed: int,
-    clock: str = "wall",
-    version: str = "v0",
-) -> Cell:
-    """One version's cell (see :func:`bench_versions`)."""
-    return bench_versions(task, team_name, episodes, repeats, seed, clock, (version,))[0][0]
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=40, help="episodes per run")
@@ -222,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
                 )
     result = {
         "benchmark": "ed_parallel_env_throughput",
-        "command": "python experiments/bench_ed.py " + " ".join(argv or sys.argv[1:]),
+        **run_record("bench_ed.py", argv),
         "normaliser": "static",
         "episodes": args.episodes,
         "repeats": args.repeats,
@@ -231,14 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
         "target_steps_per_s": TARGET_STEPS_PER_S,
         "cells": [asdict(c) for c in cells],
         "ratios": ratios,
-        "platform": {
-            "python": sys.version.split()[0],
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
-        },  # fmt: skip
     }
-    write_json(args.out, result)
-    print(f"wrote {args.out}")
+    save_json(args.out, result)
     return result
 
 

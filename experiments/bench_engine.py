@@ -35,10 +35,8 @@ measured, ``original`` (``gym_env_vs_original_env`` for the engines alone).
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -49,7 +47,7 @@ import numpy as np
 
 import envs
 from agents import make_policy
-from agents.report import write_json
+from agents.report import run_record, save_json
 from envs import dynamics
 from envs.scenario import build_scenario
 from envs.tasks import get_task
@@ -76,6 +74,16 @@ def _interleaved(
     return out
 
 
+def _choose(queue: list[dict], policy: str, rng: random.Random) -> dict | None:
+    """The patient to serve from a Queue Doctor queue view (None: wait), drawn the same
+    way for both engines so that they play the same episodes."""
+    ok = [p for p in queue if p["can_serve_now"]]
+    if policy == "random":
+        pick = rng.randrange(len(ok) + 1)
+        return ok[pick] if pick < len(ok) else None
+    return min(ok, key=lambda d: (d["severity"], -d["wait_time"])) if ok else None
+
+
 def bench_tool_state(task: str, policy: str, steps: int) -> int:
     spec = get_task(task)
     rng = random.Random(0)
@@ -85,12 +93,7 @@ def bench_tool_state(task: str, policy: str, steps: int) -> int:
         ep += 1
         q = queue_state(state)
         while not state.done:
-            ok = [p for p in q["queue"] if p["can_serve_now"]]
-            if policy == "random":
-                pick = rng.randrange(len(ok) + 1)
-                p = ok[pick] if pick < len(ok) else None
-            else:
-                p = min(ok, key=lambda d: (d["severity"], -d["wait_time"])) if ok else None
+            p = _choose(q["queue"], policy, rng)
             if p is None:
                 dynamics.wait(state)
             else:
@@ -113,12 +116,7 @@ def bench_original(qd, task: str, policy: str, steps: int) -> int:
         ep += 1
         st = eng.get_state()
         while eng.step < eng.max_steps:
-            ok = [p for p in st["queue"] if p["can_serve_now"]]
-            if policy == "random":
-                pick = rng.randrange(len(ok) + 1)
-                p = ok[pick] if pick < len(ok) else None
-            else:
-                p = min(ok, key=lambda d: (d["severity"], -d["wait_time"])) if ok else None
+            p = _choose(st["queue"], policy, rng)
             if p is None:
                 _, st, _ = eng.wait()
             else:
@@ -253,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     doc = {
-        "command": "python experiments/bench_engine.py " + " ".join(argv or sys.argv[1:]),
-        "machine": {
-            "python": platform.python_version(),
-            "cpu_count": __import__("os").cpu_count(),
-            "platform": platform.platform(),
-        },  # fmt: skip
+        **run_record("bench_engine.py", argv),
         "num_envs": args.num_envs,
         "clock": args.clock,
         "repeats": args.repeats,
@@ -266,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "gymnasium": gym.__version__,
         "results": results,
     }
-    write_json(args.out, doc)
-    print(f"wrote {args.out}")
+    save_json(args.out, doc)
     return 0
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from scipy import stats
 
-from agents.report import write_json
+from agents.report import run_record, save_json
 from llm_policy import finetune as ft
 from llm_policy import train_step as ts
 
@@ -193,16 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "cpu_bf16": ts.cpu_bf16_supported(),
         "cpu_flags_bf16": sorted(ts.cpu_flags() & ts.BF16_CPU_FLAGS),
-        "machine": platform.platform(),
-        "command": "python experiments/bench_finetune.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),  # fmt: skip
+        **run_record("bench_finetune.py", argv),
     }
     print(f"speed-up old/new {ratio.mean():.2f}x (95% CI ±{half:.2f}); new path "
           f"{summary['new']['seconds_per_step']:.1f}s/step → "
           f"{doc['projected_recipe_minutes']['new']:.1f} min for the recipe")  # fmt: skip
     if args.out:
-        write_json(args.out, doc)
-        print(f"wrote {args.out}")
+        save_json(args.out, doc)
     return 0
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from agents.report import write_json
+from agents.report import run_record, save_json
 from llm_policy import train_step as ts
 from llm_policy.finetune import LORA_TARGETS
 
@@ -96,14 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             k: float(np.mean(base / np.array(v))) for k, v in cpu.items()
         },  # fmt: skip
         "per_round": cpu,
-        "command": "python experiments/bench_finetune_parts.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),  # fmt: skip
+        **run_record("bench_finetune_parts.py", argv),
     }
     for k in VARIANTS:
         print(f"{k}: {doc['cpu_seconds'][k]:.2f} CPU s, "
               f"{doc['speedup_vs_fp32_full_logits'][k]:.2f}x vs fp32 full logits")  # fmt: skip
     if args.out:
-        write_json(args.out, doc)
+        save_json(args.out, doc)
     return 0
 
 

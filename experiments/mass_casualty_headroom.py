@@ -32,12 +32,12 @@ import agents  # noqa: F401  (registers the policies)
 from agents.base import Observation, Policy
 from agents.ed_evaluation import RANDOM_TEAM, run_episode, team_context
 from agents.oracle_ed import EdOracleTeam
+from agents.report import mean_ci, run_record, write_json, write_text
 from agents.roles import EdConsultant, make_team
 from envs.ed.bound import solve
 from envs.ed.config import N_CATEGORIES, Place
 from envs.ed_triage_v1 import EdTriageV1ParallelEnv
 from envs.reward import fast_serve_reward
-from experiments.report import mean_ci, write_json, write_text
 
 TASK = "mass_casualty"
 EVAL_SEED_START = 10_000
@@ -198,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "treatment_steps": env.config.duration(1),
             "seconds": round(time.perf_counter() - t0, 1),
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "command": "python experiments/mass_casualty_headroom.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            **run_record("mass_casualty_headroom.py", argv),
         },
         "summary": summary,  # per-episode rows: rerun the command
     }  # fmt: skip

@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python experiments/mutate_ed.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.report import write_json
+from agents.report import run_record, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ("tests/test_ed_graders.py", "tests/test_ed_v1_score.py", "tests/test_ed_engine.py",
@@ -158,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     killed = sum(r["killed"] for r in results)
     rate = killed / len(results)
     doc = {"tests": list(TESTS), "mutants": results, "killed": killed, "total": len(results),
-           "kill_rate": rate, "command": "python experiments/mutate_ed.py "
-           + " ".join(argv if argv is not None else sys.argv[1:])}  # fmt: skip
+           "kill_rate": rate, **run_record("mutate_ed.py", argv)}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out.with_suffix(".json"), doc)
     print(f"kill rate: {killed}/{len(results)} = {100 * rate:.0f} %")

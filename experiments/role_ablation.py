@@ -27,8 +27,8 @@ import numpy as np
 import agents  # noqa: F401  (registers the policies)
 from agents import roles as _roles  # noqa: F401
 from agents.ed_evaluation import evaluate_teams
+from agents.report import mean_ci, run_record, write_json, write_text
 from envs.ed_triage_v1 import ED_ENVS, ED_TASKS
-from experiments.report import mean_ci, write_json, write_text
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
 ROLE_COST_TARGET = 3.0
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": f"ed_triage_{args.version}",
         "reward_mode": "team",
         "seconds": round(time.perf_counter() - t0, 1),
-        "command": "python experiments/role_ablation.py " + " ".join(argv or sys.argv[1:]),
+        **run_record("role_ablation.py", argv),
     }
     costs = {
         team: sum(1 for e in summary.values() if e[team]["pct_cost_mean"] >= ROLE_COST_TARGET)

@@ -178,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(10)
-    doc = {"command": "python experiments/soak_server.py " + " ".join(argv or sys.argv[1:]),
+    from agents.report import run_record, write_json
+
+    doc = {**run_record("soak_server.py", argv),
            "date": time.strftime("%Y-%m-%d", time.gmtime()), "minutes": a.minutes,
            "clients": a.clients, "server_args": list(SERVER_ARGS), "counts": dict(counts),
            "summary": _summary(samples, min(60.0, a.minutes * 30)), "samples": samples}  # fmt: skip
-    from agents.report import write_json
 
     write_json(a.out, doc)
     print(json.dumps({k: doc[k] for k in ("counts", "summary")}, indent=1))

@@ -29,9 +29,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import agents  # noqa: F401  (registers the policies)
 from agents.ed_evaluation import RANDOM_TEAM, evaluate_teams
+from agents.report import mean_ci, run_record, write_json, write_text
 from envs.ed.suite import SCENARIOS
 from envs.ed_triage_v1 import ED_TASKS
-from experiments.report import mean_ci, write_json, write_text
 
 TEAMS = {"random": RANDOM_TEAM, "heuristic": None, "planner": "planner"}
 POLICIES = (*TEAMS, "oracle")
@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds, "seed_start": args.seed_start, "env": "ed_triage_v1",
         "seconds": round(time.perf_counter() - t0, 1),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "command": "python experiments/suite.py " + " ".join(argv if argv is not None
-                                                            else sys.argv[1:]),
+        **run_record("suite.py", argv),
     }  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "suite.json", doc)
