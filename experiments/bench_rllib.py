@@ -206,16 +206,13 @@ def settings(cfg: BenchConfig, runners: int):
     """run.py's TrainSettings for this ruleset and task, with ``runners`` EnvRunners."""
     from experiments.run import RunConfig
 
-    run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners)
-    if cfg.ed_version is not None:
-        run.ed_version = cfg.ed_version
-    if cfg.envs_per_runner is not None:
-        run.envs_per_runner = cfg.envs_per_runner
+    given = {"ed_version": cfg.ed_version, "envs_per_runner": cfg.envs_per_runner,
+             "train_batch_size": cfg.train_batch_size}  # fmt: skip
+    run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners,
+                    **{k: v for k, v in given.items() if v is not None})  # fmt: skip
     if cfg.train_batch_size is not None:
-        run.train_batch_size = cfg.train_batch_size
-        run.minibatch_size = min(run.minibatch_size, cfg.train_batch_size)
-    run.validate()
-    return replace(run.train_settings(), train_iters=cfg.iters)
+        run = replace(run, minibatch_size=min(run.minibatch_size, cfg.train_batch_size))
+    return replace(run.validate().train_settings(), train_iters=cfg.iters)
 
 
 def _runner_totals(algo: Any, runners: int) -> dict[str, float]:

@@ -76,6 +76,7 @@ from agents.frontdoor.config import (  # noqa: F401  (re-exported: run.py's publ
 )
 from agents.frontdoor.outputs import config_dict as _config_dict  # noqa: F401
 from agents.frontdoor.outputs import verdict, write_outputs  # noqa: F401
+from agents.frontdoor.plays import Job
 from agents.rllib.quiet import silence_harmless_logs
 from agents.rllib.rundir import RunDir, claim
 from agents.rllib.training import SERVE_REWARD_MEAN
@@ -132,7 +133,7 @@ def run(cfg: RunConfig, console: Console | None = None) -> dict:
     """Run the evaluation and write every output; return the summary dict."""
     # Rich wraps at 80 columns when not attached to a terminal; tables need more.
     console = console or Console(width=None if sys.stdout.isatty() else 120)
-    cfg.validate()
+    cfg = cfg.validate()
     rd = _output_dir(cfg)
     try:
         doc = _run(cfg, rd.path, console)
@@ -167,8 +168,8 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
         total = play.episodes(cfg.compare, seeds)
         bar = progress.add_task(f"{play.progress} {cfg.task}", total=total, score="")
         tick = _running_mean_ticker(progress, bar)
-        done = play.evaluate(cfg, seeds, extra, on_episode=tick,
-                             advance=lambda n: progress.update(bar, advance=n))  # fmt: skip
+        job = Job(seeds, extra, on_episode=tick, advance=lambda n: progress.update(bar, advance=n))
+        done = play.evaluate(cfg, job)
     return write_outputs(cfg, out, done.rows, done.labels, done.step_rows, done.timeline,
                          history, done.intro, console, trained_from)  # fmt: skip
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +61,7 @@ SELECT_SEED_START = VALIDATION_SEED_START
 winner is not picked on the seeds its final results are reported on."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepConfig(RunConfig):
     """A Tune sweep of PPO hyperparameters on one task, picked on held-out seeds.
     Takes run.py's flags (the searched hyperparameters are overridden by the search)."""
@@ -91,13 +91,12 @@ class SweepConfig(RunConfig):
     minibatch_sizes: tuple[int, ...] = (128, 256)
     """SGD minibatch sizes the search draws from."""
 
-    def validate(self) -> None:
+    def validate(self) -> SweepConfig:
         if self.no_train or self.resume or self.checkpoint is not None:
             raise ValueError("a sweep trains new trials: drop --no-train, --resume, --checkpoint")
         if self.init == "bc":
             raise ValueError("a sweep's trials start from random weights (Tune builds them): "
                              "drop --init bc, or pass --init none")  # fmt: skip
-        self.init = "none"  # recorded in best_config.json: run.py then trains from scratch
         if self.num_samples < 1 or self.select_episodes < 1 or self.grace_period < 1:
             raise ValueError("--num-samples, --select-episodes and --grace-period must be >= 1")
         if (
@@ -109,7 +108,8 @@ class SweepConfig(RunConfig):
         if self.select_seed_start < TRAIN_SEED_LIMIT:
             raise ValueError(f"--select-seed-start must be >= {TRAIN_SEED_LIMIT}: lower seeds "
                              "are training seeds")  # fmt: skip
-        super().validate()
+        # init "none" is recorded in best_config.json: run.py then trains from scratch.
+        return replace(super().validate(), init="none")
 
     def run_config(self, **hyperparameters: Any) -> RunConfig:
         """run.py's config: this sweep's run fields with the given hyperparameters."""
@@ -186,7 +186,7 @@ def sweep(cfg: SweepConfig) -> dict:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    cfg.validate()
+    cfg = cfg.validate()
     out = cfg.directory().resolve()
     if (out / "best_config.json").exists():
         raise ValueError(f"{out} already holds a sweep; pass another --output")

@@ -140,11 +140,9 @@ def test_help_tells_the_truth(capsys, monkeypatch):
 
 
 def test_compare_defaults_follow_the_ruleset():
-    ed = RunConfig(no_train=True)
-    ed.validate()
+    ed = RunConfig(no_train=True).validate()
     assert ed.compare == DEFAULT_COMPARE_BY_RULESET["ed"] and "heuristic" in ed.compare
-    classic = RunConfig(ruleset="classic", no_train=True)
-    classic.validate()
+    classic = RunConfig(ruleset="classic", no_train=True).validate()
     assert classic.compare == DEFAULT_COMPARE_BY_RULESET["classic"]
 
 

@@ -369,8 +369,7 @@ def test_run_py_plays_an_llm_nurse_in_an_ed_team(tmp_path, tiny):
         assert runner[r["policy"]]["score"] == r["score"], r["policy"]
         assert runner[r["policy"]]["illegal_actions"] == r["illegal_actions"]
     # a bare "llm" plays every role; the refusal of the old front door is gone
-    cfg = RunConfig(ruleset="ed", task="basic_triage", no_train=True, compare=("llm",))
-    cfg.validate()
+    cfg = RunConfig(ruleset="ed", task="basic_triage", no_train=True, compare=("llm",)).validate()
     assert cfg.uses_llm
     ctx_env = EdTriageParallelEnv(task="basic_triage")
     players = ed_players(mode="score", model=str(tmp_path / "tiny"))

@@ -170,8 +170,7 @@ def test_cli_resume_refuses_a_corrupt_train_state(tmp_path, capsys):
     args = ["--task", "basic_triage", "--ruleset", "classic", "--compare", "ppo",
             "--eval-episodes", "1", "--output", str(out)]  # fmt: skip
     cfg = RunConfig(task="basic_triage", ruleset="classic", compare=("ppo",), eval_episodes=1,
-                    output=out)  # fmt: skip
-    cfg.validate()
+                    output=out).validate()  # fmt: skip
     claim(out, "new", _config_dict(cfg))  # what a killed run left behind ...
     (out / "checkpoint").mkdir()
     state = out / "checkpoint" / "train_state.json"

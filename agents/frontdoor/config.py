@@ -5,7 +5,7 @@ its docstring, default and choices), the default comparisons per ruleset, and
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,12 +15,11 @@ from agents.frontdoor.plays import DEFAULT_COMPARE as DEFAULT_COMPARE
 from agents.frontdoor.plays import ED_DEFAULT_COMPARE as ED_DEFAULT_COMPARE
 from agents.frontdoor.plays import LLM, TRAINED, Play
 from agents.plots import ORACLE as ORACLE
-from agents.rllib.hints import HINT_WEIGHT
 from agents.rllib.imitation import INITS, TEACHER_CHOICES
 from agents.rllib.rundir import coerce_fields
 from agents.rllib.selection import VALIDATION_SEED_START
-from agents.rllib.training import ALGOS, TRAIN_SEED_LIMIT, TrainSettings
-from agents.rllib.variants import CRITICS, DEFAULT_CRITIC
+from agents.rllib.settings import TrainingFlags, TrainSettings
+from agents.rllib.training import TRAIN_SEED_LIMIT
 from envs.ed.suite import SCENARIOS
 from envs.ed_triage_v1 import ED_ENVS
 from envs.rulesets import RULESETS, Ruleset, UnknownRulesetError, get_ruleset
@@ -42,9 +41,9 @@ _COMPARE_HINT = (
 )
 
 
-@dataclass
-class RunConfig:
-    """Evaluate policies on one edmarl task against the oracle bound."""
+@dataclass(frozen=True)
+class _Scope:
+    """What the front door runs and where it writes (RunConfig's first flags)."""
 
     task: TaskName = "mass_casualty"
     """Task: basic_triage, dynamic_queue, mass_casualty (or task_1_easy … task_3_hard,
@@ -80,41 +79,16 @@ class RunConfig:
     resume: bool = False
     """Continue --output's run from its checkpoint, keeping finished iterations; the
     settings must match the saved run's (except train length and resources)."""
-    algo: Literal[ALGOS] = "ppo"  # type: ignore[valid-type]
-    """RLlib algorithm: ppo, or appo for asynchronous (distributed) sampling."""
-    train_iters: int = 40
-    """Training iterations (each samples train_batch_size env steps)."""
-    timesteps: int | None = None
-    """Stop at this many sampled env steps instead of --train-iters."""
-    num_env_runners: int = 1
-    """RLlib EnvRunner actors sampling in parallel (0: sample in the driver)."""
-    envs_per_runner: int = 8
-    """Environments stepped by each EnvRunner."""
-    num_learners: int = 0
-    """Learner actors (0: learn in the driver)."""
-    address: str | None = None
-    """Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)."""
-    seed: int = 0
-    """Training seed (RLlib and the env runners' episode draws)."""
-    lr: float = 1e-3
-    """Learning rate."""
-    entropy_coeff: float = 0.01
-    """Entropy bonus."""
-    width: int = 64
-    """Hidden width of the slot scorer."""
-    clip_param: float = 0.2
-    """PPO clip range."""
-    train_batch_size: int = 2000
-    """Env steps sampled per training iteration."""
-    minibatch_size: int = 250
-    """SGD minibatch size (PPO)."""
+
+
+@dataclass(frozen=True)
+class RunConfig(TrainingFlags, _Scope):
+    """Evaluate policies on one edmarl task against the oracle bound."""
+
     hints: Annotated[bool, tyro.conf.arg(help_behavior_hint="(default: hints on)")] = True
     """ed: the trained modules also read each role heuristic's action as an input feature
     (agents.rllib.hints: how the presentations the nurse and pharmacist heuristics read
     reach a numeric module); --no-hints learns from the observation alone."""
-    hint_weight: float = HINT_WEIGHT
-    """ed with hints: logit prior added to the hinted action (0: the hint is only an input
-    feature; > 0 starts the policy at the heuristic's play, residual learning)."""
     init: Literal[("auto", *INITS)] = "auto"  # type: ignore[valid-type]
     """How the trained modules start: bc (behaviour-clone the --teacher team first:
     agents.rllib.imitation; then PPO with a decaying teacher KL term), none (random
@@ -124,26 +98,11 @@ class RunConfig:
     """With --init bc: the team cloned, heuristic (the role heuristics), planner (the
     rollout planner's consultant with the heuristic nurse and pharmacist) or auto (the
     one with the larger mean share of the bound on the validation seeds)."""
-    bc_episodes: int | None = None
-    """With --init bc: teacher episodes recorded on training seeds (teacher_episodes.parquet;
-    default 40 for the heuristic team, 100 for the planner)."""
     validation_episodes: int = 30
     """With --init bc: validation seeds (20,000 …, apart from the training and evaluation
     seeds) on which --teacher auto picks the teacher and, after training, each role keeps
     its trained module or its clone, whichever of the eight mixes plays best (0: neither;
     the trained modules ship as trained)."""
-    teacher_coeff: float = 1.0
-    """With --init bc: initial weight of the KL(teacher ‖ policy) term (0: warm start only)."""
-    teacher_decay: int | None = None
-    """With --init bc: env steps over which the teacher term decays to 0 (default: half the
-    run)."""
-    critic: Literal[tuple(CRITICS)] = DEFAULT_CRITIC  # type: ignore[valid-type]
-    """ed: the trained team's value function. local: each role's reads its own
-    observation; central: MAPPO-style, every role's observation (the actors still act
-    on their own: agents.rllib.central_critic)."""
-    share_params: bool = False
-    """ed: one module plays all three roles (a padded common layout with a role one-hot;
-    agents.rllib.sharing says what is shared and what the spaces do not allow)."""
     evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
     """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
     MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
@@ -163,21 +122,26 @@ class RunConfig:
     severity_greedy for the classic consultant, ed_nurse / ed_consultant / ed_pharmacist
     in ed teams; there it replaces all three, so name one every role plays: random)."""
 
-    def validate(self) -> None:
-        """Raise ValueError naming the fix for any bad field."""
+    def validate(self) -> RunConfig:
+        """This config as the run plays it — the task under its canonical name, --compare's
+        default filled in — after checking every field; ValueError naming the fix for a bad
+        one. The config itself stays as given (it is frozen)."""
         if self.ed_version not in ED_ENVS:
             raise ValueError(f"--ed-version {self.ed_version!r}: use one of {', '.join(ED_ENVS)}")
         try:
             play = self.play
-            if not play.is_scenario(self.task, self.ed_version):
-                self.task = get_task(self.task).name
+            scenario = play.is_scenario(self.task, self.ed_version)
+            task = self.task if scenario else get_task(self.task).name
         except UnknownRulesetError as e:
             raise ValueError(str(e)) from None
         except UnknownTaskError as e:
             raise ValueError(str(e) + play.scenario_hint()) from None
-        if not self.compare:
-            self.compare = play.default_compare
-        play.check_compare(self.compare)
+        cfg = replace(self, task=task, compare=self.compare or play.default_compare)
+        cfg._check()
+        return cfg
+
+    def _check(self) -> None:
+        self.play.check_compare(self.compare)
         if self.uses_llm:
             from llm_policy.backends import BACKENDS
 
@@ -221,19 +185,11 @@ class RunConfig:
         self.train_settings().validate()
 
     def train_settings(self) -> TrainSettings:
+        flags = {f.name: getattr(self, f.name) for f in fields(TrainingFlags)}
         return TrainSettings(
-            task=self.task, ruleset=self.ruleset, algo=self.algo, train_iters=self.train_iters,
-            timesteps=self.timesteps, num_env_runners=self.num_env_runners,
-            envs_per_runner=self.envs_per_runner, num_learners=self.num_learners,
-            seed=self.seed, address=self.address, lr=self.lr,
-            entropy_coeff=self.entropy_coeff, width=self.width,
-            train_batch_size=self.train_batch_size, minibatch_size=self.minibatch_size,
-            clip_param=self.clip_param, hints=self.hints and self.play.hints,
-            hint_weight=self.hint_weight, ed_version=self.ed_version, init=self.init_or_default,
-            teacher=self.teacher, bc_episodes=self.bc_episodes,
-            validation_episodes=self.validation_episodes,
-            teacher_coeff=self.teacher_coeff, teacher_decay=self.teacher_decay,
-            critic=self.critic, share_params=self.share_params,
+            **flags, task=self.task, ruleset=self.ruleset, ed_version=self.ed_version,
+            hints=self.hints and self.play.hints, init=self.init_or_default,
+            teacher=self.teacher, validation_episodes=self.validation_episodes,
         )  # fmt: skip
 
     @property

@@ -7,7 +7,7 @@ and ``experiments/sweep.py`` call these methods instead of branching on the rule
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,20 @@ class Evaluated:
     step_rows: list[dict]
     timeline: list[dict]
     intro: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """One front-door evaluation: what :meth:`Play.evaluate` plays and whom it tells."""
+
+    seeds: list[int | None]
+    """Evaluation seeds (None: the schedule as written, classic only)."""
+    extra: dict
+    """Players built outside the policy registry: the trained modules, the LLM."""
+    on_episode: Callable[[dict], None]
+    """Called with each finished episode's row (the loop evaluators)."""
+    advance: Callable[[int], None]
+    """Called with a count of finished episodes (the rllib evaluator, a team at a time)."""
 
 
 @dataclass(frozen=True)
@@ -116,18 +130,11 @@ class Play:
                            extra_policies={TRAINED: trained})  # fmt: skip
         return rows
 
-    def evaluate(
-        self,
-        cfg: RunConfig,
-        seeds: list[int | None],
-        extra: dict,
-        on_episode: Callable[[dict], None],
-        advance: Callable[[int], None],
-    ) -> Evaluated:
-        """Every --compare policy on ``seeds`` (the ruleset's loop evaluator)."""
+    def evaluate(self, cfg: RunConfig, job: Job) -> Evaluated:
+        """Every --compare policy on the job's seeds (the ruleset's loop evaluator)."""
         evaluate = cfg.rules.load("evaluators.loop")
-        rows, step_rows = evaluate(cfg.compare, cfg.task, seeds, cfg.ruleset, log_steps=True,
-                                   on_episode=on_episode, extra_policies=extra)  # fmt: skip
+        rows, step_rows = evaluate(cfg.compare, cfg.task, job.seeds, cfg.ruleset, log_steps=True,
+                                   on_episode=job.on_episode, extra_policies=job.extra)  # fmt: skip
         return Evaluated(rows, list(cfg.compare), step_rows, step_rows, self.intro)
 
 
@@ -186,24 +193,18 @@ class TeamPlay(Play):
         return evaluate_teams(cfg.task, {TRAINED: team_spec(TRAINED)}, seeds,
                               extra={TRAINED: trained}, version=cfg.ed_version)  # fmt: skip
 
-    def evaluate(
-        self,
-        cfg: RunConfig,
-        seeds: list[int | None],
-        extra: dict,
-        on_episode: Callable[[dict], None],
-        advance: Callable[[int], None],
-    ) -> Evaluated:
+    def evaluate(self, cfg: RunConfig, job: Job) -> Evaluated:
         from envs.ed.observation import CONSULTANT_CONTEXT, CONSULTANT_FEATURES
 
         teams = {label: team_spec(label) for label in cfg.compare}
         step_rows: list[dict] = []
         if cfg.evaluator == "rllib":
-            rows = _rllib_rows(cfg, teams, seeds, extra, lambda: advance(len(seeds)))
+            rows = _rllib_rows(cfg, teams, job)
         else:
             evaluate_teams = cfg.rules.load("evaluators.loop")
-            rows = evaluate_teams(cfg.task, teams, seeds, extra=extra, on_episode=on_episode,
-                                  step_log=step_rows, version=cfg.ed_version)  # fmt: skip
+            rows = evaluate_teams(cfg.task, teams, job.seeds, extra=job.extra,
+                                  on_episode=job.on_episode, step_log=step_rows,
+                                  version=cfg.ed_version)  # fmt: skip
         # The clairvoyant bound of each seed, reported as its own row (it is not played).
         firsts = [r for r in rows if r["policy"] == cfg.compare[0]]
         rows += [bound_row(cfg.task, cfg.ruleset, r, ORACLE) for r in firsts]
@@ -217,9 +218,10 @@ class TeamPlay(Play):
         return Evaluated(rows, [*cfg.compare, ORACLE], step_rows, timeline, self.intro)
 
 
-def _rllib_rows(cfg: RunConfig, teams: dict, seeds: Iterable, extra: dict, done) -> list[dict]:
+def _rllib_rows(cfg: RunConfig, teams: dict, job: Job) -> list[dict]:
     """Rows of every team played by RLlib's EnvRunner (agents.rllib.evaluation)."""
     evaluate_in_env_runner = cfg.rules.load("evaluators.rllib")
+    extra = job.extra
     modules = (
         {TRAINED: {a: p.module for a, p in extra[TRAINED].items()}} if TRAINED in extra else None
     )
@@ -227,9 +229,9 @@ def _rllib_rows(cfg: RunConfig, teams: dict, seeds: Iterable, extra: dict, done)
     llm = {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
     rows = []
     for label, spec in teams.items():
-        rows += evaluate_in_env_runner(cfg.task, {label: spec}, list(seeds), modules=modules,
+        rows += evaluate_in_env_runner(cfg.task, {label: spec}, list(job.seeds), modules=modules,
                                        llm_options=llm, version=cfg.ed_version)  # fmt: skip
-        done()
+        job.advance(len(job.seeds))
     return rows
 
 

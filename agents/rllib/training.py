@@ -12,13 +12,15 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.rllib.hints import HINT_WEIGHT
+from agents.rllib.settings import ALGOS as ALGOS
+from agents.rllib.settings import TrainSettings
 
 TEACHER_KL, TEACHER_COEFF = "teacher_kl", "teacher_coeff"
 """Learner metrics of the teacher term (:mod:`agents.rllib.teacher`)."""
@@ -29,114 +31,6 @@ ED_ENV_NAME = "edmarl_ed"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.json"
 MODULE_ID = "default_policy"
-ALGOS = ("ppo", "appo")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that defines a training run (hyperparameters included)."""
-
-    task: str = "mass_casualty"
-    ruleset: str = "classic"
-    algo: str = "ppo"
-    train_iters: int = 40
-    timesteps: int | None = None
-    num_env_runners: int = 1
-    envs_per_runner: int = 8
-    num_learners: int = 0
-    seed: int = 0
-    address: str | None = None
-    lr: float = 1e-3
-    entropy_coeff: float = 0.01
-    clip_param: float = 0.2
-    gamma: float = 0.99
-    train_batch_size: int = 2000
-    minibatch_size: int = 250
-    num_epochs: int = 6
-    width: int = 64
-    hints: bool = False
-    """``ed``: observations carry each role heuristic's action, which the modules start
-    from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
-    hint_weight: float = HINT_WEIGHT
-    """With hints: the logit prior of the heuristic's action (0: a plain input feature)."""
-    ed_version: str = "v0"
-    """``ed``: the env version trained on (:data:`envs.ed_triage_v1.ED_ENVS`)."""
-    init: str = "none"
-    """``ed``: ``bc`` starts every role's module from a behaviour clone of the teacher
-    team (:mod:`agents.rllib.imitation`); ``none`` from random weights."""
-    teacher: str = "heuristic"
-    """With ``init=bc``: the team cloned, ``heuristic``, ``planner`` or ``auto`` (the
-    better of the two on validation seeds, :mod:`agents.rllib.selection`)."""
-    bc_episodes: int | None = None
-    """With ``init=bc``: teacher episodes recorded (a fifth held out to measure
-    agreement); default :data:`agents.rllib.imitation.BC_EPISODES` of the teacher."""
-    validation_episodes: int = 0
-    """With ``init=bc``: validation seeds on which ``teacher=auto`` picks the teacher and,
-    after training, each role keeps its trained module or its clone, the best mix
-    (:mod:`agents.rllib.selection`; 0: neither — the trained modules ship as trained)."""
-    teacher_coeff: float = 1.0
-    """With ``init=bc`` (PPO): initial weight of the KL(teacher ‖ policy) term."""
-    teacher_decay: int | None = None
-    """Env steps over which the teacher term decays linearly to 0 (default: half the
-    run's env steps)."""
-    critic: str = "local"
-    """``ed``: local (each role's value reads its own observation) or central (MAPPO:
-    every role's observation; :mod:`agents.rllib.variants`)."""
-    share_params: bool = False
-    """``ed``: one module plays all three roles (padded layout + role one-hot,
-    :mod:`agents.rllib.sharing`)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"--algo must be one of {ALGOS}, got {self.algo!r}")
-        if self.train_iters < 1 and not self.timesteps:
-            raise ValueError("--train-iters must be >= 1 (or give --timesteps)")
-        if self.num_env_runners < 0 or self.envs_per_runner < 1 or self.num_learners < 0:
-            raise ValueError("--num-env-runners >= 0, --envs-per-runner >= 1, --num-learners >= 0")
-        if self.minibatch_size > self.train_batch_size:
-            raise ValueError("minibatch_size must not exceed train_batch_size")
-        if not 0.0 <= self.hint_weight < float("inf"):
-            raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
-        from agents.rllib.imitation import INITS, TEACHER_CHOICES
-        from agents.rllib.variants import check_variant
-
-        check_variant(self.critic, self.share_params, self.ruleset)
-
-        if self.init not in INITS:
-            raise ValueError(f"--init {self.init!r}: use one of {', '.join(INITS)}")
-        from envs.rulesets import MULTI_AGENT_RULESETS
-
-        if self.init == "bc" and self.ruleset not in MULTI_AGENT_RULESETS:
-            raise ValueError("--init bc clones the ed role heuristics: use --init none on classic")
-        if self.teacher not in TEACHER_CHOICES:
-            raise ValueError(f"--teacher {self.teacher!r}: use one of {', '.join(TEACHER_CHOICES)}")
-        if self.bc_episodes is not None and self.bc_episodes < 2:
-            raise ValueError("--bc-episodes must be >= 2 (a fifth is held out)")
-        if self.validation_episodes < 0:
-            raise ValueError("--validation-episodes must be >= 0 (0: no validation choices)")
-        if self.init == "bc" and self.teacher == "auto" and self.validation_episodes < 1:
-            raise ValueError("--teacher auto picks the teacher on validation seeds: give "
-                             "--validation-episodes > 0 or name the teacher")  # fmt: skip
-        if not 0.0 <= self.teacher_coeff < float("inf"):
-            raise ValueError(
-                f"--teacher-coeff must be a finite number >= 0, got {self.teacher_coeff}"
-            )
-        if self.teacher_decay is not None and self.teacher_decay < 0:
-            raise ValueError("--teacher-decay must be >= 0 env steps")
-        if self.init == "bc" and (self.critic != "local" or self.share_params):
-            raise ValueError("--init bc clones one local-critic module per role: with "
-                             "--critic central or --share-params use --init none")  # fmt: skip
-
-    @property
-    def total_env_steps(self) -> int:
-        """Env steps the run samples (``timesteps``, else iterations × batch)."""
-        return int(self.timesteps or self.train_iters * self.train_batch_size)
-
-    @property
-    def teacher_term(self) -> bool:
-        """Whether PPO adds the decaying teacher KL term."""
-        return self.init == "bc" and self.algo == "ppo" and self.teacher_coeff > 0
 
 
 def _env_creator(env_config: dict) -> Any:

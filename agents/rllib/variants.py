@@ -23,16 +23,18 @@ from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT
 
 from agents.rllib.central_critic import CentralCriticScorer, GlobalStateEnv, state_layout
 from agents.rllib.modules import SlotScorerModule
+from agents.rllib.settings import CRITIC_CHOICES, DEFAULT_CRITIC
 from agents.rllib.sharing import SharedLayout, SharedSpacesEnv
 from envs.ed.config import AGENTS
 
 if TYPE_CHECKING:
     from agents.rllib.training import TrainSettings
 
-CRITICS: dict[str, type] = {"local": SlotScorerModule, "central": CentralCriticScorer}
+CRITICS: dict[str, type] = dict(
+    zip(CRITIC_CHOICES, (SlotScorerModule, CentralCriticScorer), strict=True)
+)
 """``--critic`` → the trained module class (local: the value reads the agent's own
 observation; central: every role's, :mod:`agents.rllib.central_critic`)."""
-DEFAULT_CRITIC = "local"
 SHARED_MODULE_ID = "shared"
 """The module id of the one module all roles play with ``--share-params``."""
 MODULES_DIR = Path(COMPONENT_LEARNER_GROUP, COMPONENT_LEARNER, COMPONENT_RL_MODULE)

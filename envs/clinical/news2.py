@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from envs.clinical.presentation import AVPU, Presentation
 
@@ -136,22 +137,11 @@ def news2(
     return News2(tuple(sub[name] for name in PARAMETERS), tuple(order))
 
 
-def news2_score(
-    *,
-    rr: float | None,
-    spo2: float | None,
-    sbp: float | None,
-    hr: float | None,
-    avpu: AVPU | str | None,
-    temp: float | None,
-    on_oxygen: bool = False,
-    spo2_scale: int = 1,
-    allow_missing: bool = False,
-) -> int:
-    """The aggregate NEWS2 score. Raises ``ValueError`` on a missing parameter unless
-    ``allow_missing`` (then missing parameters score 0: a lower bound)."""
-    result = news2(rr=rr, spo2=spo2, sbp=sbp, hr=hr, avpu=avpu, temp=temp,
-                   on_oxygen=on_oxygen, spo2_scale=spo2_scale)  # fmt: skip
+def news2_score(*, allow_missing: bool = False, **observations: Any) -> int:
+    """The aggregate NEWS2 score of :func:`news2`'s keyword arguments. Raises
+    ``ValueError`` on a missing parameter unless ``allow_missing`` (then missing
+    parameters score 0: a lower bound)."""
+    result = news2(**observations)
     if result.missing and not allow_missing:
         raise ValueError(f"NEWS2 needs every parameter; missing: {', '.join(result.missing)}")
     return result.total
