@@ -25,7 +25,6 @@ Printed as a table and written as JSON (``--out``, atomically).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib.metadata as md
 import os
@@ -36,10 +35,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
+import tyro
 
 from envs.server.client import AsyncEnv
 
@@ -49,13 +49,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """Load benchmark of the environment server (loopback only)."""
+
     url: str | None = None
+    """A running server (loopback); default: start one."""
     requests: int = 10000
-    time_cap_s: float = 20.0
+    """Timed serve_patient calls per (transport, concurrency) level at most."""
+    time_cap_s: Annotated[float, tyro.conf.arg(name="time-cap")] = 20.0
+    """Seconds per level at most."""
     concurrency: tuple[int, ...] = (1, 16)
-    transports: tuple[str, ...] = ("http", "ws")
+    """Concurrent clients per level."""
+    transports: tuple[Literal["http", "ws"], ...] = ("http", "ws")
+    """Transports measured."""
     warmup: int = 200
+    """Untimed calls per level first."""
     out: Path = Path("runs/bench_server.json")
+    """JSON written (atomically)."""
 
 
 def _percentile(sorted_xs: list[float], q: float) -> float:
@@ -104,6 +113,9 @@ async def _level(url: str, transport: str, clients: int, n: int, cap: float) -> 
     )
     wall = time.perf_counter() - t0
     lat = sorted(latencies)
+    if not lat:  # a machine too loaded to finish one call (sessions open first)
+        raise SystemExit(f"error: no serve_patient call finished in {cap} s with {clients} "
+                         f"{transport} client(s): raise --time-cap")  # fmt: skip
     ms = 1000.0
     return {
         "transport": transport,
@@ -193,27 +205,12 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    d = BenchConfig()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default=None, help="a running server (loopback); default: start one")
-    p.add_argument("--requests", type=int, default=d.requests, help="timed calls per level")
-    p.add_argument("--time-cap", type=float, default=d.time_cap_s, help="seconds per level")
-    p.add_argument("--concurrency", type=int, nargs="+", default=list(d.concurrency))
-    p.add_argument("--transports", nargs="+", choices=["http", "ws"], default=list(d.transports))
-    p.add_argument("--warmup", type=int, default=d.warmup)
-    p.add_argument("--out", type=Path, default=d.out)
-    a = p.parse_args(argv)
-    if a.requests < 1 or a.time_cap <= 0 or min(a.concurrency) < 1:
-        p.error("--requests, --time-cap and --concurrency must be positive")
-    cfg = BenchConfig(
-        url=a.url,
-        requests=a.requests,
-        time_cap_s=a.time_cap,
-        concurrency=tuple(a.concurrency),
-        transports=tuple(a.transports),
-        warmup=a.warmup,
-        out=a.out,
-    )
+    try:
+        cfg = tyro.cli(BenchConfig, args=argv, config=(tyro.conf.FlagCreatePairsOff,))
+    except SystemExit as e:  # --help (0) or a bad flag (2, tyro said why)
+        return e.code if isinstance(e.code, int) else 2
+    if cfg.requests < 1 or cfg.time_cap_s <= 0 or min(cfg.concurrency, default=0) < 1:
+        raise SystemExit("error: --requests, --time-cap and --concurrency must be positive")
     doc = run(cfg)
     from agents.report import save_json
 
