@@ -33,27 +33,10 @@ import numpy as np
 import envs  # noqa: F401  (registers the gym ids)
 from agents.report import run_record, save_json
 from llm_policy.policy import LLMPolicy
+from llm_policy.queue_data import TASKS, random_legal_observations
 
 BATCHES = (1, 8)
 MODES = ("score", "generate")
-GYM_TASK_IDS = {"basic_triage": "edmarl/BasicTriage-v0",
-                "dynamic_queue": "edmarl/DynamicQueue-v0",
-                "mass_casualty": "edmarl/MassCasualty-v0"}  # fmt: skip
-
-
-def queue_observations(task: str, n: int, seed: int) -> list[dict]:
-    env = gym.make(GYM_TASK_IDS[task]).unwrapped
-    rng = np.random.default_rng(seed)
-    out: list[dict] = []
-    episode = 0
-    while len(out) < n:
-        obs, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done and len(out) < n:
-            out.append({k: v.copy() for k, v in obs.items()})
-            obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
-        episode += 1
-    return out
 
 
 def nursesim_observations(n: int, seed: int) -> list[dict]:
@@ -88,7 +71,7 @@ def bench(policy: LLMPolicy, observations: Sequence[dict], batch: int) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="default: SmolLM2-135M-Instruct")
-    ap.add_argument("--task", default="mass_casualty", choices=sorted(GYM_TASK_IDS))
+    ap.add_argument("--task", default="mass_casualty", choices=TASKS)
     ap.add_argument("--roles", nargs="+", default=["consultant"],
                     choices=["consultant", "nursesim"])  # fmt: skip
     ap.add_argument("--decisions", type=int, default=16, help="timed decisions per setting")
@@ -106,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = cached_transformers_backend(args.model)
     results = []
     for role in args.roles:
-        obs = (queue_observations(args.task, args.decisions, args.seed) if role == "consultant"
+        obs = (random_legal_observations(args.task, args.decisions, args.seed)
+               if role == "consultant"
                else nursesim_observations(args.decisions, args.seed))  # fmt: skip
         for mode in MODES:
             for batch in BATCHES:

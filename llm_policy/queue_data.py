@@ -44,6 +44,27 @@ DEFAULT_EPISODES = {"train": 20, "val": 3, "test": 5}
 _ENV_ID = {task: env_id for env_id, task in GYM_IDS.items()}
 
 
+def random_legal_observations(
+    task: str, n: int, seed: int, first_episode_seed: int | None = None
+) -> list[dict[str, Any]]:
+    """``n`` observations of ``task`` from random legal play: varied queues, masks and
+    resources, for benchmarks and tests. A NumPy generator seeded ``seed`` picks every
+    action; episode ``k`` resets with seed ``first_episode_seed + k`` (default ``seed``)."""
+    env = gym.make(_ENV_ID[task]).unwrapped
+    rng = np.random.default_rng(seed)
+    first = seed if first_episode_seed is None else first_episode_seed
+    out: list[dict[str, Any]] = []
+    episode = 0
+    while len(out) < n:
+        obs, _ = env.reset(seed=first + episode)
+        done = False
+        while not done and len(out) < n:
+            out.append({k: v.copy() for k, v in obs.items()})
+            obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        episode += 1
+    return out
+
+
 def episode_records(task: str, seed: int, teacher: str, split: str) -> list[dict[str, Any]]:
     env = gym.make(_ENV_ID[task]).unwrapped
     ctx = PolicyContext(task=env.task, ruleset="classic", n_slots=env.n_slots)

@@ -1,5 +1,6 @@
-"""Test helpers: a real ``envs.server.app`` process on loopback, and a tiny fake
-OpenAI-compatible chat server (also on loopback) so the LLM baseline needs no model."""
+"""Test helpers: a real ``envs.server.app`` process on loopback, a tiny fake
+OpenAI-compatible chat server (also on loopback) so the LLM baseline needs no model, and
+``strip_ids`` to compare server replies with ToolSession's."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+
+
+def strip_ids(obj: Any) -> Any:
+    """Tool JSON without the per-session random episode id (so that a server's replies
+    compare equal to an in-process ToolSession's)."""
+    if isinstance(obj, dict):
+        return {k: strip_ids(v) for k, v in obj.items() if k != "episode_id"}
+    if isinstance(obj, list):
+        return [strip_ids(v) for v in obj]
+    return obj
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from server_fixtures import start_servers
+from server_fixtures import start_servers, strip_ids
 
 from envs.server.client import Client, ServerError
 from envs.tool_api import ToolError, ToolSession
@@ -21,14 +21,6 @@ def server():
     (s,) = start_servers(())
     yield s
     s.stop()
-
-
-def strip_ids(obj):
-    if isinstance(obj, dict):
-        return {k: strip_ids(v) for k, v in obj.items() if k != "episode_id"}
-    if isinstance(obj, list):
-        return [strip_ids(v) for v in obj]
-    return obj
 
 
 def policy(state: dict, i: int) -> tuple[str, dict]:

@@ -45,9 +45,12 @@ def _advance(c: TestClient, sid: str, players: dict | None = None, **kw):
     return c.post("/console/api/advance", json={"session_id": sid, "players": players or {}, **kw})
 
 
+def _step(c: TestClient, sid: str, tool: str, **arguments):
+    return c.post("/step", json={"session_id": sid, "tool": tool, "arguments": arguments})
+
+
 def _final(c: TestClient, sid: str) -> dict:
-    r = c.post("/step", json={"session_id": sid, "tool": "finalize_episode", "arguments": {}})
-    return r.json()["result"]
+    return _step(c, sid, "finalize_episode").json()["result"]
 
 
 def test_page_and_files_are_served(client):
@@ -119,17 +122,9 @@ def test_a_human_nurse_is_waited_for(client):
     pid = next(p["patient_id"] for p in view if p["can_triage"])
     # The AI never ENDs a person's turn, whatever 'until' says.
     assert _advance(client, sid, players, until="end").json()["substeps"] == []
-    ok = client.post(
-        "/step",
-        json={"session_id": sid, "tool": "triage_patient",
-              "arguments": {"patient_id": pid, "category": 2}},
-    )  # fmt: skip
+    ok = _step(client, sid, "triage_patient", patient_id=pid, category=2)
     assert ok.status_code == 200
-    again = client.post(
-        "/step",
-        json={"session_id": sid, "tool": "triage_patient",
-              "arguments": {"patient_id": pid, "category": 3}},
-    )  # fmt: skip
+    again = _step(client, sid, "triage_patient", patient_id=pid, category=3)
     assert again.status_code == 409 and again.json()["code"] == "already_acted"
     r = _advance(client, sid, players).json()
     assert r["substeps"][0]["applied"]["triage_nurse"] == f"triage {pid} -> 2"
@@ -138,11 +133,7 @@ def test_a_human_nurse_is_waited_for(client):
     assert r["substeps"][0]["applied"]["triage_nurse"] == "END"
     while not r["done"]:
         r = _advance(client, sid, players, pass_turn=True).json()
-    late = client.post(
-        "/step",
-        json={"session_id": sid, "tool": "triage_patient",
-              "arguments": {"patient_id": pid, "category": 1}},
-    )  # fmt: skip
+    late = _step(client, sid, "triage_patient", patient_id=pid, category=1)
     assert late.status_code == 409 and late.json()["code"] == "episode_finished"
 
 

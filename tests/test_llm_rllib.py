@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-import numpy as np
 import pytest
 
 pytest.importorskip("ray.rllib")
@@ -27,38 +26,19 @@ def tiny_backend():
 
 
 def test_llm_module_acts_inside_a_real_env_runner():
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
     from agents.rllib.llm_module import LLMModule
-    from agents.rllib.training import ENV_NAME, register_envs
     from llm_policy.policy import LLMPolicy
+    from tests.rllib_helpers import assert_episodes_follow, classic_env_runner
 
-    register_envs()
-    cfg = (
-        PPOConfig()
-        .environment(ENV_NAME, env_config={"task": "basic_triage"}, disable_env_checking=True)
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
-        .rl_module(rl_module_spec=RLModuleSpec(
-            module_class=LLMModule, model_config={"mode": "score", "backend_factory": FACTORY}))
-        .debugging(seed=3)
-    )  # fmt: skip
-    runner = SingleAgentEnvRunner(config=cfg)
+    config = {"mode": "score", "backend_factory": FACTORY}
+    runner = classic_env_runner("basic_triage", LLMModule, config)
     module = runner.module
     assert module._llm is None  # nothing loaded before the first forward pass
     assert module.get_state() == {}
     episodes = runner.sample(num_episodes=2, explore=False)
     assert module._llm is not None and module.llm.counter.fallbacks == 0
     reference = LLMPolicy(mode="score", backend=tiny_backend())
-    steps = 0
-    for ep in episodes:
-        obs, actions = ep.get_observations(), ep.get_actions()
-        for t in range(len(ep)):
-            o = {k: np.asarray(v[t]) for k, v in obs.items()}
-            assert o["action_mask"][actions[t]] == 1
-            assert actions[t] == reference.act(o)
-            steps += 1
+    steps = assert_episodes_follow(episodes, reference.act)
     assert steps >= 2 and module.llm.counter.decisions >= steps
     runner.stop()
 

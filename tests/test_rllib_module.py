@@ -110,29 +110,14 @@ def test_policy_module_plays_the_registered_heuristic():
 
 
 def test_heuristic_module_acts_inside_a_real_env_runner():
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+    from tests.rllib_helpers import assert_episodes_follow, classic_env_runner
 
-    from agents.rllib.training import ENV_NAME, register_envs
-
-    register_envs()
-    cfg = (
-        PPOConfig()
-        .environment(ENV_NAME, env_config={"task": "mass_casualty"}, disable_env_checking=True)
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
-        .rl_module(rl_module_spec=RLModuleSpec(
-            module_class=PolicyModule, model_config={"policy": "severity_greedy"}))
-        .debugging(seed=3)
-    )  # fmt: skip
-    runner = SingleAgentEnvRunner(config=cfg)
+    config = {"policy": "severity_greedy"}
+    runner = classic_env_runner("mass_casualty", PolicyModule, config)
     episodes = runner.sample(num_episodes=3, explore=False)
     assert len(episodes) >= 3
-    policy = make_policy("severity_greedy")
-    for ep in episodes:
-        assert len(ep) == 30  # mass_casualty: every action legal, so every step advances
-        obs, actions = ep.get_observations(), ep.get_actions()
-        for t in range(len(ep)):
-            o = {k: v[t] for k, v in obs.items()}
-            assert o["action_mask"][actions[t]] == 1
-            assert actions[t] == policy.act(o)  # the registered heuristic, unchanged
+    # mass_casualty: every action legal, so every step advances
+    assert all(len(ep) == 30 for ep in episodes)
+    # the registered heuristic, unchanged
+    assert_episodes_follow(episodes, make_policy("severity_greedy").act)
     runner.stop()

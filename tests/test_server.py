@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_fixtures import HOST, ROOT, start_servers
+from server_fixtures import HOST, ROOT, start_servers, strip_ids
 from websockets.sync.client import connect as ws_connect
 
 from envs.server.sessions import SessionConfig, SessionLimitError, SessionStore, UnknownSessionError
@@ -58,15 +58,6 @@ def http(server):
         yield c
 
 
-def strip_ids(obj: Any) -> Any:
-    """Tool JSON without the per-session random episode id."""
-    if isinstance(obj, dict):
-        return {k: strip_ids(v) for k, v in obj.items() if k != "episode_id"}
-    if isinstance(obj, list):
-        return [strip_ids(v) for v in obj]
-    return obj
-
-
 def choose(state: dict, i: int) -> tuple[str, dict]:
     """A deterministic policy that also makes unknown, blocked and idle moves."""
     queue = state["queue"]
@@ -92,6 +83,12 @@ def reference(task: str, seed: int | None, actions: list[tuple[str, dict]]) -> l
 def ok(resp: httpx.Response) -> dict:
     assert resp.status_code == 200, resp.text
     return resp.json()
+
+
+def serve(http: httpx.Client, sid: str, patient_id: str) -> dict:
+    """``serve_patient`` over HTTP; the reply must be 200."""
+    body = {"session_id": sid, "tool": "serve_patient", "arguments": {"patient_id": patient_id}}
+    return ok(http.post("/step", json=body))
 
 
 def play_http(http: httpx.Client, task: str, seed: int | None, openenv_shape: bool = False):
@@ -212,13 +209,7 @@ def test_bad_requests_are_4xx_with_clear_messages_and_harmless(http):
     ref = ToolSession()
     ref.start_task("mass_casualty", seed=11)
     for pid in ("P002", "P003"):
-        got = ok(
-            http.post(
-                "/step",
-                json={"session_id": sid, "tool": "serve_patient", "arguments": {"patient_id": pid}},
-            )
-        )
-        assert got["result"] == ref.serve_patient(pid)
+        assert serve(http, sid, pid)["result"] == ref.serve_patient(pid)
 
     def post(path: str, content: str | bytes) -> httpx.Response:
         return http.post(path, content=content, headers={"Content-Type": "application/json"})
@@ -478,33 +469,14 @@ def test_client_killed_mid_episode_over_websocket(server):
             time.sleep(0.05)
         assert server.health()["active_sessions"] == base + 1  # the dead client's freed
         assert server.alive()
-        got = ok(
-            http.post(
-                "/step",
-                json={
-                    "session_id": sid,
-                    "tool": "serve_patient",
-                    "arguments": {"patient_id": "P002"},
-                },
-            )
-        )
-        assert got["result"] == ref.serve_patient("P002")
+        assert serve(http, sid, "P002")["result"] == ref.serve_patient("P002")
         http.delete(f"/sessions/{sid}")
 
 
 def test_http_disconnects_leave_sessions_usable(server):
     with httpx.Client(base_url=server.url, timeout=10) as http:
         sid = ok(http.post("/reset", json={"task_id": "basic_triage"}))["session_id"]
-        ok(
-            http.post(
-                "/step",
-                json={
-                    "session_id": sid,
-                    "tool": "serve_patient",
-                    "arguments": {"patient_id": "P001"},
-                },
-            )
-        )
+        serve(http, sid, "P001")
     # a client that sends half a request and vanishes
     raw = socket.create_connection((HOST, server.port))
     raw.sendall(

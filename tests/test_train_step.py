@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -26,30 +28,48 @@ def _examples(n: int, seed: int = 0) -> list[ts.Example]:
     return out
 
 
-def test_answer_only_logits_give_the_plain_loss_and_gradients():
+def _lora_llama(targets: list[str]) -> tuple[Any, Any]:
+    """(tiny Llama with LoRA on ``targets``, tokenizer); LoRA's B is drawn non-zero so
+    that gradients flow through every adapter."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from tests.llm_helpers import tiny_llama
 
     model, tok = tiny_llama()
-    lora = LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj", "up_proj"])
-    model = get_peft_model(model, lora)
-    for p in model.parameters():  # non-zero B so that LoRA gradients flow everywhere
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=targets))
+    for p in model.parameters():
         if p.requires_grad:
             torch.nn.init.normal_(p, std=0.05)
-    batch = ts.collate(_examples(4), tok.eos_token_id, torch)
-    grads = []
-    for loss_of in (ts.full_logits_loss, ts.answer_loss):
-        model.zero_grad()
-        loss = loss_of(model, batch)
-        loss.backward()
-        grads.append((loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
-    (full, g_full), (answer, g_answer) = grads
-    assert answer == pytest.approx(full, rel=1e-5)
-    pairs = zip(g_full, g_answer, strict=True)
+    return model, tok
+
+
+def _loss_and_grads(model: Any, loss_of: Callable[[], Any]) -> tuple[float, list[Any]]:
+    """One backward pass from zeroed gradients: (loss, the trainable parameters' grads)."""
+    model.zero_grad()
+    loss = loss_of()
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def _assert_same_loss_and_grads(want: tuple[float, list], got: tuple[float, list]) -> None:
+    import torch
+
+    (want_loss, want_grads), (got_loss, got_grads) = want, got
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    pairs = zip(want_grads, got_grads, strict=True)
     assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in pairs)
-    assert any(float(g.abs().sum()) > 0 for g in g_full)
+
+
+def test_answer_only_logits_give_the_plain_loss_and_gradients():
+    import torch
+
+    model, tok = _lora_llama(["q_proj", "v_proj", "up_proj"])
+    batch = ts.collate(_examples(4), tok.eos_token_id, torch)
+    full = _loss_and_grads(model, lambda: ts.full_logits_loss(model, batch))
+    answer = _loss_and_grads(model, lambda: ts.answer_loss(model, batch))
+    _assert_same_loss_and_grads(full, answer)
+    assert any(float(g.abs().sum()) > 0 for g in full[1])
 
 
 def test_length_grouped_batches_pad_less_and_cover_every_example():
@@ -111,31 +131,15 @@ def _prefixed_examples(n: int, prefix: int, seed: int = 0) -> list[ts.Example]:
 
 def test_shared_prefix_gives_the_same_loss_and_gradients():
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from tests.llm_helpers import tiny_llama
-
-    model, tok = tiny_llama()
-    lora = LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "k_proj", "v_proj", "up_proj"])
-    model = get_peft_model(model, lora)
-    for p in model.parameters():
-        if p.requires_grad:
-            torch.nn.init.normal_(p, std=0.05)
+    model, tok = _lora_llama(["q_proj", "k_proj", "v_proj", "up_proj"])
     batch = ts.collate(_prefixed_examples(5, prefix=12, seed=3), tok.eos_token_id, torch)
     assert ts.shared_prefix_length(batch) >= 12
-    results = []
-    for shared in (False, True):
-        model.zero_grad()
-        loss = ts.answer_loss(model, batch, shared_prefix=shared)
-        loss.backward()
-        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
-        results.append((loss.item(), grads))
-    (plain, g_plain), (shared, g_shared) = results
-    assert shared == pytest.approx(plain, rel=1e-5)
-    pairs = zip(g_plain, g_shared, strict=True)
-    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in pairs)
+    plain = _loss_and_grads(model, lambda: ts.answer_loss(model, batch, shared_prefix=False))
+    shared = _loss_and_grads(model, lambda: ts.answer_loss(model, batch, shared_prefix=True))
+    _assert_same_loss_and_grads(plain, shared)
     # the prefix's own keys/values get gradients through the repeated cache
-    assert all(float(g.abs().sum()) > 0 for g in g_shared)
+    assert all(float(g.abs().sum()) > 0 for g in shared[1])
 
 
 def test_shared_prefix_stops_before_the_first_answer():

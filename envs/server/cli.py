@@ -13,9 +13,61 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from envs.server.config import ServerConfig, name_list, ruleset_list
 from envs.server.security import TOKEN_ENV
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag and the :class:`ServerConfig` field it sets: ``type`` converts its text
+    (argparse also converts a text default with it), ``env`` names a variable whose value,
+    when set, replaces the field's default."""
+
+    name: str
+    field: str
+    type: Callable[[str], Any] = str
+    help: str | None = None
+    choices: tuple[str, ...] | None = None
+    env: str | None = None
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("--host", "host", help="interface to bind (default %(default)s; 0.0.0.0 exposes it "
+         "and needs a token)"),
+    Flag("--token", "token", env=TOKEN_ENV,
+         help=f"bearer token every route but /health requires (default: ${TOKEN_ENV}; prefer "
+         "the variable: other users can read command lines)"),
+    Flag("--allowed-hosts", "allowed_hosts", name_list,
+         "comma-separated Host names to answer (default: loopback names without a token, "
+         "any with one)"),
+    Flag("--allowed-origins", "allowed_origins", name_list,
+         "comma-separated origins (https://app.example) whose pages may call the server; "
+         "same-origin pages always may"),
+    Flag("--port", "port", int, "default %(default)s"),
+    Flag("--max-sessions", "max_sessions", int, "cap on concurrent sessions (default %(default)s)"),
+    Flag("--max-sessions-per-client", "max_sessions_per_client", int,
+         "sessions one non-loopback client address may hold (default max-sessions / 4)"),
+    Flag("--idle-timeout", "idle_timeout_s", float,
+         "seconds before an unused session expires (default %(default)s)"),
+    Flag("--log-level", "log_level", choices=("critical", "error", "warning", "info", "debug")),
+    Flag("--rulesets", "rulesets", ruleset_list,
+         "comma-separated rulesets to serve: classic (always) and ed, the multi-agent ED tools "
+         "(default %(default)s)"),
+)  # fmt: skip
+"""Every flag of ``edmarl-server``, in ``--help`` order."""
+
+
+def _default(flag: Flag, config: ServerConfig) -> Any:
+    """The flag's default as argparse takes it: the variable's value when set, else the
+    field's default, a tuple as comma-separated text (``type`` turns it back)."""
+    if flag.env and os.environ.get(flag.env):
+        return os.environ[flag.env]
+    value = getattr(config, flag.field)
+    return ",".join(value) if isinstance(value, tuple) else value
 
 
 def parse_args(argv: list[str] | None = None) -> ServerConfig:
@@ -23,74 +75,15 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         prog="edmarl-server",
         description="edmarl environment server (HTTP /reset /step /state, WS /ws, MCP /mcp).",
     )
-    d = ServerConfig()
-    p.add_argument(
-        "--host",
-        default=d.host,
-        help="interface to bind (default %(default)s; 0.0.0.0 exposes it and needs a token)",
-    )
-    p.add_argument(
-        "--token",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"bearer token every route but /health requires (default: ${TOKEN_ENV}; prefer "
-        "the variable: other users can read command lines)",
-    )
-    p.add_argument(
-        "--allowed-hosts",
-        default=None,
-        help="comma-separated Host names to answer (default: loopback names without a "
-        "token, any with one)",
-    )
-    p.add_argument(
-        "--allowed-origins",
-        default="",
-        help="comma-separated origins (https://app.example) whose pages may call the "
-        "server; same-origin pages always may",
-    )
-    p.add_argument("--port", type=int, default=d.port, help="default %(default)s")
-    p.add_argument(
-        "--max-sessions",
-        type=int,
-        default=d.max_sessions,
-        help="cap on concurrent sessions (default %(default)s)",
-    )
-    p.add_argument(
-        "--max-sessions-per-client",
-        type=int,
-        default=None,
-        help="sessions one non-loopback client address may hold (default max-sessions / 4)",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=d.idle_timeout_s,
-        help="seconds before an unused session expires (default %(default)s)",
-    )
-    p.add_argument(
-        "--log-level",
-        default=d.log_level,
-        choices=["critical", "error", "warning", "info", "debug"],
-    )
-    p.add_argument(
-        "--rulesets",
-        default="classic,ed",
-        help="comma-separated rulesets to serve: classic (always) and ed, the multi-agent "
-        "ED tools (default %(default)s)",
-    )
-    a = p.parse_args(argv)
+    defaults = ServerConfig()
+    fields: dict[str, str] = {}  # argparse dest -> ServerConfig field
+    for f in FLAGS:
+        kwargs = {"type": f.type, "help": f.help, "choices": f.choices}
+        action = p.add_argument(f.name, default=_default(f, defaults), **kwargs)
+        fields[action.dest] = f.field
+    a = vars(p.parse_args(argv))
     try:
-        return ServerConfig(
-            host=a.host,
-            port=a.port,
-            max_sessions=a.max_sessions,
-            max_sessions_per_client=a.max_sessions_per_client,
-            idle_timeout_s=a.idle_timeout,
-            log_level=a.log_level,
-            rulesets=ruleset_list(a.rulesets),
-            token=a.token,
-            allowed_hosts=None if a.allowed_hosts is None else name_list(a.allowed_hosts),
-            allowed_origins=name_list(a.allowed_origins),
-        )
+        return ServerConfig(**{field: a[dest] for dest, field in fields.items()})
     except ValueError as e:
         p.error(str(e))
         raise  # unreachable: p.error exits
