@@ -199,7 +199,7 @@ def run_record(script: str, argv: Sequence[str] | None = None) -> dict:
     process's arguments) and the machine it ran on."""
     args = sys.argv[1:] if argv is None else argv
     return {
-        "command": " ".join(["python", f"experiments/{script}", *args]).rstrip(),
+        "command": " ".join(["python", f"experiments/{script}", *args]),
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
