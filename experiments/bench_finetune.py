@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bf16_held = precision == "bf16" and r.bf16_weights
         if bf16_held:
             ts.hold_frozen_in_bf16(model)
+        ts.set_attention(model, r.attention)
         params = [p for p in model.parameters() if p.requires_grad]
         model.train()
         setups[name] = {
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch = ts.collate(next(s["batches"]), pad, torch)
             real += int(batch["attention_mask"].sum())
             padded += batch["input_ids"].numel()
-            with ts.step_context(s["precision"], "cpu", s["bf16_held"]):
+            with ts.step_context(s["precision"], "cpu", s["bf16_held"], s["recipe"].lora_autocast):
                 loss = s["loss"](s["model"], batch) / micro
             loss.backward()
         torch.nn.utils.clip_grad_norm_(s["params"], ft.MAX_GRAD_NORM)
@@ -156,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "answer_logits_only": setups[name]["recipe"].answer_logits_only,
             "frozen_weights_bf16": setups[name]["bf16_held"],
             "shared_prefix": setups[name]["recipe"].shared_prefix,
+            "attention": setups[name]["recipe"].attention,
+            "lora_autocast": setups[name]["recipe"].lora_autocast,
             "seconds_per_step": float(sec.mean()),
             "cpu_seconds_per_step": float(np.mean([r["cpu_seconds"] for r in rows])),
             "tokens_per_s": float(tok_s.mean()),

@@ -12,7 +12,10 @@ How to run::
 Variants: ``fp32`` (fp32 weights, LM head on answer positions only), ``autocast``
 (fp32 weights under bf16 autocast), ``bf16_weights`` (frozen weights held in bf16, LoRA
 fp32), ``bf16_weights_prefix`` (plus the shared prefix encoded once), and
-``fp32_full_logits`` (the old path's loss: the LM head on every position).
+``fp32_full_logits`` (the old path's loss: the LM head on every position); all with SDPA
+attention; then ``bf16_prefix_eager`` (the eager attention kernel) and
+``bf16_prefix_eager_lora_bf16`` (plus the LoRA matmuls under bf16 autocast: the
+recipe's CPU path).
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ from llm_policy import train_step as ts
 from llm_policy.finetune import LORA_TARGETS
 
 PREFIX, CARD, ANSWER, ROWS = 119, 130, 60, 8
-# name: (bf16 weights model, precision, shared prefix, answer-only logits)
+# name: (bf16 weights model, precision, shared prefix, answer-only logits, attention,
+#        LoRA matmuls under autocast)
 VARIANTS = {
-    "fp32_full_logits": (False, "fp32", False, False),
-    "fp32": (False, "fp32", False, True),
-    "autocast": (False, "bf16", False, True),
-    "bf16_weights": (True, "bf16", False, True),
-    "bf16_weights_prefix": (True, "bf16", True, True),
+    "fp32_full_logits": (False, "fp32", False, False, "sdpa", False),
+    "fp32": (False, "fp32", False, True, "sdpa", False),
+    "autocast": (False, "bf16", False, True, "sdpa", False),
+    "bf16_weights": (True, "bf16", False, True, "sdpa", False),
+    "bf16_weights_prefix": (True, "bf16", True, True, "sdpa", False),
+    "bf16_prefix_eager": (True, "bf16", True, True, "eager", False),
+    "bf16_prefix_eager_lora_bf16": (True, "bf16", True, True, "eager", True),
 }
 
 
@@ -73,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {k: [] for k in VARIANTS}
     for r in range(args.rounds):
         for name in VARIANTS if r % 2 == 0 else list(VARIANTS)[::-1]:
-            held, precision, prefix, answer_only = VARIANTS[name]
+            held, precision, prefix, answer_only, attention, lora_bf16 = VARIANTS[name]
             model = models[held]
+            ts.set_attention(model, attention)
             t0 = time.process_time()
-            with ts.step_context(precision, "cpu", held):
+            with ts.step_context(precision, "cpu", held, lora_bf16):
                 if answer_only:
                     loss = ts.answer_loss(model, batch, shared_prefix=prefix)
                 else:

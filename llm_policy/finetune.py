@@ -55,6 +55,7 @@ from typing import Any
 from llm_policy.model_source import BASE_MODEL_KEY
 from llm_policy.prompts import record_messages
 from llm_policy.train_step import (
+    ATTENTIONS,
     IGNORE_INDEX,
     PRECISIONS,
     answer_loss,
@@ -63,6 +64,7 @@ from llm_policy.train_step import (
     full_logits_loss,
     hold_frozen_in_bf16,
     resolve_precision,
+    set_attention,
     step_context,
 )
 
@@ -98,6 +100,10 @@ class Recipe:
     """With bf16 precision: frozen base weights held in bf16, LoRA fp32, no autocast."""
     shared_prefix: bool = True
     """Encode a batch's common prompt prefix (the system instruction) once."""
+    attention: str | None = "eager"
+    """Attention kernel while training (``eager`` or ``sdpa``; None: the model's own)."""
+    lora_autocast: bool = True
+    """With bf16-held weights: autocast the LoRA matmuls to bf16 as well."""
     time_budget_min: float | None = None
     """Stop after the first step that ends past this many minutes of training (the
     schedule stays the one of ``max_steps``); the summary records the steps done."""
@@ -114,10 +120,13 @@ BACKEND_RECIPES = {
         answer_logits_only=False,
         bf16_weights=False,
         shared_prefix=False,
+        attention=None,
+        lora_autocast=False,
     ),  # fmt: skip
 }
 LEGACY_CPU = {"precision": "fp32", "group_by_length": False, "answer_logits_only": False,
-              "bf16_weights": False, "shared_prefix": False}  # fmt: skip
+              "bf16_weights": False, "shared_prefix": False, "attention": "sdpa",
+              "lora_autocast": False}  # fmt: skip
 """The CPU path before bf16, length grouping and answer-only logits (benchmarks)."""
 
 
@@ -325,6 +334,9 @@ def finetune(
 
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
+    # Late in training the fp32 LoRA gradients and Adam moments underflow into subnormal
+    # floats, which x86 computes in microcode (a step 5-10x slower); flush them to zero.
+    torch.set_flush_denormal(True)
     t_load = time.perf_counter()
     model, tokenizer = LOADERS[backend](base, recipe)
     device = next(model.parameters()).device
@@ -344,11 +356,13 @@ def finetune(
     bf16_held = precision == "bf16" and recipe.bf16_weights
     if bf16_held:
         hold_frozen_in_bf16(model)
+    set_attention(model, recipe.attention)
     loss_of = step_loss(recipe)
     batches = batches_forever(examples, recipe.batch_size, recipe.group_by_length, recipe.seed)
     log(f"precision {precision} (frozen weights in bf16: {bf16_held}); length-grouped "
         f"batches {recipe.group_by_length}; answer-only logits {recipe.answer_logits_only}; "
-        f"shared prefix {recipe.shared_prefix}")  # fmt: skip
+        f"shared prefix {recipe.shared_prefix}; attention {recipe.attention}; bf16 LoRA "
+        f"matmuls {bf16_held and recipe.lora_autocast}")  # fmt: skip
 
     def next_batch() -> dict:
         return {k: v.to(device) for k, v in collate(next(batches), pad, torch).items()}
@@ -360,7 +374,7 @@ def finetune(
         ts = time.perf_counter()
         total = 0.0
         for _ in range(recipe.grad_accum):
-            with step_context(precision, device.type, bf16_held):
+            with step_context(precision, device.type, bf16_held, recipe.lora_autocast):
                 loss = loss_of(model, next_batch()) / recipe.grad_accum
             loss.backward()
             total += float(loss.detach())
@@ -443,6 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="with bf16: keep fp32 base weights under autocast")  # fmt: skip
     ap.add_argument("--no-shared-prefix", dest="shared_prefix", action="store_false",
                     default=None, help="each row's whole prompt (no prefix sharing)")  # fmt: skip
+    ap.add_argument("--attention", choices=ATTENTIONS, default=None,
+                    help="attention kernel while training (default eager on the peft path)")  # fmt: skip
+    ap.add_argument("--fp32-lora-matmuls", dest="lora_autocast", action="store_false",
+                    default=None, help="with bf16-held weights: LoRA matmuls in fp32")  # fmt: skip
     args = ap.parse_args(argv)
     overrides = {k: v for k, v in {
         "max_steps": args.max_steps, "batch_size": args.batch_size,
@@ -451,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_seq_length": args.max_seq_length, "seed": args.seed,
         "precision": args.precision, "group_by_length": args.group_by_length,
         "answer_logits_only": args.answer_logits_only, "bf16_weights": args.bf16_weights,
-        "shared_prefix": args.shared_prefix,
+        "shared_prefix": args.shared_prefix, "attention": args.attention,
+        "lora_autocast": args.lora_autocast,
     }.items() if v is not None}  # fmt: skip
     recipe = replace(BACKEND_RECIPES[args.backend], **overrides)
     if recipe.max_steps < 1:

@@ -22,6 +22,9 @@ What makes the recipe's 100 steps finish on a CPU (measured by
   so the decoder runs it for one row, repeats its key/value cache over the batch and
   runs only the rest per row; gradients flow back through the repeated cache. Same
   tokens, same positions, same loss (``tests/test_train_step.py``).
+* **Eager attention and bf16 LoRA matmuls**: the plain attention beats SDPA's CPU flash
+  kernel on ~300-token rows, and autocast over the bf16-held weights runs the LoRA
+  matmuls in bf16 too (their weights, gradients and optimizer state stay fp32).
 """
 
 from __future__ import annotations
@@ -99,10 +102,28 @@ def hold_frozen_in_bf16(model: Any) -> int:
 
 
 def step_context(
-    precision: str, device: str, bf16_weights: bool
+    precision: str, device: str, bf16_weights: bool, lora_autocast: bool = False
 ) -> contextlib.AbstractContextManager:
-    """Autocast only where bf16 is wanted and the weights are not already bf16."""
-    return autocast("fp32" if bf16_weights else precision, device)
+    """Autocast where bf16 is wanted and the weights are not already bf16 — or, with
+    ``lora_autocast``, over bf16-held weights too, so that the LoRA matmuls also run in
+    bf16 (their weights, gradients and optimizer state stay fp32)."""
+    held_plain = bf16_weights and not lora_autocast
+    return autocast("fp32" if held_plain else precision, device)
+
+
+ATTENTIONS = ("eager", "sdpa")
+
+
+def set_attention(model: Any, attention: str | None) -> None:
+    """Switch the decoder's attention kernel (transformers' ``attn_implementation``) in
+    place; None leaves the model's own. On these short SFT rows the plain (eager)
+    attention is faster on a CPU than SDPA's flash-attention CPU kernel
+    (``experiments/bench_finetune_parts.py``)."""
+    if attention is None:
+        return
+    if attention not in ATTENTIONS:
+        raise ValueError(f"unknown attention {attention!r}; use one of {', '.join(ATTENTIONS)}")
+    _causal_lm(model).set_attn_implementation(attention)
 
 
 # -- batches -----------------------------------------------------------------------------------
@@ -213,6 +234,7 @@ def full_logits_loss(model: Any, batch: dict) -> Any:
 
 
 __all__ = [
+    "ATTENTIONS",
     "IGNORE_INDEX",
     "MEGA_BATCH_MULT",
     "PRECISIONS",
@@ -226,6 +248,7 @@ __all__ = [
     "full_logits_loss",
     "hold_frozen_in_bf16",
     "resolve_precision",
+    "set_attention",
     "shared_prefix_length",
     "step_context",
 ]

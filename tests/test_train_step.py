@@ -177,6 +177,35 @@ def test_bf16_held_weights_keep_lora_fp32_and_a_close_loss():
         assert torch.is_autocast_enabled("cpu")
 
 
+def test_eager_attention_and_bf16_lora_matmuls_keep_the_loss_and_fp32_state():
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tests.llm_helpers import tiny_llama
+
+    model, tok = tiny_llama()
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj"]))
+    batch = ts.collate(_prefixed_examples(4, prefix=8, seed=5), tok.eos_token_id, torch)
+    ts.set_attention(model, "sdpa")
+    sdpa = ts.answer_loss(model, batch).item()
+    ts.set_attention(model, "eager")
+    assert model.get_base_model().config._attn_implementation == "eager"
+    assert ts.answer_loss(model, batch).item() == pytest.approx(sdpa, rel=1e-5)
+    ts.hold_frozen_in_bf16(model)
+    with ts.step_context("bf16", "cpu", bf16_weights=True, lora_autocast=True):
+        assert torch.is_autocast_enabled("cpu")
+        loss = ts.answer_loss(model, batch, shared_prefix=True)
+    loss.backward()
+    assert loss.item() == pytest.approx(sdpa, rel=0.02)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in trainable)
+    # lora_B starts at zero (so lora_A's first gradient is zero): B must learn
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(float(p.grad.abs().sum()) > 0 for p in lora_b)
+    with pytest.raises(ValueError, match="eager, sdpa"):
+        ts.set_attention(model, "flash")
+
+
 def test_bench_finetune_parts_times_every_variant(tmp_path):
     import json
 
