@@ -88,6 +88,9 @@ _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
     dynamics.Outcome.BLOCKED: "blocked",
 }
+# Hot-path aliases (module globals: one dict lookup each).
+_SERVED, _WAITED = dynamics.SERVED, dynamics.WAITED
+_serve, _wait = dynamics.serve, dynamics.wait
 
 
 class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
@@ -229,16 +232,17 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
                 f"action {a} out of range: 0..{self.n_slots - 1} serve, {self.n_slots} waits"
             )
         if a == self.wait_action:
-            tr = dynamics.wait(state)
+            tr = _wait(state)
         else:
-            tr = dynamics.serve(state, a)
-            if tr.outcome is dynamics.Outcome.SERVED:
+            tr = _serve(state, a)
+            if tr.outcome is _SERVED:
                 self._enc.mark_served(a)  # type: ignore[union-attr]
         self.episode_return += tr.reward
         info: dict[str, Any] = {}
         # Identity tests: an Enum's hash is a Python-level call, a dict lookup costs one.
-        if tr.outcome is not dynamics.Outcome.SERVED and tr.outcome is not dynamics.Outcome.WAITED:
-            info["invalid_action"] = _INVALID[tr.outcome]
+        outcome = tr.outcome
+        if outcome is not _SERVED and outcome is not _WAITED:
+            info["invalid_action"] = _INVALID[outcome]
         terminated = state.step >= self._max_steps
         if terminated:
             g = grade(state)
