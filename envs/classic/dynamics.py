@@ -103,24 +103,30 @@ class ClassicState:
     def done(self) -> bool:
         return self.step >= self.scenario.task.max_steps
 
-    def copy(self) -> ClassicState:
-        return ClassicState(
-            scenario=self.scenario,
-            step=self.step,
-            queue=list(self.queue),
-            severity=list(self.severity),
-            reported=list(self.reported),
-            countdown=list(self.countdown),
-            condition=list(self.condition),
-            wait=list(self.wait),
-            icu_available=self.icu_available,
-            doctors_available=self.doctors_available,
-            missed_emergencies=self.missed_emergencies,
-            cumulative_reward=self.cumulative_reward,
-            served=list(self.served),
-            step_rewards=list(self.step_rewards),
-            arrivals_at=self.arrivals_at,
-        )
+    def copy(self, scenario: Scenario | None = None) -> ClassicState:
+        """An independent copy (``scenario``: the copy's, e.g. the same patients under
+        another seed; default this state's). Built slot by slot, without the generated
+        ``__init__``'s keyword handling: it is on the reset path and the oracle's."""
+        new = _new_state(ClassicState)
+        new.scenario = self.scenario if scenario is None else scenario
+        new.step = self.step
+        new.queue = self.queue[:]
+        new.severity = self.severity[:]
+        new.reported = self.reported[:]
+        new.countdown = self.countdown[:]
+        new.condition = self.condition[:]
+        new.wait = self.wait[:]
+        new.icu_available = self.icu_available
+        new.doctors_available = self.doctors_available
+        new.missed_emergencies = self.missed_emergencies
+        new.cumulative_reward = self.cumulative_reward
+        new.served = self.served[:]
+        new.step_rewards = self.step_rewards[:]
+        new.arrivals_at = self.arrivals_at
+        return new
+
+
+_new_state = object.__new__
 
 
 def initial_state(scenario: Scenario) -> ClassicState:

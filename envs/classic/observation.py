@@ -149,13 +149,34 @@ class EpisodeEncoder:
     ) -> None:
         """``tables``: :func:`episode_tables` of this scenario, if already built."""
         task = scenario.task
-        pats = scenario.patients
-        if len(pats) > n_slots:
-            raise ValueError(f"scenario has {len(pats)} patients but only {n_slots} slots")
         self.n_slots = n_slots
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
+        base = n_slots * F
+        self._icu_available = base + ICU_AVAILABLE
+        self._queue_length = base + QUEUE_LENGTH
+        self._served = base + SERVED
+        self.start(scenario, tables)
+
+    def start(
+        self, scenario: Scenario, tables: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        """Encode a new episode of the same task (an env reuses its encoder across
+        resets); ``tables`` as for the constructor."""
+        task = scenario.task
+        pats = scenario.patients
+        n_slots = self.n_slots
+        if len(pats) > n_slots:
+            raise ValueError(f"scenario has {len(pats)} patients but only {n_slots} slots")
+        if (task.max_steps, task.num_doctors, task.icu_beds) != (
+            self.max_steps,
+            self.num_doctors,
+            self.icu_total,
+        ):
+            raise ValueError(
+                f"scenario of task {task.name!r} has another shape than this encoder's"
+            )
         if tables is None:
             shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
             self._rows, self._mask = _episode_tables(shape, pats)
@@ -163,10 +184,6 @@ class EpisodeEncoder:
             self._rows, self._mask = tables[0].copy(), tables[1].copy()
         self._icu_slots = [p.slot for p in pats if p.requires_icu]
         self._icu_masked = False
-        base = n_slots * F
-        self._icu_available = base + ICU_AVAILABLE
-        self._queue_length = base + QUEUE_LENGTH
-        self._served = base + SERVED
 
     def mark_served(self, slot: int) -> None:
         # Past steps are never read again, so the whole column range can go.
