@@ -185,7 +185,7 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         else:
             by_seed.move_to_end(episode_seed)
         episode = self._episode(draws)
-        scenario = Scenario(task=self.task, seed=episode_seed, patients=episode.patients)
+        scenario = Scenario(self.task, episode_seed, episode.patients)
         start = episode.start
         self.state = self.rules.initial_state(scenario) if start is None else start.copy(scenario)
         if self._enc is None:
@@ -283,17 +283,10 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             info["grader"] = g
             info["episode_return"] = self.episode_return
             info["missed_emergencies"] = state.missed_emergencies
-        return self._obs(), tr.reward, terminated, False, info
+        return self._enc.observe(state), tr.reward, terminated, False, info  # type: ignore[union-attr]
 
     def _obs(self) -> dict[str, np.ndarray]:
-        s = self.state
-        obs, mask = self._enc.encode(  # type: ignore[union-attr]
-            s.step,
-            s.icu_available,
-            len(s.queue),
-            len(s.served),  # type: ignore[union-attr]
-        )
-        return {"observation": obs, "action_mask": mask}
+        return self._enc.observe(self.state)  # type: ignore[union-attr, arg-type]
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self.state is None:
