@@ -127,6 +127,7 @@ class ClassicState:
 
 
 _new_state = object.__new__
+_new_tuple = tuple.__new__
 
 
 def initial_state(scenario: Scenario) -> ClassicState:
@@ -208,9 +209,10 @@ def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transitio
     reward, rounded = serve_rewards(sev, w)
     state.cumulative_reward += reward
     step = state.step
-    # slot, patient_id, true_severity, reported_severity, wait_time, reward, served_step
+    # slot, patient_id, true_severity, reported_severity, wait_time, reward, served_step;
+    # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level call.
     state.served.append(
-        ServedRecord(slot, p.patient_id, sev, state.reported[slot], w, rounded, step)
+        _new_tuple(ServedRecord, (slot, p.patient_id, sev, state.reported[slot], w, rounded, step))
     )
     if log:
         note = " [2 doctors used]" if p.requires_specialist else ""
