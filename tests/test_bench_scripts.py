@@ -22,6 +22,8 @@ def test_bench_engine_smoke(tmp_path):
     for r in rows:
         assert r["tool_state"] > 0 and r["gym"] > 0 and r["gym_vector"] > 0
         assert r["gym_vs_tool_state"] == r["gym"] / r["tool_state"]
+        assert r["gym_vs_tool_state_range"] == [r["gym_vs_tool_state"]] * 2  # one repeat
+        assert r["per_repeat"] == [{k: r[k] for k in ("tool_state", "gym", "gym_vector")}]
 
 
 def test_bench_engine_replay_plays_the_recorded_actions():
