@@ -67,19 +67,23 @@ class SeverityGreedy(_ArrayPolicy):
         return _argmin_legal(key, legal, n)
 
     def act(self, observation: Observation) -> int:
-        """``choose`` for one observation in fewer NumPy calls (same pick: the hot
-        path of a single env; tests check they agree)."""
+        """``choose`` for one observation as plain Python (same pick: the hot path of a
+        single env, where NumPy's per-call overhead on 7–30-entry arrays costs more than
+        the work; tests check they agree)."""
         mask = observation["action_mask"]
         if mask.ndim != 1:
             return int(self.choose(observation))
         n = mask.shape[0] - 1
-        legal = mask[:n].nonzero()[0].tolist()
-        if not legal:
-            return n
-        flat = observation["observation"]
-        # Lowest report, then longest wait (choose's key, waits < _WAIT_WEIGHT); min
-        # keeps the first of equals: ties in slot order, as choose.
-        return min(legal, key=lambda s: (flat[s * F + REPORTED], -flat[s * F + WAIT]))
+        item = observation["observation"].item
+        best, best_rep, best_wait = n, 0.0, 0.0
+        # Lowest report, then longest wait (choose's key, waits < _WAIT_WEIGHT); only a
+        # strictly better key replaces the best: ties stay in slot order, as choose.
+        for s, ok in enumerate(mask.tolist()[:n]):
+            if ok:
+                rep, wait = item(s * F + REPORTED), item(s * F + WAIT)
+                if best == n or rep < best_rep or (rep == best_rep and wait > best_wait):
+                    best, best_rep, best_wait = s, rep, wait
+        return best
 
 
 register("highest_severity")(SeverityGreedy)
@@ -108,27 +112,69 @@ class DeteriorationGreedy(_ArrayPolicy):
         return _argmin_legal(key, legal, n)
 
 
+RANDOM_BLOCK = 1024
+"""Uniform draws :class:`RandomLegal` takes from its generator at a time (one NumPy call
+per block instead of one per step); the picks are those of one draw per entry."""
+
+
 @register("random")
 class RandomLegal(_ArrayPolicy):
+    """Uniform legal action: one uniform draw per action entry (legal or not), the
+    largest legal draw wins. Draws come from one seeded stream in order, whether they
+    are taken one observation at a time (``act``, from a buffer of
+    :data:`RANDOM_BLOCK` draws) or for a batch (``choose`` / ``act_vec``), so mixing the
+    two plays exactly what either alone would."""
+
     name = "random"
 
     def __init__(self, context: PolicyContext | None = None, seed: int | None = None) -> None:
         super().__init__(context)
         self._rng = np.random.default_rng(seed)
+        self._buf: list[float] = []  # drawn, not used yet: the stream's next values
+        self._pos = 0
 
     def reset(self, seed: int | None = None) -> None:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+            self._buf, self._pos = [], 0
+
+    def _draws(self, k: int) -> list[float]:
+        """The stream's next ``k`` uniform draws, from the buffer (refilled a block at a
+        time)."""
+        pos = self._pos
+        if pos + k > len(self._buf):
+            rest = self._buf[pos:]
+            self._buf = rest + self._rng.random(max(RANDOM_BLOCK, k - len(rest))).tolist()
+            pos = 0
+        self._pos = pos + k
+        return self._buf[pos : pos + k]
+
+    def _draw_array(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The stream's next draws as an array of ``shape`` (buffered ones first)."""
+        k = int(np.prod(shape))
+        left = len(self._buf) - self._pos
+        if k <= left:
+            return np.array(self._draws(k)).reshape(shape)
+        rest = np.array(self._buf[self._pos :])
+        self._buf, self._pos = [], 0
+        return np.concatenate([rest, self._rng.random(k - left)]).reshape(shape)
 
     def choose(self, observation: Observation) -> np.ndarray:
         mask = observation["action_mask"]
         # Uniform noise on legal entries, -1 elsewhere: the argmax is a uniform legal pick.
-        noise = np.where(mask != 0, self._rng.random(mask.shape), -1.0)
+        noise = np.where(mask != 0, self._draw_array(mask.shape), -1.0)
         return np.argmax(noise, axis=-1)
 
     def act(self, observation: Observation) -> int:
-        """``choose`` with the same draw, in fewer NumPy calls (tests check they agree)."""
+        """``choose`` for one observation as plain Python, same draws and pick (the
+        first largest legal draw; 0 when nothing is legal, as argmax); tests check they
+        agree."""
         mask = observation["action_mask"]
-        noise = self._rng.random(mask.shape)
-        noise[mask == 0] = -1.0
-        return int(noise.argmax()) if mask.ndim == 1 else int(np.argmax(noise, axis=-1))
+        if mask.ndim != 1:
+            return int(self.choose(observation))
+        legal = mask.tolist()
+        best, best_x = 0, -1.0
+        for a, x in enumerate(self._draws(len(legal))):
+            if legal[a] and x > best_x:
+                best, best_x = a, x
+        return best

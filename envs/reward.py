@@ -36,9 +36,25 @@ SERVE_REWARD_TABLE: tuple[tuple[float, ...], ...] = tuple(
 """``SERVE_REWARD_TABLE[s][w]`` = :func:`serve_reward` for w < 64 (hot-path lookup)."""
 
 
+ROUNDED_SERVE_REWARD_TABLE: tuple[tuple[float, ...], ...] = tuple(
+    tuple(round(r, REWARD_DECIMALS) for r in row) for row in SERVE_REWARD_TABLE
+)
+"""``ROUNDED_SERVE_REWARD_TABLE[s][w]`` = ``round(serve_reward(s, w), REWARD_DECIMALS)``
+for w < 64: the served record's reward without a ``round`` call per serve."""
+
+
 def fast_serve_reward(severity: int, wait: int) -> float:
     row = SERVE_REWARD_TABLE[severity]
     return row[wait] if wait < _TABLE_WAITS else serve_reward(severity, wait)
+
+
+def serve_rewards(severity: int, wait: int) -> tuple[float, float]:
+    """:func:`serve_reward` and its value rounded to :data:`REWARD_DECIMALS` places, from
+    the tables when ``wait`` < 64."""
+    if wait < _TABLE_WAITS:
+        return SERVE_REWARD_TABLE[severity][wait], ROUNDED_SERVE_REWARD_TABLE[severity][wait]
+    r = serve_reward(severity, wait)
+    return r, round(r, REWARD_DECIMALS)
 
 
 def wait_penalty(servable_reported: Sequence[int]) -> float:

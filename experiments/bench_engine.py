@@ -29,7 +29,9 @@ them alike; each figure is the median over ``--repeats``, each ratio the median 
 per-repeat ratios. ``--clock cpu`` times with this process's CPU time (steadier on a
 shared machine). Results to expect: see docs/benchmarks/bench_engine.md. The JSON
 (``--out``) holds every figure and the ratios against ``tool_state`` and, when
-measured, ``original`` (``gym_env_vs_original_env`` for the engines alone).
+measured, ``original`` (``gym_env_vs_original_env`` for the engines alone), each with
+its lowest and highest per-repeat value (``…_range``), and every repeat's rates
+(``per_repeat``).
 """
 
 from __future__ import annotations
@@ -242,12 +244,17 @@ def main(argv: list[str] | None = None) -> int:
                 pairs += [("gym", "original"), ("gym_vector", "original")]
                 pairs += [("gym_env", "original_env")]
             for a, b in pairs:
-                row[f"{a}_vs_{b}"] = statistics.median(r[a] / r[b] for r in per_repeat)
+                ratios = [r[a] / r[b] for r in per_repeat]
+                row[f"{a}_vs_{b}"] = statistics.median(ratios)
+                row[f"{a}_vs_{b}_range"] = [min(ratios), max(ratios)]
+            row["per_repeat"] = per_repeat
             results.append(row)
             print(
                 f"{task:<14} {policy:<16} "
                 + "  ".join(f"{k} {v:,.0f}/s" for k, v in row.items() if k in runs)  # fmt: skip
-                + "".join(f"  {k} {v:.2f}x" for k, v in row.items() if "_vs_" in k),
+                + "".join(
+                    f"  {k} {v:.2f}x" for k, v in row.items() if "_vs_" in k and "range" not in k
+                ),
                 flush=True,
             )
     doc = {

@@ -22,6 +22,8 @@ def test_bench_engine_smoke(tmp_path):
     for r in rows:
         assert r["tool_state"] > 0 and r["gym"] > 0 and r["gym_vector"] > 0
         assert r["gym_vs_tool_state"] == r["gym"] / r["tool_state"]
+        assert r["gym_vs_tool_state_range"] == [r["gym_vs_tool_state"]] * 2  # one repeat
+        assert r["per_repeat"] == [{k: r[k] for k in ("tool_state", "gym", "gym_vector")}]
 
 
 def test_bench_engine_replay_plays_the_recorded_actions():
@@ -42,6 +44,27 @@ def test_bench_engine_replay_plays_the_recorded_actions():
             obs, _, done, _, _ = env.step(a)
         assert done
     assert replay_gym("edmarl/BasicTriage-v0", played) == sum(len(a) for _, a, _ in played)
+
+
+def test_profile_engine_smoke(tmp_path):
+    """The profiler runs on a tiny budget: per pair an unprofiled rate, a phase split
+    that adds up to the total, and cProfile's top functions."""
+    from experiments.profile_engine import main as profile_engine
+
+    out = tmp_path / "profile.json"
+    assert profile_engine(["--tasks", "basic_triage", "--steps", "200", "--repeats", "1",
+                           "--top", "5", "--out", str(out)]) == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert [(r["task"], r["policy"]) for r in doc["results"]] == [
+        ("basic_triage", "severity_greedy"), ("basic_triage", "random")
+    ]  # fmt: skip
+    for r in doc["results"]:
+        ph = r["phases"]
+        assert r["steps_per_s"] > 0 and ph["reset"] > 0 and ph["policy"] > 0
+        assert ph["reset"] + ph["policy"] + ph["env_step"] == pytest.approx(ph["total"])
+        assert 0 < len(r["top"]) <= 5 and all(t["calls"] > 0 for t in r["top"])
+    with pytest.raises(SystemExit):
+        profile_engine(["--steps", "0", "--out", str(out)])
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 
 from envs import dynamics
 from envs.graders import grade, jains_fairness_index
-from envs.reward import fast_serve_reward, serve_reward, wait_penalty
+from envs.reward import fast_serve_reward, serve_reward, serve_rewards, wait_penalty
 from envs.scenario import build_scenario
 from envs.tasks import TASKS, UnknownTaskError, get_task
 from envs.types import Condition
@@ -25,6 +25,14 @@ from envs.types import Condition
 def test_serve_reward_table(sev, wait, expected):
     assert round(serve_reward(sev, wait), 4) == expected
     assert fast_serve_reward(sev, wait) == serve_reward(sev, wait)
+    assert serve_rewards(sev, wait) == (serve_reward(sev, wait), round(serve_reward(sev, wait), 4))
+
+
+def test_serve_rewards_tables_equal_the_formula_everywhere():
+    for sev in range(1, 6):
+        for wait in range(80):  # past the tables' 64 waits too
+            r = serve_reward(sev, wait)
+            assert serve_rewards(sev, wait) == (r, round(r, 4))
 
 
 @pytest.mark.parametrize(
@@ -200,3 +208,27 @@ def test_hard_grader_survival_can_exceed_one():
             found = seed
             break
     assert found is not None
+
+
+def test_easy_grader_cache_returns_fresh_equal_dicts():
+    """The easy grader's cached formatting gives each call its own dict, equal to the
+    uncached formula's (an empty episode's int 0 sum included)."""
+    from envs.graders import _easy_dict, grade_easy
+
+    task = get_task("basic_triage")
+    state = dynamics.initial_state(build_scenario(task, 3))
+    for _ in range(task.max_steps):
+        (dynamics.serve(state, state.queue[0]) if state.queue else dynamics.wait(state))
+    first = grade_easy(task, state.served, 0)
+    second = grade_easy(task, state.served, 0)
+    assert first == second and first is not second
+    first["score"] = -1.0
+    assert grade_easy(task, state.served, 0) == second
+    total = sum(s.reward for s in state.served)
+    n = len(state.served)
+    emerg = sum(1 for s in state.served if s.true_severity == 1)
+    uncached = _easy_dict.__wrapped__(task.optimal_reward, task.num_patients, total, n, emerg)
+    assert second == uncached
+    empty = grade_easy(task, [], 0)
+    assert empty == _easy_dict.__wrapped__(task.optimal_reward, task.num_patients, 0, 0, 0)
+    assert type(empty["cumulative_reward"]) is int  # round(0, 4), as Queue Doctor's

@@ -78,7 +78,7 @@ def test_encoder_tables_are_per_episode_and_observations_are_fresh():
 
     env = gym.make("edmarl/BasicTriage-v0").unwrapped
     obs, _ = env.reset(options={"episode_seed": None})
-    first = env._enc
+    first_rows = env._enc._rows
     shared = [b for per_shape in _BLOCKS.values() for pair in per_shape.values() for b in pair]
     assert shared and not any(b.flags.writeable for b in shared)
     serve = int(np.flatnonzero(obs["action_mask"])[0])
@@ -87,7 +87,7 @@ def test_encoder_tables_are_per_episode_and_observations_are_fresh():
     obs, *_ = env.step(serve)
     assert np.array_equal(obs["observation"], encode(env.state, env.n_slots)[0])
     obs2, _ = env.reset(options={"episode_seed": None})
-    assert env._enc._rows is not first._rows and env._enc._rows.flags.writeable
+    assert env._enc._rows is not first_rows and env._enc._rows.flags.writeable
     assert np.array_equal(obs2["observation"], encode(env.state, env.n_slots)[0])
     assert np.array_equal(obs2["action_mask"], encode(env.state, env.n_slots)[1])
     assert obs2["observation"].flags.writeable and obs2["action_mask"].flags.writeable
@@ -216,3 +216,66 @@ def test_seed_range_keeps_training_seeds_apart():
     assert all(0 <= s < 100 for s in drawn)
     with pytest.raises(ValueError, match="seed_range"):
         envs.QueueEnv("dynamic_queue", seed_range=(5, 5))
+
+
+@pytest.mark.parametrize("env_id", list(envs.GYM_IDS))
+def test_replayed_seeds_play_what_a_fresh_env_plays(env_id):
+    """Resets reuse the env's encoder and ``random.Random``, remember each seed's drawn
+    schedule (LRU) and keep schedules' step-0 states: replaying seeds in another order,
+    past the LRU's size and after other episodes, gives every observation, reward and
+    info a fresh env gives (which draws and builds everything anew)."""
+    from envs.classic import gym_env
+
+    def play(env: gym.Env, seed: int) -> list:
+        out = []
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        done = False
+        while not done:
+            out.append((obs["observation"].tolist(), obs["action_mask"].tolist(), info))
+            legal = np.flatnonzero(obs["action_mask"])
+            obs, r, done, _, info = env.step(int(rng.choice(legal)))
+            out.append(r)
+        out.append((obs["observation"].tolist(), info))
+        return out
+
+    env = gym.make(env_id)
+    seeds = [3, 70, 3, 5, 70, *range(100, 100 + gym_env.SEED_CACHE_SIZE), 3, 5, 101]
+    for seed in seeds:
+        assert play(env, seed) == play(gym.make(env_id), seed), seed
+    assert len(env.unwrapped._by_seed) == gym_env.SEED_CACHE_SIZE
+    assert list(env.unwrapped._by_seed)[-3:] == [3, 5, 101]  # most recent last
+
+
+def test_state_copy_copies_every_field():
+    import dataclasses
+
+    from envs.classic import dynamics
+    from envs.scenario import build_scenario
+    from envs.tasks import get_task
+
+    state = dynamics.initial_state(build_scenario(get_task("mass_casualty"), 9))
+    dynamics.serve(state, state.queue[0])
+    dynamics.wait(state)
+    copy = state.copy()
+    for f in dataclasses.fields(state):
+        a, b = getattr(state, f.name), getattr(copy, f.name)
+        assert a == b, f.name
+        if isinstance(a, list):
+            assert a is not b, f.name  # independent
+    other = build_scenario(get_task("mass_casualty"), 10)
+    assert state.copy(other).scenario is other
+
+
+def test_perturb_schedule_with_a_reused_random_draws_the_same():
+    import random
+
+    from envs.scenario import perturb_schedule
+    from envs.tasks import get_task
+
+    rng = random.Random()
+    for task in ("basic_triage", "mass_casualty"):
+        for seed in (0, 1, 2**40, 7):
+            assert perturb_schedule(get_task(task), seed, rng) == perturb_schedule(
+                get_task(task), seed
+            )

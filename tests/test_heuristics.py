@@ -136,3 +136,39 @@ def test_random_single_observation_path_equals_array_code():
     env = gym.make("edmarl/MassCasualty-v0")
     fast, ref = make_policy("random", seed=5), make_policy("random", seed=5)
     _check_fast_path(env, fast, ref, episodes=20)
+
+
+def _reference_random_pick(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """The random policy's definition, one NumPy draw per call: a uniform draw per
+    entry, -1 on illegal ones, the first largest wins."""
+    noise = np.where(mask != 0, rng.random(mask.shape), -1.0)
+    return np.argmax(noise, axis=-1)
+
+
+def test_random_buffered_draws_are_the_seeded_stream_in_order():
+    """act() draws its noise a block at a time; mixed with batched calls (act_vec),
+    across block boundaries and a re-seed, the picks are those of drawing each
+    observation's noise from the seeded stream in turn."""
+    from agents.heuristics import RANDOM_BLOCK
+
+    pol, ref = make_policy("random", seed=11), np.random.default_rng(11)
+    masks = np.random.default_rng(0).integers(0, 2, size=(3 * RANDOM_BLOCK, 30)).astype(np.int8)
+    masks[:, -1] = 1
+    i = 0
+    for _ in range(3):
+        for _ in range(101):  # 101 × 30 draws: crosses the block size mid-observation
+            obs = {"observation": np.zeros(1, np.float32), "action_mask": masks[i]}
+            assert pol.act(obs) == int(_reference_random_pick(ref, masks[i]))
+            i += 1
+        batch = masks[i : i + 7]
+        got = pol.act_vec({"observation": np.zeros((7, 1), np.float32), "action_mask": batch})
+        assert got.tolist() == _reference_random_pick(ref, batch).tolist()
+        i += 7
+    pol.reset(seed=3)
+    ref = np.random.default_rng(3)
+    assert pol.act({"observation": np.zeros(1), "action_mask": masks[0]}) == int(
+        _reference_random_pick(ref, masks[0])
+    )
+    # Nothing legal: argmax's answer (entry 0), as the array code.
+    none = np.zeros(5, np.int8)
+    assert pol.act({"observation": np.zeros(1), "action_mask": none}) == 0

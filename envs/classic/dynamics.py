@@ -17,9 +17,8 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from envs.reward import (
-    REWARD_DECIMALS,
     UNKNOWN_PATIENT_PENALTY,
-    fast_serve_reward,
+    serve_rewards,
     wait_penalty,
 )
 from envs.types import NO_COUNTDOWN, Condition, Scenario
@@ -35,6 +34,17 @@ class Outcome(IntEnum):
     WAITED = 1
     UNKNOWN_PATIENT = 2
     BLOCKED = 3
+
+
+# Hot-path aliases: reading a member off an Enum class is a Python-level lookup
+# (~90 ns on 3.11), a module global a dict one.
+SERVED, WAITED, UNKNOWN_PATIENT, BLOCKED = (
+    Outcome.SERVED,
+    Outcome.WAITED,
+    Outcome.UNKNOWN_PATIENT,
+    Outcome.BLOCKED,
+)
+_CRITICAL, _AT_RISK = Condition.CRITICAL, Condition.AT_RISK
 
 
 class ServedRecord(NamedTuple):
@@ -93,24 +103,31 @@ class ClassicState:
     def done(self) -> bool:
         return self.step >= self.scenario.task.max_steps
 
-    def copy(self) -> ClassicState:
-        return ClassicState(
-            scenario=self.scenario,
-            step=self.step,
-            queue=list(self.queue),
-            severity=list(self.severity),
-            reported=list(self.reported),
-            countdown=list(self.countdown),
-            condition=list(self.condition),
-            wait=list(self.wait),
-            icu_available=self.icu_available,
-            doctors_available=self.doctors_available,
-            missed_emergencies=self.missed_emergencies,
-            cumulative_reward=self.cumulative_reward,
-            served=list(self.served),
-            step_rewards=list(self.step_rewards),
-            arrivals_at=self.arrivals_at,
-        )
+    def copy(self, scenario: Scenario | None = None) -> ClassicState:
+        """An independent copy (``scenario``: the copy's, e.g. the same patients under
+        another seed; default this state's). Built slot by slot, without the generated
+        ``__init__``'s keyword handling: it is on the reset path and the oracle's."""
+        new = _new_state(ClassicState)
+        new.scenario = self.scenario if scenario is None else scenario
+        new.step = self.step
+        new.queue = self.queue[:]
+        new.severity = self.severity[:]
+        new.reported = self.reported[:]
+        new.countdown = self.countdown[:]
+        new.condition = self.condition[:]
+        new.wait = self.wait[:]
+        new.icu_available = self.icu_available
+        new.doctors_available = self.doctors_available
+        new.missed_emergencies = self.missed_emergencies
+        new.cumulative_reward = self.cumulative_reward
+        new.served = self.served[:]
+        new.step_rewards = self.step_rewards[:]
+        new.arrivals_at = self.arrivals_at
+        return new
+
+
+_new_state = object.__new__
+_new_tuple = tuple.__new__
 
 
 def initial_state(scenario: Scenario) -> ClassicState:
@@ -164,7 +181,8 @@ def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transitio
     """Serve the queued patient in ``slot``; ``None`` (or a slot not queued) is an
     unknown patient. ``patient_id`` is only used in messages."""
     events: list[str] = []
-    if slot is None or slot not in state.queue:
+    queue = state.queue
+    if slot is None or slot not in queue:
         pid = "?" if slot is None else state.scenario.patients[slot].patient_id
         return unknown_patient(state, pid, log)
     p = state.scenario.patients[slot]
@@ -175,31 +193,26 @@ def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transitio
                 f"Cannot serve {p.patient_id}: needs {need} doctors, "
                 f"{state.doctors_available} available. Choose another patient."
             )
-        return Transition(0.0, Outcome.BLOCKED, slot, events)
+        return Transition(0.0, BLOCKED, slot, events)
     if p.requires_icu and state.icu_available < 1:
         if log:
             events.append(
                 f"Cannot admit {p.patient_id}: no ICU beds available. Choose a non-ICU patient."
             )
-        return Transition(0.0, Outcome.BLOCKED, slot, events)
+        return Transition(0.0, BLOCKED, slot, events)
 
-    state.queue.remove(slot)
+    queue.remove(slot)
     state.doctors_available -= need
     if p.requires_icu:
         state.icu_available -= 1
     sev, w = state.severity[slot], state.wait[slot]
-    reward = fast_serve_reward(sev, w)
+    reward, rounded = serve_rewards(sev, w)
     state.cumulative_reward += reward
+    step = state.step
+    # slot, patient_id, true_severity, reported_severity, wait_time, reward, served_step;
+    # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level call.
     state.served.append(
-        ServedRecord(
-            slot=slot,
-            patient_id=p.patient_id,
-            true_severity=sev,
-            reported_severity=state.reported[slot],
-            wait_time=w,
-            reward=round(reward, REWARD_DECIMALS),
-            served_step=state.step,
-        )
+        _new_tuple(ServedRecord, (slot, p.patient_id, sev, state.reported[slot], w, rounded, step))
     )
     if log:
         note = " [2 doctors used]" if p.requires_specialist else ""
@@ -210,14 +223,13 @@ def serve(state: ClassicState, slot: int | None, log: bool = False) -> Transitio
             )
         # Queue Doctor also prints the true severity here; we do not reveal it.
         events.append(
-            f"Step {state.step}: Served {p.patient_id} (reported={state.reported[slot]}, "
+            f"Step {step}: Served {p.patient_id} (reported={state.reported[slot]}, "
             f"waited {w} steps) -> reward {reward:.3f}{note}"
         )
-    state.step += 1
-    state.doctors_available = state.scenario.task.num_doctors
-    _advance(state, events if log else None)
+    state.step = step + 1
+    _advance(state, events if log else None)  # also gives the doctors back
     state.step_rewards.append(reward)
-    return Transition(reward, Outcome.SERVED, slot, events)
+    return Transition(reward, SERVED, slot, events)
 
 
 def unknown_patient(state: ClassicState, pid: str, log: bool = False) -> Transition:
@@ -227,12 +239,20 @@ def unknown_patient(state: ClassicState, pid: str, log: bool = False) -> Transit
     _advance(state, None)  # Queue Doctor drops this advance's events
     state.step_rewards.append(UNKNOWN_PATIENT_PENALTY)
     state.cumulative_reward -= 0.1
-    return Transition(UNKNOWN_PATIENT_PENALTY, Outcome.UNKNOWN_PATIENT, None, events)
+    return Transition(UNKNOWN_PATIENT_PENALTY, UNKNOWN_PATIENT, None, events)
 
 
 def wait(state: ClassicState, log: bool = False) -> Transition:
     """Skip the step; penalised by the reported severities of *servable* patients."""
-    servable = [state.reported[s] for s in state.queue if can_serve(state, s)]
+    pats, reported = state.scenario.patients, state.reported
+    doctors, icu = state.doctors_available, state.icu_available
+    # can_serve, inlined (one call per queued patient otherwise).
+    servable = [
+        reported[s]
+        for s in state.queue
+        if doctors >= (2 if pats[s].requires_specialist else 1)
+        and (icu >= 1 or not pats[s].requires_icu)
+    ]
     penalty = wait_penalty(servable)
     events: list[str] = []
     if log:
@@ -259,7 +279,7 @@ def wait(state: ClassicState, log: bool = False) -> Transition:
     state.step += 1
     _advance(state, events if log else None)
     state.step_rewards.append(penalty)
-    return Transition(penalty, Outcome.WAITED, None, events)
+    return Transition(penalty, WAITED, None, events)
 
 
 def _advance(state: ClassicState, events: list[str] | None) -> None:
@@ -286,7 +306,7 @@ def _advance(state: ClassicState, events: list[str] | None) -> None:
                 old = severity[s]
                 severity[s] = max(1, old - 1)
                 state.reported[s] = severity[s]
-                state.condition[s] = Condition.CRITICAL if severity[s] == 1 else Condition.AT_RISK
+                state.condition[s] = _CRITICAL if severity[s] == 1 else _AT_RISK
                 countdown[s] = NO_COUNTDOWN
                 if events is not None:
                     events.append(

@@ -4,6 +4,7 @@ exactly (quirks included, docs/spec.md §2.1); the README lists the quirks."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,17 +35,28 @@ def _clamp_score(x: float) -> float:
 
 
 def grade_easy(task: TaskSpec, served: Sequence[ServedRecord], missed: int) -> dict:
-    optimal = task.optimal_reward
     total = sum(s.reward for s in served)
+    emergencies = sum(1 for s in served if s.true_severity == 1)
+    # A fresh dict per call (callers may edit it); the rounding and formatting are
+    # cached, as episodes of one task end on a few hundred distinct sums.
+    return dict(_easy_dict(task.optimal_reward, task.num_patients, total, len(served), emergencies))
+
+
+EASY_CACHE_SIZE = 4096
+"""Distinct easy-grader results kept (keys: the task's optimal reward and size, the
+episode's reward sum and counts)."""
+
+
+@lru_cache(maxsize=EASY_CACHE_SIZE, typed=True)  # typed: an empty sum is int 0
+def _easy_dict(optimal: float, n_total: int, total: float, n_served: int, emergencies: int) -> dict:
     score = _clamp_score(total / optimal)
-    n_served, n_total = len(served), task.num_patients
     return {
         "score": round(score, SCORE_DECIMALS),
         "cumulative_reward": round(total, 4),
         "optimal_reward": optimal,
         "patients_served": n_served,
         "patients_total": n_total,
-        "emergencies_served": sum(1 for s in served if s.true_severity == 1),
+        "emergencies_served": emergencies,
         "feedback": (
             f"Served {n_served}/{n_total} patients. "
             f"Cumulative reward: {total:.3f} / {optimal:.3f} optimal. "

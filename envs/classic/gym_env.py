@@ -51,7 +51,9 @@ Version history
 
 from __future__ import annotations
 
-from typing import Any, SupportsFloat
+import random
+from collections import OrderedDict
+from typing import Any, NamedTuple, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -78,16 +80,36 @@ from envs.tasks import get_task
 from envs.types import EpisodePatient, Scenario
 from envs.validation import check_action, check_seed
 
-EPISODE_CACHE_SIZE = 128
-"""Episodes (patients and encoder tables, 7–22 kB) an env keeps for seeds that redraw
-a schedule it has played; past this it starts over."""
+EPISODE_CACHE_SIZE = 512
+"""Episodes (patients, encoder tables and step-0 state: ~5 kB on basic_triage, where
+seeds 0–1999 draw ~240 distinct schedules and 0–19999 draw 684) an env keeps for seeds
+that redraw a schedule it has played; past this it starts over."""
 EPISODE_CACHE_PROBE = 64
 """Resets after which an env whose seeds rarely redraw a schedule stops keeping them."""
+SEED_CACHE_SIZE = 512
+"""Episode seeds an env remembers the drawn schedule of (least recently used dropped
+first; a few hundred bytes each): replaying a seed skips seeding ``random.Random`` and
+its draws, e.g. when :func:`agents.evaluation.evaluate` plays several policies on the
+same seeds; the episode itself then comes from the per-schedule cache when kept."""
+
+
+class _Episode(NamedTuple):
+    """What a reset needs of a drawn schedule, kept for replays: the patients, the
+    encoder tables and the step-0 state (templates: only copies are played), the
+    latter two None when the env no longer keeps episodes (see ``QueueEnv._episode``)."""
+
+    patients: tuple[EpisodePatient, ...]
+    tables: tuple[np.ndarray, np.ndarray] | None
+    start: dynamics.ClassicState | None
+
 
 _INVALID = {
     dynamics.Outcome.UNKNOWN_PATIENT: "unknown_patient",
     dynamics.Outcome.BLOCKED: "blocked",
 }
+# Hot-path aliases (module globals: one dict lookup each).
+_SERVED, _WAITED = dynamics.SERVED, dynamics.WAITED
+_serve, _wait = dynamics.serve, dynamics.wait
 
 
 class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
@@ -127,8 +149,10 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             }
         )
         self._seeded = False
-        self._episodes: dict[tuple, tuple[tuple[EpisodePatient, ...], tuple]] | None = {}
+        self._episodes: dict[tuple, _Episode] | None = {}
+        self._by_seed: OrderedDict[int, tuple[tuple[int, int, int], ...]] = OrderedDict()
         self._resets = self._hits = 0
+        self._draw_rng = random.Random()  # re-seeded per episode (perturb_schedule)
         self.state: dynamics.ClassicState | None = None
         self._enc: EpisodeEncoder | None = None
         self.episode_seed: int | None = None
@@ -150,42 +174,55 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             self.seed_range,
             options,
         )
-        draws = perturb_schedule(self.task, episode_seed)
         self.episode_seed = episode_seed
-        scenario, tables = self._episode(episode_seed, draws)
-        self.state = self.rules.initial_state(scenario)
-        self._enc = EpisodeEncoder(scenario, self.n_slots, tables)
+        by_seed = self._by_seed
+        draws = by_seed.get(episode_seed) if episode_seed is not None else None
+        if draws is None:
+            draws = tuple(perturb_schedule(self.task, episode_seed, self._draw_rng))
+            if episode_seed is not None:
+                by_seed[episode_seed] = draws
+                if len(by_seed) > SEED_CACHE_SIZE:
+                    by_seed.popitem(last=False)
+        else:
+            by_seed.move_to_end(episode_seed)
+        episode = self._episode(draws)
+        scenario = Scenario(self.task, episode_seed, episode.patients)
+        start = episode.start
+        self.state = self.rules.initial_state(scenario) if start is None else start.copy(scenario)
+        if self._enc is None:
+            self._enc = EpisodeEncoder(scenario, self.n_slots, episode.tables)
+        else:
+            self._enc.start(scenario, episode.tables)
         self.episode_return = 0.0
         return self._obs(), {"task": self.task.name, "episode_seed": episode_seed}
 
-    def _episode(
-        self, seed: int | None, draws: list[tuple[int, int, int]]
-    ) -> tuple[Scenario, tuple[np.ndarray, np.ndarray] | None]:
-        """The scenario of ``draws`` and its encoder tables when kept. Seeds often redraw
-        a schedule already played (basic_triage: ~10 % of seeds draw a new one), so
-        its patients and tables are kept, keyed by the draws — while at least a
-        quarter of the first :data:`EPISODE_CACHE_PROBE` resets hit (on mass_casualty
-        almost every seed draws a new schedule and keeping them costs more than it
-        saves)."""
+    def _episode(self, draws: tuple[tuple[int, int, int], ...]) -> _Episode:
+        """The episode of ``draws``, with its encoder tables and step-0 state when kept.
+        Seeds often redraw a schedule already played (basic_triage: ~10 % of seeds
+        draw a new one), so its patients, tables and step-0 state are kept, keyed by
+        the draws — while at least a quarter of the first :data:`EPISODE_CACHE_PROBE`
+        resets hit (on mass_casualty almost every seed draws a new schedule and keeping
+        them costs more than it saves)."""
         cache = self._episodes
         if cache is None:
-            return scenario_from_draws(self.task, seed, draws), None
-        key = tuple(draws)
-        known = cache.get(key)
+            return _Episode(scenario_from_draws(self.task, None, draws).patients, None, None)
+        known = cache.get(draws)
         self._resets += 1
         if known is not None:
             self._hits += 1
-            patients, tables = known
-            return Scenario(task=self.task, seed=seed, patients=patients), tables
+            return known
+        scenario = scenario_from_draws(self.task, None, draws)
         if self._resets == EPISODE_CACHE_PROBE and 4 * self._hits < self._resets:
             self._episodes = None
-            return scenario_from_draws(self.task, seed, draws), None
-        scenario = scenario_from_draws(self.task, seed, draws)
+            return _Episode(scenario.patients, None, None)
         if len(cache) >= EPISODE_CACHE_SIZE:
             cache.clear()
-        tables = episode_tables(scenario, self.n_slots)
-        cache[key] = (scenario.patients, tables)
-        return scenario, tables
+        episode = cache[draws] = _Episode(
+            scenario.patients,
+            episode_tables(scenario, self.n_slots),
+            self.rules.initial_state(scenario),
+        )
+        return episode
 
     # Gymnasium's reset(seed) builds the generator at once, which costs as much as a
     # whole episode's steps; only a later unseeded reset reads it, so it is built from
@@ -229,16 +266,17 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
                 f"action {a} out of range: 0..{self.n_slots - 1} serve, {self.n_slots} waits"
             )
         if a == self.wait_action:
-            tr = dynamics.wait(state)
+            tr = _wait(state)
         else:
-            tr = dynamics.serve(state, a)
-            if tr.outcome is dynamics.Outcome.SERVED:
+            tr = _serve(state, a)
+            if tr.outcome is _SERVED:
                 self._enc.mark_served(a)  # type: ignore[union-attr]
         self.episode_return += tr.reward
         info: dict[str, Any] = {}
         # Identity tests: an Enum's hash is a Python-level call, a dict lookup costs one.
-        if tr.outcome is not dynamics.Outcome.SERVED and tr.outcome is not dynamics.Outcome.WAITED:
-            info["invalid_action"] = _INVALID[tr.outcome]
+        outcome = tr.outcome
+        if outcome is not _SERVED and outcome is not _WAITED:
+            info["invalid_action"] = _INVALID[outcome]
         terminated = state.step >= self._max_steps
         if terminated:
             g = grade(state)
@@ -246,17 +284,10 @@ class QueueEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             info["grader"] = g
             info["episode_return"] = self.episode_return
             info["missed_emergencies"] = state.missed_emergencies
-        return self._obs(), tr.reward, terminated, False, info
+        return self._enc.observe(state), tr.reward, terminated, False, info  # type: ignore[union-attr]
 
     def _obs(self) -> dict[str, np.ndarray]:
-        s = self.state
-        obs, mask = self._enc.encode(  # type: ignore[union-attr]
-            s.step,
-            s.icu_available,
-            len(s.queue),
-            len(s.served),  # type: ignore[union-attr]
-        )
-        return {"observation": obs, "action_mask": mask}
+        return self._enc.observe(self.state)  # type: ignore[union-attr, arg-type]
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self.state is None:

@@ -149,43 +149,80 @@ class EpisodeEncoder:
     ) -> None:
         """``tables``: :func:`episode_tables` of this scenario, if already built."""
         task = scenario.task
-        pats = scenario.patients
-        if len(pats) > n_slots:
-            raise ValueError(f"scenario has {len(pats)} patients but only {n_slots} slots")
         self.n_slots = n_slots
         self.max_steps = task.max_steps
         self.num_doctors = task.num_doctors
         self.icu_total = task.icu_beds
+        base = n_slots * F
+        self._icu_available = base + ICU_AVAILABLE
+        self._queue_length = base + QUEUE_LENGTH
+        self._served = base + SERVED
+        self.start(scenario, tables)
+
+    def start(
+        self, scenario: Scenario, tables: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        """Encode a new episode of the same task (an env reuses its encoder across
+        resets); ``tables`` as for the constructor."""
+        task = scenario.task
+        pats = scenario.patients
+        n_slots = self.n_slots
+        if len(pats) > n_slots:
+            raise ValueError(f"scenario has {len(pats)} patients but only {n_slots} slots")
+        if (task.max_steps, task.num_doctors, task.icu_beds) != (
+            self.max_steps,
+            self.num_doctors,
+            self.icu_total,
+        ):
+            raise ValueError(
+                f"scenario of task {task.name!r} has another shape than this encoder's"
+            )
         if tables is None:
             shape = (task.max_steps, task.num_doctors, task.icu_beds, n_slots)
             self._rows, self._mask = _episode_tables(shape, pats)
         else:  # this episode's own copies: serves are written into them
             self._rows, self._mask = tables[0].copy(), tables[1].copy()
-        self._icu_slots = [p.slot for p in pats if p.requires_icu]
+        self._icu_slots = [p.slot for p in pats if p.requires_icu] if self.icu_total else []
         self._icu_masked = False
-        base = n_slots * F
-        self._icu_available = base + ICU_AVAILABLE
-        self._queue_length = base + QUEUE_LENGTH
-        self._served = base + SERVED
 
     def mark_served(self, slot: int) -> None:
-        # Past steps are never read again, so the whole column range can go.
-        self._rows[:, slot * F : (slot + 1) * F] = 0.0
-        self._mask[:, slot] = 0
+        # Past steps are never read again, so the whole column range can go (fill: a
+        # little cheaper than assigning a scalar to the slice).
+        self._rows[:, slot * F : (slot + 1) * F].fill(0.0)
+        self._mask[:, slot].fill(0)
 
     def encode(
         self, step: int, icu_available: int, queue_length: int, served: int
     ) -> tuple[np.ndarray, np.ndarray]:
         if icu_available < 1 and self.icu_total and not self._icu_masked:
-            self._icu_masked = True
-            slots = self._icu_slots
-            self._rows[:, [s * F + CAN_SERVE for s in slots]] = 0.0
-            self._mask[:, slots] = 0
+            self._mask_icu()
         obs = self._rows[step].copy()  # fresh arrays: callers may keep or edit them
         obs[self._icu_available] = icu_available
         obs[self._queue_length] = queue_length
         obs[self._served] = served
         return obs, self._mask[step].copy()
+
+    def observe(self, state: ClassicState) -> dict[str, np.ndarray]:
+        """``{"observation", "action_mask"}`` of ``state`` (this encoder's episode):
+        :meth:`encode` of its step, free ICU beds, queue length and served count, in
+        one call (the env's hot path)."""
+        icu = state.icu_available
+        if icu < 1 and self.icu_total and not self._icu_masked:
+            self._mask_icu()
+        step = state.step
+        obs = self._rows[step].copy()  # fresh arrays: callers may keep or edit them
+        obs[self._icu_available] = icu
+        obs[self._queue_length] = len(state.queue)
+        obs[self._served] = len(state.served)
+        return {"observation": obs, "action_mask": self._mask[step].copy()}
+
+    def _mask_icu(self) -> None:
+        """The ICU beds are gone for good (classic never frees one): ICU patients are
+        unservable from now on."""
+        self._icu_masked = True
+        slots = self._icu_slots
+        self._rows[:, [s * F + CAN_SERVE for s in slots]] = 0.0
+        self._mask[:, slots] = 0
 
 
 BLOCK_CACHE_SIZE = 8192

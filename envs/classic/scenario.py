@@ -7,6 +7,7 @@ The ``classic`` perturbation is Queue Doctor's, bit for bit: one
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from envs.types import EpisodePatient, Scenario, TaskSpec
 
@@ -22,14 +23,21 @@ def _clamp_severity(s: int) -> int:
     return max(MIN_SEVERITY, min(MAX_SEVERITY, s))
 
 
-def perturb_schedule(task: TaskSpec, seed: int | None) -> list[tuple[int, int, int]]:
+def perturb_schedule(
+    task: TaskSpec, seed: int | None, rng: random.Random | None = None
+) -> list[tuple[int, int, int]]:
     """(arrival step, true severity, reported severity) per scheduled arrival, in
-    schedule order: Queue Doctor's draws from ``random.Random(seed)``, none for None."""
+    schedule order: Queue Doctor's draws from ``random.Random(seed)``, none for None.
+    ``rng``: a ``random.Random`` to re-seed with ``seed`` and draw from instead of a new
+    one (the same draws: ``Random(seed)`` is ``Random()`` then ``.seed(seed)``)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if seed is None:
         return [(a.step, a.severity, a.reported_severity) for a in task.arrivals]
-    rng = random.Random(seed)
+    if rng is None:
+        rng = random.Random(seed)
+    else:
+        rng.seed(seed)
     rand, choice = rng.random, rng.choice  # bound once: this loop is on the reset path
     out = []
     for a in task.arrivals:
@@ -60,7 +68,7 @@ def build_scenario(task: TaskSpec, seed: int | None = None) -> Scenario:
 
 
 def scenario_from_draws(
-    task: TaskSpec, seed: int | None, draws: list[tuple[int, int, int]]
+    task: TaskSpec, seed: int | None, draws: Sequence[tuple[int, int, int]]
 ) -> Scenario:
     """The scenario of ``perturb_schedule(task, seed)``'s ``draws``, ordered by arrival."""
     drawn = [(d, i, a) for i, (d, a) in enumerate(zip(draws, task.arrivals, strict=True))]
