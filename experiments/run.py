@@ -168,7 +168,7 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
         total = play.episodes(cfg.compare, seeds)
         bar = progress.add_task(f"{play.progress} {cfg.task}", total=total, score="")
         tick = _running_mean_ticker(progress, bar)
-        job = Job(seeds, extra, on_episode=tick, advance=lambda n: progress.update(bar, advance=n))
+        job = Job(seeds, extra, on_episode=tick)
         done = play.evaluate(cfg, job)
     return write_outputs(cfg, out, done.rows, done.labels, done.step_rows, done.timeline,
                          history, done.intro, console, trained_from)  # fmt: skip

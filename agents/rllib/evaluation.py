@@ -254,7 +254,7 @@ def _map_agent_to_module(agent_id: str, episode: Any = None, **kwargs: Any) -> s
 
 def runner_config(
     task: str,
-    seeds: Iterable[int],
+    seeds: Iterable[int | None],
     specs: Mapping[str, RLModuleSpec],
     advice: str | None = None,
     reward_mode: str = "team",
@@ -267,7 +267,7 @@ def runner_config(
 
     env_config = {
         "task": task,
-        "episode_seeds": [int(s) for s in seeds],
+        "episode_seeds": [_seed(s) for s in seeds],
         "advice": advice,
         "reward_mode": reward_mode,
         "version": version,
