@@ -91,6 +91,27 @@ def test_ed_rows_and_step_rows_equal_the_loop(version, task):
     assert {s["agent"] for s in steps} == {"triage_nurse", "consultant", "pharmacist"}
 
 
+@pytest.mark.parametrize("version", ["v1", "v0"])
+def test_ed_oracle_team_plays_in_both_evaluators(version):
+    """``ed_oracle`` in every role is one clairvoyant team in the loop too (it used to
+    build three separate consultants and fail on v1 with a reshape error)."""
+    from agents.roles import make_team
+    from envs.ed_triage_v1 import ED_ENVS
+
+    team = {"oracle": "nurse=ed_oracle,consultant=ed_oracle,pharmacist=ed_oracle"}
+    seeds = SEEDS[:2]
+    ref = evaluate_teams("mass_casualty", team, seeds, version=version)
+    rows = evaluate_in_env_runner("mass_casualty", team, seeds, version=version)
+    assert_same_rows(rows, ref)
+    assert all(r["pct_of_oracle"] == pytest.approx(100.0) for r in ref)
+    assert all(r["illegal_actions"] == 0 for r in ref)
+    from agents.ed_evaluation import team_context
+
+    ctx = team_context(ED_ENVS[version]("mass_casualty"))
+    with pytest.raises(ValueError, match="whole team"):
+        make_team("consultant=ed_oracle", ctx, 1)
+
+
 def test_ed_llm_team_rows_and_step_rows_equal_the_loop():
     """A team with an LLM role (the tiny model, generate mode: its gibberish falls back
     and counts as illegal actions) beside a random and a heuristic role."""

@@ -58,12 +58,12 @@ from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
 from agents.rllib.modules import FixedModule
+from agents.roles import ORACLE_NAMES
 from envs.ed.config import AGENTS, ROLE_OF
 
 EVAL_ENV_NAME = "edmarl_ed_eval"
 ADVICE_KEY = "advice"
 ORACLE = "oracle"
-ORACLE_NAMES = (ORACLE, "ed_oracle")
 HINT_PLAYER = "heuristic"
 LLM_PLAYER = "llm"
 
