@@ -8,7 +8,7 @@ How to run::
     python experiments/run.py --task dynamic_queue --train-iters 80 --eval-episodes 200
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
-    python experiments/run.py --task basic_triage --evaluator rllib    # evaluate in EnvRunners
+    python experiments/run.py --task basic_triage --evaluator loop     # our loop, not EnvRunners
     python experiments/run.py --task night_shift --critic central      # MAPPO critic
     python experiments/run.py --task night_shift --share-params        # one module, 3 roles
     python experiments/run.py --ruleset classic --task dynamic_queue   # Queue Doctor's engine
@@ -24,8 +24,9 @@ team (``--init bc``: ``agents.rllib.imitation``; ``auto``: the heuristic team or
 planner, the better on validation seeds) with a decaying KL term towards it
 (``agents.rllib.teacher``), each role then keeping its trained module or its clone,
 the better mix on validation seeds (``agents.rllib.selection``); every team in
-``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in our
-evaluation loop (or, ``--evaluator rllib``, in RLlib's MultiAgentEnvRunner) and the
+``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in RLlib's
+own EnvRunners, one RLModule per player (``--evaluator rllib``, the default; or
+``--evaluator loop``, our Python loop: the same episodes, faster) and the
 ``ed`` oracle's exact bound is solved for each seed. ``classic``: a single PPO
 consultant on Queue Doctor's engine against the classic heuristics and ILP oracle.
 ``llm`` (``llm_policy``, configured by the ``--llm-*`` options) plays the classic

@@ -18,9 +18,11 @@ Python loop), with the same core columns. Players, per agent (team specs as in
   computed the same way into an ``advice`` observation key (the three members share
   the plan and the nurse's current choice, so they are called together in agent
   order, as the evaluation loop does) and relayed by ``HintModule(key="advice")``.
-* any other registered policy name (``random``, ...) — :class:`agents.rllib.modules.PolicyModule`.
-  It acts on the numeric observation only, with its own random stream: a ``random``
-  player's actions differ from the loop's (which seeds it per episode and role).
+* any other registered policy name (``random``, ``ed_planner``, ...) —
+  :class:`agents.rllib.modules.PolicyModule`, bound to the env's context (the planner
+  reads its rules) and rebuilt at every episode's reset with the episode seed, as
+  :func:`agents.roles.make_team` does in the loop (``random``: seeded ``seed * 3 +
+  agent index``): the same actions as in the loop, seed by seed.
 * ``llm`` — :class:`agents.rllib.llm_module.LLMModule` in the agent's ``ed`` role
   (``llm_options``: :class:`llm_policy.policy.LLMConfig` fields such as ``mode``,
   ``model``, ``fallback``, or ``backend_factory``): one model per EnvRunner process,
@@ -35,13 +37,17 @@ Python loop), with the same core columns. Players, per agent (team specs as in
   ``action_mask``).
 
 Seeds: the env registered as :data:`EVAL_ENV_NAME` plays ``env_config["episode_seeds"]``
-in order, one per ``reset()`` whatever seed RLlib passes; the runner has one env
-(``num_envs_per_env_runner=1``) and is asked for ``len(seeds)`` episodes, so episode i
-is seed i — and every row is checked against the ``episode_seed`` the env reports.
+in order (None: the schedule as written), one per ``reset()`` whatever seed RLlib
+passes; the runner has one env (``num_envs_per_env_runner=1``) and samples one episode
+per seed, so episode i is seed i — and every row is checked against the
+``episode_seed`` the env reports.
 Actions: ``sample(explore=False)``, i.e. ``forward_inference`` and, for modules that
 return logits, RLlib's ``GetActions`` connector takes ``dist.to_deterministic()`` —
 the argmax of the masked logits for the default ``TorchCategorical``.
-Scores use the ``oracle`` normaliser (an ILP per episode), as in the loop.
+Scores use the ``oracle`` normaliser (an ILP per episode), as in the loop. Step rows
+(``step_log``) are rebuilt from the episodes (:mod:`agents.rllib.episode_logs`), with
+the loop's columns. ``tests/test_evaluators.py`` checks rows and step rows against the
+loop seed by seed.
 """
 
 from __future__ import annotations
