@@ -34,7 +34,9 @@ consultant or any ``ed`` role (one policy per role, one model loaded per run).
 
 Results to expect (defaults on a 2-core machine: about 8 minutes of training alone,
 under a minute each for the teacher choice, the validation selection and the
-evaluation; README, *Trained teams against their teachers*): on mass_casualty the
+evaluation — timed with the loop evaluator; the rllib evaluator, now the default, took
+1.7× the loop's time on heuristic teams (README, *Evaluators*); README, *Trained teams
+against their teachers*): on mass_casualty the
 heuristic team teaches and the trained team ties it (89.6 % of the bound's serve
 reward against 89.7 %, paired −0.06 ± 0.40; random team 74.5 %); where the planner
 teaches it beats the heuristic team (dynamic_queue +13.7 ± 1.4, night_shift

@@ -108,7 +108,7 @@ def _llm_options(
     config = getattr(player, "config", None)
     if config is None:
         return {}
-    if getattr(player, "_backend", None) is not None:
+    if getattr(player, "_backend", None) is not None:  # a model built outside the runner
         raise ValueError(
             "the rllib evaluator builds the llm player in its EnvRunner from settings: pass "
             "llm_options (LLMConfig fields or backend_factory='module:function'), not an "
@@ -218,9 +218,17 @@ def played_episodes(
 
 
 def episode_row(
-    task: str, ruleset: str, name: str, episode: Any, fallbacks: int, bound: Any
+    task: str,
+    ruleset: str,
+    name: str,
+    seed: int | None,
+    episode: Any,
+    fallbacks: int,
+    bound: Any,
 ) -> dict:
-    """The loop's row of one finished episode (:class:`agents.results.EpisodeResult`)."""
+    """The loop's row of one finished episode (:class:`agents.results.EpisodeResult`):
+    illegal actions (against the mask; an LLM's ``fallbacks`` added), invalid actions
+    and waits counted from the episode, the rest from the env's final info."""
     from agents.results import EpisodeResult
 
     info = episode.get_infos(-1)
@@ -233,8 +241,7 @@ def episode_row(
     legal &= (actions >= 0) & (actions <= wait)
     infos = episode.get_infos()[1:]
     return EpisodeResult(
-        task=task, ruleset=ruleset, seed=info["episode_seed"] if "episode_seed" in info
-        else episode.get_infos(0)["episode_seed"], policy=name,
+        task=task, ruleset=ruleset, seed=seed, policy=name,
         score=info["score"], episode_return=float(sum(float(r) for r in episode.get_rewards())),
         serve_reward=info["serve_reward"], served=info["served"],
         missed_emergencies=info["missed_emergencies"], oracle_value=bound.value,
@@ -274,8 +281,7 @@ def evaluate_in_env_runner(
             if log_steps:
                 keys = {"task": task_name, "ruleset": ruleset, "seed": seed, "policy": name}
                 step_rows += classic_step_rows(ep, keys)
-            row = episode_row(task_name, ruleset, name, ep, fb, bounds[seed])
-            row["seed"] = seed
+            row = episode_row(task_name, ruleset, name, seed, ep, fb, bounds[seed])
             rows.append(row)
             if on_episode is not None:
                 on_episode(row)
