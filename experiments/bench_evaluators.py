@@ -23,8 +23,9 @@ def _play(ruleset: str, evaluator: str, task: str, seeds: list[int], labels: lis
     """Play every label on every seed with one evaluator; return the rows played."""
     from envs.rulesets import get_ruleset
 
-    evaluate = get_ruleset(ruleset).load(f"evaluators.{evaluator}")
-    if ruleset == "classic":
+    rules = get_ruleset(ruleset)
+    evaluate = rules.load(f"evaluators.{evaluator}")
+    if not rules.team:  # one role: the classic evaluators' signature
         rows, _ = evaluate(labels, task, seeds, ruleset, log_steps=True)
         return len(rows)
     from agents.roles import team_spec
@@ -50,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
     silence_harmless_logs()
     torch.set_num_threads(1)
-    labels = list(args.compare or (ED_TEAMS if args.ruleset == "ed" else CLASSIC_POLICIES))
+    from envs.rulesets import get_ruleset
+
+    team = get_ruleset(args.ruleset).team
+    labels = list(args.compare or (ED_TEAMS if team else CLASSIC_POLICIES))
     seeds = list(range(10_000, 10_000 + args.episodes))
     _play(args.ruleset, "rllib", args.task, seeds[:1], labels[:1])  # imports, warm caches
     _play(args.ruleset, "loop", args.task, seeds[:1], labels[:1])
