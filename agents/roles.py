@@ -301,6 +301,8 @@ TEAM_POLICIES: dict[str, dict[Role, str]] = {
 """Team-level names → the policy each role plays (``planner``: agents.planner's
 consultant with the heuristic nurse and pharmacist)."""
 _ROLE_ALIASES = {"nurse": "triage_nurse", "triage": "triage_nurse"}
+ORACLE_NAMES = ("oracle", "ed_oracle")
+"""Names of the clairvoyant ed oracle in a team spec (a whole team only)."""
 
 
 def team_spec(label: str, agents: Sequence[str] = AGENTS) -> str | None:
@@ -358,9 +360,22 @@ def make_team(
 ) -> dict[str, Policy]:
     """One policy per agent from a team spec (random policies seeded per role).
     ``extra[name][agent]`` supplies players that are not in the registry, e.g. the
-    trained module of each role under the name ``ppo``."""
+    trained module of each role under the name ``ppo``. The ed oracle (``oracle`` or
+    ``ed_oracle``) plays as a whole team: its three members share one plan
+    (:class:`agents.oracle_ed.EdOracleTeam`)."""
+    names = parse_team(spec)
+    oracle = [a for a, n in names.items() if n in ORACLE_NAMES and not (extra and n in extra)]
+    if oracle:
+        if len(oracle) != len(names):
+            raise ValueError(
+                f"team {spec!r}: the ed oracle plays as a whole team (its members share one "
+                "plan): give every role oracle, or none"
+            )
+        from agents.oracle_ed import EdOracleTeam
+
+        return EdOracleTeam(context).policies()
     out = {}
-    for i, (agent, name) in enumerate(parse_team(spec).items()):
+    for i, (agent, name) in enumerate(names.items()):
         if extra and name in extra:
             player = extra[name][agent]
             if hasattr(player, "bind"):  # e.g. a trained module that reads hints

@@ -85,7 +85,10 @@ CLASSIC = Ruleset(
     gym_env="envs.classic.gym_env:QueueEnv",
     tool_session="envs.classic.tool_session:ToolSession",
     bound="agents.oracle:solve",
-    evaluators={"loop": "agents.evaluation:evaluate"},
+    evaluators={
+        "loop": "agents.evaluation:evaluate",
+        "rllib": "agents.rllib.classic_evaluation:evaluate_in_env_runner",
+    },
     front_door="agents.frontdoor.plays:CLASSIC_PLAY",
     rllib_config="agents.rllib.training:classic_config",
     initial_state=dynamics.initial_state,

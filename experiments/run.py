@@ -8,7 +8,7 @@ How to run::
     python experiments/run.py --task dynamic_queue --train-iters 80 --eval-episodes 200
     python experiments/run.py --task basic_triage --no-train          # heuristics only
     python experiments/run.py --output runs/a --resume                 # continue a run
-    python experiments/run.py --task basic_triage --evaluator rllib    # evaluate in EnvRunners
+    python experiments/run.py --task basic_triage --evaluator loop     # our loop, not EnvRunners
     python experiments/run.py --task night_shift --critic central      # MAPPO critic
     python experiments/run.py --task night_shift --share-params        # one module, 3 roles
     python experiments/run.py --ruleset classic --task dynamic_queue   # Queue Doctor's engine
@@ -24,8 +24,9 @@ team (``--init bc``: ``agents.rllib.imitation``; ``auto``: the heuristic team or
 planner, the better on validation seeds) with a decaying KL term towards it
 (``agents.rllib.teacher``), each role then keeping its trained module or its clone,
 the better mix on validation seeds (``agents.rllib.selection``); every team in
-``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in our
-evaluation loop (or, ``--evaluator rllib``, in RLlib's MultiAgentEnvRunner) and the
+``--compare`` then plays the same held-out seeds (``--eval-seed-start`` …) in RLlib's
+own EnvRunners, one RLModule per player (``--evaluator rllib``, the default; or
+``--evaluator loop``, our Python loop: the same episodes, faster) and the
 ``ed`` oracle's exact bound is solved for each seed. ``classic``: a single PPO
 consultant on Queue Doctor's engine against the classic heuristics and ILP oracle.
 ``llm`` (``llm_policy``, configured by the ``--llm-*`` options) plays the classic
@@ -33,7 +34,9 @@ consultant or any ``ed`` role (one policy per role, one model loaded per run).
 
 Results to expect (defaults on a 2-core machine: about 8 minutes of training alone,
 under a minute each for the teacher choice, the validation selection and the
-evaluation; README, *Trained teams against their teachers*): on mass_casualty the
+evaluation — timed with the loop evaluator; the rllib evaluator, now the default, took
+1.7× the loop's time on heuristic teams (README, *Evaluators*); README, *Trained teams
+against their teachers*): on mass_casualty the
 heuristic team teaches and the trained team ties it (89.6 % of the bound's serve
 reward against 89.7 %, paired −0.06 ± 0.40; random team 74.5 %); where the planner
 teaches it beats the heuristic team (dynamic_queue +13.7 ± 1.4, night_shift
@@ -168,7 +171,7 @@ def _run(cfg: RunConfig, out: Path, console: Console) -> dict:
         total = play.episodes(cfg.compare, seeds)
         bar = progress.add_task(f"{play.progress} {cfg.task}", total=total, score="")
         tick = _running_mean_ticker(progress, bar)
-        job = Job(seeds, extra, on_episode=tick, advance=lambda n: progress.update(bar, advance=n))
+        job = Job(seeds, extra, on_episode=tick)
         done = play.evaluate(cfg, job)
     return write_outputs(cfg, out, done.rows, done.labels, done.step_rows, done.timeline,
                          history, done.intro, console, trained_from)  # fmt: skip

@@ -3,6 +3,7 @@ transformers scoring and training paths, fast enough for CPU tests."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
@@ -22,3 +23,16 @@ def tiny_llama(
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                       max_position_embeddings=max_positions, tie_word_embeddings=tie)  # fmt: skip
     return LlamaForCausalLM(cfg), tok
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_backend() -> Any:
+    """One tiny chat backend per process (a 1-layer :func:`tiny_llama`, seed 1), also
+    as an ``LLMModule`` ``backend_factory``: :data:`TINY_FACTORY`."""
+    from llm_policy.backends import TransformersChatBackend
+
+    model, tok = tiny_llama(layers=1, seed=1)
+    return TransformersChatBackend.from_model(model, tok, source="tiny")
+
+
+TINY_FACTORY = "tests.llm_helpers:tiny_backend"

@@ -42,3 +42,16 @@ def assert_episodes_follow(episodes: Iterable[Any], act: Callable[[dict], int]) 
             assert actions[t] == act(o)
             steps += 1
     return steps
+
+
+def assert_same_rows(rows: list[dict], ref: list[dict], keys: Iterable[str] | None = None) -> None:
+    """``rows`` equal ``ref`` row by row on ``keys`` (default: every key of the reference
+    row), exactly; NaN equals NaN (a KPI undefined in both)."""
+    assert len(rows) == len(ref)
+    for i, (r, q) in enumerate(zip(rows, ref, strict=True)):
+        for k in q if keys is None else keys:
+            a, b = r[k], q[k]
+            same = a == b or (
+                isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b)
+            )
+            assert same, (i, k, a, b, {c: q[c] for c in ("policy", "seed") if c in q})

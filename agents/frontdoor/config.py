@@ -103,10 +103,12 @@ class RunConfig(TrainingFlags, _Scope):
     seeds) on which --teacher auto picks the teacher and, after training, each role keeps
     its trained module or its clone, whichever of the eight mixes plays best (0: neither;
     the trained modules ship as trained)."""
-    evaluator: Literal[EVALUATORS] = "loop"  # type: ignore[valid-type]
-    """ed: loop (our evaluation loop: any team, LLM players, step logs) or rllib (RLlib's
-    MultiAgentEnvRunner plays the same seeds, one RLModule per agent:
-    agents.rllib.evaluation; heuristic, oracle, random, ppo and llm players)."""
+    evaluator: Literal[EVALUATORS] = "rllib"  # type: ignore[valid-type]
+    """Who plays the seeds: rllib (RLlib's own EnvRunners, every player an RLModule:
+    heuristics, planner, random, oracle, ppo and llm; ed: a MultiAgentEnvRunner,
+    agents.rllib.evaluation; classic: a SingleAgentEnvRunner,
+    agents.rllib.classic_evaluation) or loop (our Python evaluation loop). Both play the
+    same episodes seed by seed and write the same rows and step logs; loop is faster."""
     config: Path | None = None
     """JSON file of field values (e.g. a sweep's best_config.json); flags override it."""
     llm_model: str | None = None
@@ -155,12 +157,6 @@ class RunConfig(TrainingFlags, _Scope):
             at = [n for n, r in RULESETS.items() if self.evaluator in r.evaluators]
             raise ValueError(f"--evaluator {self.evaluator} evaluates {'/'.join(at)} teams: "
                              f"use --ruleset {at[0]}")  # fmt: skip
-        if self.evaluator == "rllib":
-            if self.save_episodes or self.include_unseeded:
-                raise ValueError(
-                    "--evaluator rllib plays seeded episodes without step logs: drop "
-                    "--save-episodes and --include-unseeded, or use --evaluator loop"
-                )
         if self.eval_episodes < 1:
             raise ValueError("--eval-episodes must be at least 1")
         if self.eval_seed_start < TRAIN_SEED_LIMIT:

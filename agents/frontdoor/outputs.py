@@ -64,7 +64,7 @@ def write_outputs(
     report.write_json(out / "config.json", config_dict(cfg))
     plots.plot_comparison(out / "comparison.png", summary, title, plots.bound_score(rows))
     written = ["results.parquet", "summary.md", "summary.json", "comparison.png", "config.json"]
-    if timeline:  # (the rllib evaluator keeps no step log)
+    if timeline:
         title_t = f"{cfg.task} ({cfg.ruleset}), one held-out episode: seed {seeds[0]}"
         plots.plot_timeline(out / "timeline.png", timeline, seeds[0], title_t)
         written.append("timeline.png")

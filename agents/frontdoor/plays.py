@@ -56,9 +56,8 @@ class Job:
     extra: dict
     """Players built outside the policy registry: the trained modules, the LLM."""
     on_episode: Callable[[dict], None]
-    """Called with each finished episode's row (the loop evaluators)."""
-    advance: Callable[[int], None]
-    """Called with a count of finished episodes (the rllib evaluator, a team at a time)."""
+    """Called with each finished episode's row (the rllib evaluators: a policy's or a
+    team's rows once it has played all seeds)."""
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,13 @@ class Play:
         return rows
 
     def evaluate(self, cfg: RunConfig, job: Job) -> Evaluated:
-        """Every --compare policy on the job's seeds (the ruleset's loop evaluator)."""
-        evaluate = cfg.rules.load("evaluators.loop")
+        """Every --compare policy on the job's seeds (the ruleset's --evaluator: our loop,
+        or RLlib's SingleAgentEnvRunner, which takes the --llm-* settings itself)."""
+        evaluate = cfg.rules.load(f"evaluators.{cfg.evaluator}")
+        kw = {"llm_options": llm_options(cfg)} if cfg.evaluator == "rllib" else {}
         rows, step_rows = evaluate(cfg.compare, cfg.task, job.seeds, cfg.ruleset, log_steps=True,
-                                   on_episode=job.on_episode, extra_policies=job.extra)  # fmt: skip
+                                   on_episode=job.on_episode, extra_policies=job.extra,
+                                   **kw)  # fmt: skip
         return Evaluated(rows, list(cfg.compare), step_rows, step_rows, self.intro)
 
 
@@ -199,7 +201,7 @@ class TeamPlay(Play):
         teams = {label: team_spec(label) for label in cfg.compare}
         step_rows: list[dict] = []
         if cfg.evaluator == "rllib":
-            rows = _rllib_rows(cfg, teams, job)
+            rows = _rllib_rows(cfg, teams, job, step_rows)
         else:
             evaluate_teams = cfg.rules.load("evaluators.loop")
             rows = evaluate_teams(cfg.task, teams, job.seeds, extra=job.extra,
@@ -218,21 +220,23 @@ class TeamPlay(Play):
         return Evaluated(rows, [*cfg.compare, ORACLE], step_rows, timeline, self.intro)
 
 
-def _rllib_rows(cfg: RunConfig, teams: dict, job: Job) -> list[dict]:
+def llm_options(cfg: RunConfig) -> dict:
+    """The --llm-* settings as the rllib evaluators' ``llm_options`` (the LLMModule
+    builds its player from them in the EnvRunner)."""
+    c = cfg.llm_config()
+    return {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
+
+
+def _rllib_rows(cfg: RunConfig, teams: dict, job: Job, step_log: list[dict]) -> list[dict]:
     """Rows of every team played by RLlib's EnvRunner (agents.rllib.evaluation)."""
     evaluate_in_env_runner = cfg.rules.load("evaluators.rllib")
     extra = job.extra
     modules = (
         {TRAINED: {a: p.module for a, p in extra[TRAINED].items()}} if TRAINED in extra else None
     )
-    c = cfg.llm_config()
-    llm = {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
-    rows = []
-    for label, spec in teams.items():
-        rows += evaluate_in_env_runner(cfg.task, {label: spec}, list(job.seeds), modules=modules,
-                                       llm_options=llm, version=cfg.ed_version)  # fmt: skip
-        job.advance(len(job.seeds))
-    return rows
+    return evaluate_in_env_runner(cfg.task, teams, list(job.seeds), modules=modules,
+                                  llm_options=llm_options(cfg), version=cfg.ed_version,
+                                  on_episode=job.on_episode, step_log=step_log)  # fmt: skip
 
 
 CLASSIC_PLAY = Play()

@@ -18,9 +18,11 @@ Python loop), with the same core columns. Players, per agent (team specs as in
   computed the same way into an ``advice`` observation key (the three members share
   the plan and the nurse's current choice, so they are called together in agent
   order, as the evaluation loop does) and relayed by ``HintModule(key="advice")``.
-* any other registered policy name (``random``, ...) — :class:`agents.rllib.modules.PolicyModule`.
-  It acts on the numeric observation only, with its own random stream: a ``random``
-  player's actions differ from the loop's (which seeds it per episode and role).
+* any other registered policy name (``random``, ``ed_planner``, ...) —
+  :class:`agents.rllib.modules.PolicyModule`, bound to the env's context (the planner
+  reads its rules) and rebuilt at every episode's reset with the episode seed, as
+  :func:`agents.roles.make_team` does in the loop (``random``: seeded ``seed * 3 +
+  agent index``): the same actions as in the loop, seed by seed.
 * ``llm`` — :class:`agents.rllib.llm_module.LLMModule` in the agent's ``ed`` role
   (``llm_options``: :class:`llm_policy.policy.LLMConfig` fields such as ``mode``,
   ``model``, ``fallback``, or ``backend_factory``): one model per EnvRunner process,
@@ -35,18 +37,22 @@ Python loop), with the same core columns. Players, per agent (team specs as in
   ``action_mask``).
 
 Seeds: the env registered as :data:`EVAL_ENV_NAME` plays ``env_config["episode_seeds"]``
-in order, one per ``reset()`` whatever seed RLlib passes; the runner has one env
-(``num_envs_per_env_runner=1``) and is asked for ``len(seeds)`` episodes, so episode i
-is seed i — and every row is checked against the ``episode_seed`` the env reports.
+in order (None: the schedule as written), one per ``reset()`` whatever seed RLlib
+passes; the runner has one env (``num_envs_per_env_runner=1``) and samples one episode
+per seed, so episode i is seed i — and every row is checked against the
+``episode_seed`` the env reports.
 Actions: ``sample(explore=False)``, i.e. ``forward_inference`` and, for modules that
 return logits, RLlib's ``GetActions`` connector takes ``dist.to_deterministic()`` —
 the argmax of the masked logits for the default ``TorchCategorical``.
-Scores use the ``oracle`` normaliser (an ILP per episode), as in the loop.
+Scores use the ``oracle`` normaliser (an ILP per episode), as in the loop. Step rows
+(``step_log``) are rebuilt from the episodes (:mod:`agents.rllib.episode_logs`), with
+the loop's columns. ``tests/test_evaluators.py`` checks rows and step rows against the
+loop seed by seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +64,12 @@ from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
 from agents.rllib.modules import FixedModule
+from agents.roles import ORACLE_NAMES
 from envs.ed.config import AGENTS, ROLE_OF
 
 EVAL_ENV_NAME = "edmarl_ed_eval"
 ADVICE_KEY = "advice"
 ORACLE = "oracle"
-ORACLE_NAMES = (ORACLE, "ed_oracle")
 HINT_PLAYER = "heuristic"
 LLM_PLAYER = "llm"
 
@@ -129,12 +135,17 @@ class AdvisedEdEnv(HintedEdEnv):
 
 class EpisodeSeedsEnv(ParallelPettingZooEnv):
     """RLlib multi-agent env that plays ``episode_seeds`` in order, one per ``reset``
-    (the seed RLlib passes is ignored); a reset past the end is an error."""
+    (the seed RLlib passes is ignored; None: the schedule as written); a reset past the
+    end is an error. ``on_reset`` callbacks get each episode's seed before the env is
+    reset; every info gains :data:`~agents.rllib.episode_logs.STEP_INFO` (the index of
+    the parallel step just played, for the step rows)."""
 
-    def __init__(self, env: Any, episode_seeds: Iterable[int]) -> None:
+    def __init__(self, env: Any, episode_seeds: Iterable[int | None]) -> None:
         super().__init__(env)  # resets the wrapped env once, outside the seed list
-        self.episode_seeds = [int(s) for s in episode_seeds]
+        self.episode_seeds = [None if s is None else int(s) for s in episode_seeds]
         self.next_index = 0
+        self.parallel_step = 0
+        self.on_reset: list[Callable[[int | None], None]] = []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if self.next_index >= len(self.episode_seeds):
@@ -144,10 +155,20 @@ class EpisodeSeedsEnv(ParallelPettingZooEnv):
             )
         episode_seed = self.episode_seeds[self.next_index]
         self.next_index += 1
+        self.parallel_step = 0
+        for hook in self.on_reset:
+            hook(episode_seed)
+        if episode_seed is None:
+            return super().reset(options={**(options or {}), "episode_seed": None})
         return super().reset(seed=episode_seed, options=options)
 
     def step(self, action_dict: dict):
+        from agents.rllib.episode_logs import STEP_INFO
+
         obs, rewards, terms, truncs, infos = super().step(action_dict)
+        for info in infos.values():
+            info[STEP_INFO] = {"parallel_step": self.parallel_step}
+        self.parallel_step += 1
         if terms.get("__all__"):
             # The loop's row also has the bound's own score (cached: the env's
             # ``oracle`` normaliser just solved it) and the task's name.
@@ -209,7 +230,7 @@ def player_specs(
         raise ValueError("the ed oracle plays as a whole team (its members share one plan)")
     specs: dict[str, RLModuleSpec] = {}
     states: dict[str, dict] = {}
-    for agent, name in names.items():
+    for index, (agent, name) in enumerate(names.items()):
         if modules and name in modules:
             player = modules[name][agent]
             if isinstance(player, RLModuleSpec):
@@ -227,7 +248,9 @@ def player_specs(
         elif name == ROLE_HEURISTICS[ROLE_OF[agent]]:
             specs[agent] = RLModuleSpec(module_class=HintModule, model_config={"key": HINT_KEY})
         else:
-            specs[agent] = RLModuleSpec(module_class=PolicyModule, model_config={"policy": name})
+            # make_team's rule: a fresh policy per episode, random seeded by the agent index
+            config = {"policy": name, "team_index": index}
+            specs[agent] = RLModuleSpec(module_class=PolicyModule, model_config=config)
     return specs, states, ORACLE if oracle else None
 
 
@@ -237,7 +260,7 @@ def _map_agent_to_module(agent_id: str, episode: Any = None, **kwargs: Any) -> s
 
 def runner_config(
     task: str,
-    seeds: Iterable[int],
+    seeds: Iterable[int | None],
     specs: Mapping[str, RLModuleSpec],
     advice: str | None = None,
     reward_mode: str = "team",
@@ -250,7 +273,7 @@ def runner_config(
 
     env_config = {
         "task": task,
-        "episode_seeds": [int(s) for s in seeds],
+        "episode_seeds": [_seed(s) for s in seeds],
         "advice": advice,
         "reward_mode": reward_mode,
         "version": version,
@@ -274,22 +297,24 @@ def sample_episodes(*args: Any, **kwargs: Any) -> list[Any]:
 def played_episodes(
     task: str,
     team: str | Mapping[str, str] | None,
-    seeds: Iterable[int],
+    seeds: Iterable[int | None],
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
     llm_options: Mapping[str, Any] | None = None,
     version: str = "v0",
 ) -> tuple[list[Any], list[dict[str, int]]]:
     """The ``MultiAgentEpisode`` objects of ``team`` played on ``seeds`` in order in a local
-    ``MultiAgentEnvRunner`` (episode i on seed i), and the fallbacks of every agent in
-    every episode (0 for players without fallbacks). One ``sample`` call per episode, so
-    that LLM players start each episode's count (and their fallback heuristic) afresh."""
+    ``MultiAgentEnvRunner`` (episode i on seed i; None: the schedule as written), and the
+    fallbacks of every agent in every episode (0 for players without fallbacks). Policy
+    players (:class:`~agents.rllib.modules.PolicyModule`, the LLM too) are bound to the
+    env's context and reset with each episode's seed as the env resets, as in the loop;
+    one ``sample`` call per episode."""
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
     from agents.ed_evaluation import team_context
-    from agents.rllib.llm_module import LLMModule
+    from agents.rllib.modules import PolicyModule
 
-    seeds = [int(s) for s in seeds]
+    seeds = [None if s is None else int(s) for s in seeds]
     if not seeds:
         return [], []
     register_eval_env()
@@ -303,19 +328,21 @@ def played_episodes(
     try:
         for agent, state in states.items():
             runner.module[agent].set_state(state)
-        llms = {a: m for a in AGENTS if isinstance(m := runner.module[a], LLMModule)}
-        if llms:  # the runner's env and modules share this process: hand over its context
-            env = runner.env.envs[0].unwrapped.par_env.env
-            for m in llms.values():
-                m.bind(team_context(env))
-        for seed in seeds:
-            for m in llms.values():
-                m.reset(seed)
+        players = {a: m for a in AGENTS if isinstance(m := runner.module[a], PolicyModule)}
+        seeded_env = runner.env.envs[0].unwrapped
+        # The runner's env and modules share this process: hand over the env's context.
+        context = team_context(seeded_env.par_env.env)
+        for m in players.values():
+            m.bind(context)
+            seeded_env.on_reset.append(m.reset)
+        for _ in seeds:
             episodes += runner.sample(num_episodes=1, explore=False)
-            fallbacks.append({a: llms[a].episode_fallbacks if a in llms else 0 for a in AGENTS})
+            fallbacks.append(
+                {a: int(getattr(players.get(a), "episode_fallbacks", 0)) for a in AGENTS}
+            )
     finally:
         runner.stop()
-    played = [int(final_info(ep)["episode_seed"]) for ep in episodes]
+    played = [final_info(ep)["episode_seed"] for ep in episodes]
     if played != seeds:
         raise RuntimeError(f"the runner played seeds {played}, not {seeds}")
     return episodes, fallbacks
@@ -350,7 +377,7 @@ def episode_row(
     fallbacks = {a: int((fallbacks or {}).get(a, 0)) for a in AGENTS}
     kpis = dict(info["kpis"])
     row = EpisodeResult(
-        task=info.get("task_name", task), ruleset="ed", seed=int(info["episode_seed"]),
+        task=info.get("task_name", task), ruleset="ed", seed=_seed(info["episode_seed"]),
         policy=label, players={a: names[a] for a in AGENTS},
         score=info["score"], grader_score=info["grader_score"],
         episode_return=info["episode_return"], serve_reward=serve,
@@ -372,15 +399,21 @@ def episode_row(
     return row
 
 
+def _seed(seed: int | None) -> int | None:
+    return None if seed is None else int(seed)
+
+
 def evaluate_in_env_runner(
     task: str,
     teams: Mapping[str, str | Mapping[str, str] | None],
-    seeds: Iterable[int],
+    seeds: Iterable[int | None],
     modules: Mapping[str, Mapping[str, RLModule | RLModuleSpec]] | None = None,
     reward_mode: str = "team",
     num_workers: int = 0,
     llm_options: Mapping[str, Any] | None = None,
     version: str = "v0",
+    on_episode: Callable[[dict], None] | None = None,
+    step_log: list[dict] | None = None,
 ) -> list[dict]:
     """One row per (team, seed), as :func:`agents.ed_evaluation.evaluate_teams`, but
     played by RLlib's ``MultiAgentEnvRunner`` with one RLModule per agent.
@@ -390,17 +423,33 @@ def evaluate_in_env_runner(
     fields, or ``backend_factory``). ``num_workers`` = 0: one local runner in this
     process; k > 0: the seeds split into k contiguous shards, each played by its own
     runner in a Ray worker (Ray must be initialised). ``version``: the ``ed`` env
-    (:data:`envs.ed_triage_v1.ED_ENVS`)."""
-    seeds = [int(s) for s in seeds]
+    (:data:`envs.ed_triage_v1.ED_ENVS`). ``on_episode``: called with each row (a team's
+    rows once the team has played); ``step_log``: extended with the loop's step rows
+    (:func:`agents.rllib.episode_logs.ed_step_rows`, prefixed with task and policy)."""
+    from envs.ed_triage_v1 import ED_ENVS
+
+    if version not in ED_ENVS:
+        raise ValueError(f"unknown ed env version {version!r}; choose one of {', '.join(ED_ENVS)}")
+    seeds = [_seed(s) for s in seeds]
+    logs = step_log is not None
     rows = []
     for label, team in teams.items():
-        args = (task, label, team, seeds, modules, reward_mode, llm_options, version)
-        rows += _in_ray_workers(*args, num_workers) if num_workers > 0 else _shard_rows(*args)
+        args = (task, label, team, seeds, modules, reward_mode, llm_options, version, logs)
+        played = _in_ray_workers(*args, num_workers) if num_workers > 0 else _shard_rows(*args)
+        rows += played[0]
+        if step_log is not None:
+            step_log.extend(played[1])
+        for row in played[0]:
+            if on_episode is not None:
+                on_episode(row)
     return rows
 
 
-def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options, version) -> list[dict]:
+def _shard_rows(
+    task, label, team, seeds, modules, reward_mode, llm_options, version, logs=False
+) -> tuple[list[dict], list[dict]]:
     from agents.ed_evaluation import random_team_reward
+    from agents.rllib.episode_logs import ed_step_rows
     from agents.roles import parse_team
     from envs.ed_triage_v1 import ED_ENVS
 
@@ -410,33 +459,35 @@ def _shard_rows(task, label, team, seeds, modules, reward_mode, llm_options, ver
     )
     # The normalised score's 0, as the loop computes it: the seeded random team's play.
     env = ED_ENVS[version](task=task, reward_mode=reward_mode)
-    return [
-        episode_row(
-            task, label, names, ep, fb, random_team_reward(env, int(final_info(ep)["episode_seed"]))
-        )
-        for ep, fb in zip(episodes, fallbacks, strict=True)
-    ]
+    rows, steps = [], []
+    for ep, fb in zip(episodes, fallbacks, strict=True):
+        seed = _seed(final_info(ep)["episode_seed"])
+        row = episode_row(task, label, names, ep, fb, random_team_reward(env, seed))
+        rows.append(row)
+        if logs:
+            steps += ed_step_rows(ep, seed, AGENTS, {"task": row["task"], "policy": label})
+    return rows, steps
 
 
 def _in_ray_workers(
-    task, label, team, seeds, modules, reward_mode, llm_options, version, num_workers
-):
+    task, label, team, seeds, modules, reward_mode, llm_options, version, logs, num_workers
+) -> tuple[list[dict], list[dict]]:
     """Contiguous shards of ``seeds``, each played by its own MultiAgentEnvRunner in a
-    Ray worker (one CPU each); rows come back in seed-list order."""
+    Ray worker (one CPU each); (rows, step rows) come back in seed-list order."""
     import ray
 
     if not ray.is_initialized():
         raise RuntimeError("num_workers > 0 needs Ray: call ray.init() (or training.init_ray)")
-    shards = [list(c) for c in np.array_split(np.asarray(seeds, dtype=np.int64), num_workers)]
+    bounds = np.linspace(0, len(seeds), num_workers + 1).round().astype(int)
+    shards = [seeds[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     remote = ray.remote(num_cpus=1)(_shard_rows)
     refs = [
-        remote.remote(
-            task, label, team, [int(s) for s in shard], modules, reward_mode, llm_options, version
-        )  # fmt: skip
+        remote.remote(task, label, team, shard, modules, reward_mode, llm_options, version, logs)
         for shard in shards
         if len(shard)
     ]
-    return [row for rows in ray.get(refs) for row in rows]
+    done = ray.get(refs)
+    return [r for rows, _ in done for r in rows], [r for _, steps in done for r in steps]
 
 
 __all__ = [

@@ -99,5 +99,8 @@ class LLMModule(PolicyModule):
     def policy(self) -> Any:  # PolicyModule's forward passes act through this
         return self.llm
 
+    def __str__(self) -> str:
+        return f"LLMModule({self._options.get('role', 'consultant')!r})"
+
 
 __all__ = ["LLMModule", "process_backend"]

@@ -166,22 +166,70 @@ class FixedModule(RLModule):
 class PolicyModule(FixedModule):
     """Inference-only RLModule around a registered :class:`agents.base.Policy`
     (``model_config={"policy": "severity_greedy"}``), so heuristics act in the same
-    EnvRunners as learned modules. Not trainable; keeps no state in checkpoints."""
+    EnvRunners as learned modules. Not trainable; keeps no state in checkpoints.
+
+    The evaluators (:mod:`agents.rllib.evaluation`, :mod:`agents.rllib.classic_evaluation`)
+    hand it the env's :class:`~agents.base.PolicyContext` (:meth:`bind`: the planner and
+    the classic oracle need it) and the episode seed before every episode (:meth:`reset`),
+    so that it plays as in our loop, seed by seed. ``model_config["team_index"]`` (an
+    ``ed`` agent's index) selects :func:`agents.roles.make_team`'s rule: a fresh policy
+    every episode, ``random`` seeded ``seed * 3 + team_index``; without it, the classic
+    loop's: one policy, ``reset(seed)`` per episode. The policy sees the env's own
+    observation keys only (``observation``, ``action_mask``), as in the loop."""
 
     def setup(self) -> None:
-        from agents import make_policy
+        from agents.base import POLICIES, UnknownPolicyError
 
-        name = (self.model_config or {}).get("policy")
+        cfg = self.model_config or {}
+        name = cfg.get("policy")
         if not name:
             raise ValueError('PolicyModule needs model_config={"policy": <registered name>}')
-        self.policy = make_policy(name)
+        if name not in POLICIES:
+            raise UnknownPolicyError(
+                f"unknown policy {name!r}; registered: {', '.join(sorted(POLICIES))}"
+            )
+        index = cfg.get("team_index")
+        self.policy_name: str = name
+        self.team_index: int | None = None if index is None else int(index)
+        self._context: Any = None
+        self._policy: Any = None
+
+    @property
+    def policy(self) -> Any:
+        if self._policy is None:
+            self._policy = self._build(None)
+        return self._policy
+
+    def _build(self, seed: int | None) -> Any:
+        from agents import make_policy
+
+        kw = {}
+        if self.policy_name == "random" and self.team_index is not None:
+            kw["seed"] = None if seed is None else seed * 3 + self.team_index
+        return make_policy(self.policy_name, context=self._context, **kw)
+
+    def bind(self, context: Any) -> None:
+        """Play in the env of ``context`` (the policy is rebuilt with it)."""
+        self._context = context
+        self._policy = None
+
+    def reset(self, seed: int | None = None) -> None:
+        """A new episode on ``seed``, as the evaluation loop starts one."""
+        if self.team_index is not None:  # make_team: a fresh policy per episode
+            self._policy = self._build(seed)
+        self.policy.reset(seed)
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        obs = {k: _to_numpy(v) for k, v in batch[Columns.OBS].items()}
+        obs = {k: _to_numpy(v) for k, v in batch[Columns.OBS].items() if k in ENV_KEYS}
         return {Columns.ACTIONS: self.policy.act_vec(obs)}
 
     def __str__(self) -> str:
-        return self.policy.name
+        return self.policy_name
+
+
+ENV_KEYS = (OBS_KEY, MASK_KEY)
+"""The observation keys of our envs; evaluation envs add ``hint``/``advice``, which
+policies playing as in the loop do not see."""
 
 
 def _to_numpy(x: Any) -> np.ndarray:
