@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-shared-prefix", dest="shared_prefix", action="store_false",
                     default=None, help="each row's whole prompt (no prefix sharing)")  # fmt: skip
     ap.add_argument("--attention", choices=ATTENTIONS, default=None,
-                    help="attention kernel while training (default eager on the peft path)")  # fmt: skip
+                    help="attention kernel while training (peft default: eager)")  # fmt: skip
     ap.add_argument("--fp32-lora-matmuls", dest="lora_autocast", action="store_false",
                     default=None, help="with bf16-held weights: LoRA matmuls in fp32")  # fmt: skip
     args = ap.parse_args(argv)
