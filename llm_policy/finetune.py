@@ -61,6 +61,7 @@ from llm_policy.train_step import (
     answer_loss,
     batches_forever,
     collate,
+    flush_subnormals,
     full_logits_loss,
     hold_frozen_in_bf16,
     resolve_precision,
@@ -334,9 +335,6 @@ def finetune(
 
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
-    # Late in training the fp32 LoRA gradients and Adam moments underflow into subnormal
-    # floats, which x86 computes in microcode (a step 5-10x slower); flush them to zero.
-    torch.set_flush_denormal(True)
     t_load = time.perf_counter()
     model, tokenizer = LOADERS[backend](base, recipe)
     device = next(model.parameters()).device
@@ -369,29 +367,30 @@ def finetune(
 
     model.train()
     rows: list[dict] = []
-    t0 = time.perf_counter()
-    for step in range(1, recipe.max_steps + 1):
-        ts = time.perf_counter()
-        total = 0.0
-        for _ in range(recipe.grad_accum):
-            with step_context(precision, device.type, bf16_held, recipe.lora_autocast):
-                loss = loss_of(model, next_batch()) / recipe.grad_accum
-            loss.backward()
-            total += float(loss.detach())
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        seconds = round(time.perf_counter() - ts, 3)
-        rows.append({"step": step, "loss": round(total, 6), "grad_norm": round(grad_norm, 6),
-                     "learning_rate": lr, "seconds": seconds})  # fmt: skip
-        log(f"step {step}/{recipe.max_steps} loss {total:.4f} grad_norm {grad_norm:.3f} "
-            f"lr {lr:.2e} ({rows[-1]['seconds']:.1f}s)")  # fmt: skip
-        write_loss_csv(output / "loss.csv", rows)  # kept current: a long run can be watched
-        if recipe.time_budget_min and time.perf_counter() - t0 > 60 * recipe.time_budget_min:
-            log(f"time budget of {recipe.time_budget_min} min spent after step {step}")
-            break
+    with flush_subnormals():
+        t0 = time.perf_counter()
+        for step in range(1, recipe.max_steps + 1):
+            ts = time.perf_counter()
+            total = 0.0
+            for _ in range(recipe.grad_accum):
+                with step_context(precision, device.type, bf16_held, recipe.lora_autocast):
+                    loss = loss_of(model, next_batch()) / recipe.grad_accum
+                loss.backward()
+                total += float(loss.detach())
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            seconds = round(time.perf_counter() - ts, 3)
+            rows.append({"step": step, "loss": round(total, 6), "grad_norm": round(grad_norm, 6),
+                         "learning_rate": lr, "seconds": seconds})  # fmt: skip
+            log(f"step {step}/{recipe.max_steps} loss {total:.4f} grad_norm {grad_norm:.3f} "
+                f"lr {lr:.2e} ({rows[-1]['seconds']:.1f}s)")  # fmt: skip
+            write_loss_csv(output / "loss.csv", rows)  # kept current: a long run can be watched
+            if recipe.time_budget_min and time.perf_counter() - t0 > 60 * recipe.time_budget_min:
+                log(f"time budget of {recipe.time_budget_min} min spent after step {step}")
+                break
     train_s = time.perf_counter() - t0
     steps_done = len(rows)
     model.eval()

@@ -111,6 +111,21 @@ def step_context(
     return autocast("fp32" if held_plain else precision, device)
 
 
+@contextlib.contextmanager
+def flush_subnormals() -> Iterator[None]:
+    """Flush subnormal floats to zero while training (tiny LoRA gradients and Adam moments
+    late in a run would otherwise be computed in microcode on x86), then restore the
+    default IEEE behaviour: the mode is process-global, and libraries that rely on
+    subnormals (hypothesis refuses to run without them) share the process."""
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 ATTENTIONS = ("eager", "sdpa")
 
 
@@ -243,6 +258,7 @@ __all__ = [
     "batch_order",
     "batches_forever",
     "collate",
+    "flush_subnormals",
     "cpu_bf16_supported",
     "cpu_flags",
     "full_logits_loss",

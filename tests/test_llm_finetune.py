@@ -73,6 +73,8 @@ def test_finetune_smoke_then_evaluate_merged(tiny_base, sft_dir, tmp_path, capsy
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["recipe"]["max_steps"] == 2 and summary["seconds_per_step"] > 0
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    # training flushed subnormals to zero; the process gets IEEE subnormals back
+    assert np.nextafter(np.float64(0), np.float64(1)) > 0
 
     # the merged model is a plain transformers directory with the LoRA update folded in
     from safetensors.torch import load_file
