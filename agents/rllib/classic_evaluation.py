@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from agents.rllib.episode_logs import STEP_INFO, classic_step_rows
+from agents.rllib.episode_logs import STEP_INFO, SeedList, classic_step_rows
 
 CLASSIC_EVAL_ENV_NAME = "edmarl_queue_eval"
 LLM_PLAYER = "llm"
@@ -53,20 +53,11 @@ class SeededQueueEnv(gym.Wrapper):
 
     def __init__(self, env: Any, episode_seeds: Iterable[int | None]) -> None:
         super().__init__(env)
-        self.episode_seeds = [None if s is None else int(s) for s in episode_seeds]
-        self.next_index = 0
-        self.on_reset: list[Callable[[int | None], None]] = []
+        self.seeds = SeedList(episode_seeds)
+        self.on_reset = self.seeds.on_reset
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if self.next_index >= len(self.episode_seeds):
-            raise RuntimeError(
-                f"all {len(self.episode_seeds)} episode seeds played: sample at most "
-                "len(episode_seeds) episodes from one env"
-            )
-        episode_seed = self.episode_seeds[self.next_index]
-        self.next_index += 1
-        for hook in self.on_reset:
-            hook(episode_seed)
+        episode_seed = self.seeds.next()
         if episode_seed is None:
             return self.env.reset(options={"episode_seed": None})
         return self.env.reset(seed=episode_seed)

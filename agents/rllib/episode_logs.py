@@ -13,7 +13,7 @@ add to their infos under :data:`STEP_INFO`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,29 @@ import numpy as np
 STEP_INFO = "rllib_eval_step"
 """Info key the evaluation envs add: ``classic``: ``{"step", "queue_length"}`` after
 the step; ``ed``: ``{"parallel_step"}``, the index of the parallel step just played."""
+
+
+class SeedList:
+    """The episode seeds an evaluation env plays, in order, one per ``reset`` (None: the
+    schedule as written); a reset past the end is an error. ``on_reset`` callbacks get
+    each episode's seed before the env is reset (both rulesets' evaluation envs)."""
+
+    def __init__(self, seeds: Iterable[int | None]) -> None:
+        self.seeds = [None if s is None else int(s) for s in seeds]
+        self.next_index = 0
+        self.on_reset: list[Callable[[int | None], None]] = []
+
+    def next(self) -> int | None:
+        if self.next_index >= len(self.seeds):
+            raise RuntimeError(
+                f"all {len(self.seeds)} episode seeds played: sample at most "
+                "len(episode_seeds) episodes from one env"
+            )
+        seed = self.seeds[self.next_index]
+        self.next_index += 1
+        for hook in self.on_reset:
+            hook(seed)
+        return seed
 
 
 def _column(obs: Any, key: str) -> np.ndarray:

@@ -62,6 +62,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
+from agents.rllib.episode_logs import SeedList
 from agents.rllib.hints import HINT_KEY, HintedEdEnv, hint_space, one_hot
 from agents.rllib.modules import FixedModule
 from agents.roles import ORACLE_NAMES
@@ -142,22 +143,13 @@ class EpisodeSeedsEnv(ParallelPettingZooEnv):
 
     def __init__(self, env: Any, episode_seeds: Iterable[int | None]) -> None:
         super().__init__(env)  # resets the wrapped env once, outside the seed list
-        self.episode_seeds = [None if s is None else int(s) for s in episode_seeds]
-        self.next_index = 0
+        self.seeds = SeedList(episode_seeds)
         self.parallel_step = 0
-        self.on_reset: list[Callable[[int | None], None]] = []
+        self.on_reset = self.seeds.on_reset
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if self.next_index >= len(self.episode_seeds):
-            raise RuntimeError(
-                f"all {len(self.episode_seeds)} episode seeds played: sample at most "
-                "len(episode_seeds) episodes from one env"
-            )
-        episode_seed = self.episode_seeds[self.next_index]
-        self.next_index += 1
+        episode_seed = self.seeds.next()
         self.parallel_step = 0
-        for hook in self.on_reset:
-            hook(episode_seed)
         if episode_seed is None:
             return super().reset(options={**(options or {}), "episode_seed": None})
         return super().reset(seed=episode_seed, options=options)
