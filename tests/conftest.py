@@ -34,3 +34,15 @@ def server(servers):
 def http(server):
     with httpx.Client(base_url=server.url, timeout=10.0) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny per-step forwards: on a shared 2-core box two intra-op threads are ~10× slower.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

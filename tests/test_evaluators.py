@@ -9,7 +9,6 @@ import importlib.util
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 pytest.importorskip("ray.rllib")
 
@@ -28,12 +27,7 @@ ED_TEAMS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_both_rulesets_register_both_evaluators():

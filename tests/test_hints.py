@@ -18,14 +18,7 @@ from envs.ed.config import AGENTS  # noqa: E402
 from envs.ed_triage_v0 import EdTriageParallelEnv  # noqa: E402
 from tests.ed_helpers import slot_scorers  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny per-step forwards: on a shared 2-core box two intra-op threads are ~10× slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_hints_are_the_role_heuristics_actions():

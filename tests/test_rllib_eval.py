@@ -31,13 +31,7 @@ CORE = ("score", "episode_return", "served", "missed_emergencies", "oracle_value
         "random_serve_reward", "grader_score", "oracle_grader_score")  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny per-step forwards: on a shared 2-core box two intra-op threads are ~10× slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _by_seed(rows: list[dict]) -> dict[int, dict]:
