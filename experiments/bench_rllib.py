@@ -64,6 +64,7 @@ from agents.report import run_record, save_json
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
 EPISODES = "num_episodes_lifetime"
+AGENT_STEPS = "num_agent_steps_sampled_lifetime"
 TOTALS = "_bench_totals"
 SAMPLING = "_sampling"
 """EnvRunner attribute holding the profile's running sums (seconds)."""
@@ -192,6 +193,15 @@ class BenchConfig:
     """Envs per EnvRunner, stepped as one batch (default: run.py's, 8)."""
     rollout_fragment_length: int | None = None
     """Env steps per runner per sample call (default: RLlib's "auto")."""
+    num_epochs: int | None = None
+    """PPO epochs per iteration (default: the front door's)."""
+    minibatch_size: int | None = None
+    """PPO minibatch size (default: the front door's)."""
+    learner_threads: int | None = None
+    """torch threads of the driver's learner (default: as train() sets them)."""
+    all_agent_steps: bool = False
+    """ed: step every agent at every sub-step (decision_steps off: the front door before
+    2026-12-03) instead of only the agents with a choice (agents.rllib.decisions)."""
     out: Path = Path("results/bench_rllib.json")
     """JSON output."""
 
@@ -212,7 +222,18 @@ def settings(cfg: BenchConfig, runners: int):
                     **{k: v for k, v in given.items() if v is not None})  # fmt: skip
     if cfg.train_batch_size is not None:
         run = replace(run, minibatch_size=min(run.minibatch_size, cfg.train_batch_size))
-    return replace(run.validate().train_settings(), train_iters=cfg.iters)
+    s = run.validate().train_settings()
+    knobs = (("num_epochs", cfg.num_epochs), ("minibatch_size", cfg.minibatch_size))
+    tuned = {k: v for k, v in knobs if v is not None}
+    return replace(s, train_iters=cfg.iters, decision_steps=not cfg.all_agent_steps, **tuned)
+
+
+def _agent_steps(result: dict) -> float:
+    """Agent steps sampled so far (summed over agents; the env steps on classic)."""
+    per_agent = result.get("env_runners", {}).get(AGENT_STEPS)
+    if isinstance(per_agent, dict):
+        return float(sum(per_agent.values()))
+    return _get(result, ("env_runners", ENV_STEPS))
 
 
 def _runner_totals(algo: Any, runners: int) -> dict[str, float]:
@@ -232,6 +253,8 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
 
     s = settings(cfg, runners)
     threads = _local_learner_threads(s)  # as train() does for a local learner
+    if cfg.learner_threads is not None:
+        torch.set_num_threads(cfg.learner_threads)
     config = build_config(s)
     if cfg.rollout_fragment_length is not None:  # a bench-only knob: run.py keeps "auto"
         config.env_runners(rollout_fragment_length=cfg.rollout_fragment_length)
@@ -250,6 +273,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         learner._learner_connector = _timed(learner._learner_connector, driver, "learner_connector")
         r = algo.train()  # warm-up: actor start, first weight sync, first forward passes
         steps0, eps0 = _get(r, ("env_runners", ENV_STEPS)), _get(r, ("env_runners", EPISODES))
+        agent_steps0 = _agent_steps(r)
         _runner_totals(algo, runners)
         driver.update(dict.fromkeys(driver, 0.0))
         t0 = time.perf_counter()
@@ -259,6 +283,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         prof = _runner_totals(algo, runners)
         steps = _get(r, ("env_runners", ENV_STEPS)) - steps0
         eps = _get(r, ("env_runners", EPISODES)) - eps0
+        agent_steps = _agent_steps(r) - agent_steps0
         ep_len = _get(r, ("env_runners", "episode_len_mean"))
     finally:
         ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__ = saved
@@ -273,6 +298,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         "num_env_runners": runners,
         "env_steps": int(steps),
         "episodes": int(eps),
+        "agent_steps": int(agent_steps),
         "episode_len_mean": ep_len,
         "wall_s": wall,
         "sampled_steps_per_s": steps / wall,
@@ -320,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "ed_version": s.ed_version,
         "envs_per_runner": s.envs_per_runner,
         "rollout_fragment_length": cfg.rollout_fragment_length or "auto",
+        "decision_steps": s.decision_steps,
         "train_batch_size": s.train_batch_size,
         "minibatch_size": s.minibatch_size,
         "num_epochs": s.num_epochs,

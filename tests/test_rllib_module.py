@@ -121,3 +121,84 @@ def test_heuristic_module_acts_inside_a_real_env_runner():
     # the registered heuristic, unchanged
     assert_episodes_follow(episodes, make_policy("severity_greedy").act)
     runner.stop()
+
+
+def _dense_reference(mod, obs):
+    """The scorer computed on every slot, empty ones included (the module's code
+    before 2026-12-03): the legal logits and the value must not depend on the skip."""
+    from agents.rllib.hints import HINT_KEY
+
+    x = obs["observation"] / mod._scale
+    n, f, k = mod.n_slots, mod.n_feat, mod.per_slot
+    slots = x[:, : n * f].reshape(-1, n, f)
+    present = slots[..., mod.present : mod.present + 1] > 0
+    ctx_in = x[:, n * f :]
+    slots = torch.cat([slots, mod._rank.expand(slots.shape[0], -1, -1)], -1)
+    if mod.hints:
+        hint = obs[HINT_KEY].float()
+        slots = torch.cat([slots, hint[:, :-1].reshape(-1, n, k)], -1)
+        ctx_in = torch.cat([ctx_in, hint[:, -1:]], -1)
+    h = torch.relu(mod.slot_enc(slots))
+    mean = (h * present).sum(1) / present.sum(1).clamp(min=1)
+    hmax = torch.where(present, h, torch.zeros_like(h)).amax(1)
+    c = torch.relu(mod.pool(torch.cat([mean, hmax, torch.relu(mod.ctx_enc(ctx_in))], -1)))
+    per_slot = mod.slot_head(torch.cat([h, c[:, None, :].expand_as(h)], -1))
+    logits = torch.cat([per_slot.reshape(h.shape[0], -1), mod.end_head(c)], -1)
+    if mod.hints:
+        logits = logits + mod.hint_weight * obs[HINT_KEY].float()
+    return logits, mod.value_head(c).squeeze(-1)
+
+
+@pytest.mark.parametrize("hints", [False, True])
+def test_empty_slots_skipped_give_the_dense_scorers_legal_logits_and_values(hints):
+    """The scorer computes only slots with a patient or a legal action; on real ed
+    observations (most slots empty) its legal logits, values and gradients equal the
+    dense computation's."""
+    from agents.rllib.hints import HintedEdEnv, role_heuristic
+    from agents.rllib.training import ed_module_specs
+    from envs.ed_triage_v1 import ED_ENVS
+
+    env = ED_ENVS["v1"]("mass_casualty", normaliser="static")
+    env = HintedEdEnv(env) if hints else env
+    heuristics = {a: role_heuristic(a, None) for a in env.possible_agents}
+    seen: dict[str, list] = {a: [] for a in env.possible_agents}
+    obs, _ = env.reset(seed=4)
+    while env.agents:
+        for a, o in obs.items():
+            seen[a].append(o)
+        obs, *_ = env.step({a: heuristics[a].act(o) for a, o in obs.items()})
+    specs = ed_module_specs("mass_casualty", 16, hints, 0.5 if hints else 0.0, "v1")
+    for agent, spec in specs.items():
+        spec.observation_space = env.observation_space(agent)
+        spec.action_space = env.action_space(agent)
+        torch.manual_seed(1)
+        mod = spec.build()
+        batch = _batch(seen[agent])
+        obs_t = {k: v.float() if k != "action_mask" else v for k, v in batch[Columns.OBS].items()}
+        present = (obs_t["observation"][:, : mod.n_slots * mod.n_feat]
+                   .reshape(-1, mod.n_slots, mod.n_feat)[..., 0] > 0)  # fmt: skip
+        assert present.float().mean() < 0.5  # the case the skip is for
+        out = mod.forward_train({Columns.OBS: obs_t})
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        values = mod.compute_values({Columns.OBS: obs_t}, out[Columns.EMBEDDINGS])
+        ref_logits, ref_values = _dense_reference(mod, obs_t)
+        legal = obs_t["action_mask"] > 0
+        torch.testing.assert_close(logits[legal], ref_logits[legal], rtol=1e-5, atol=1e-5)
+        assert (logits[~legal] <= FLOAT_MIN / 2).all()
+        torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=1e-5)
+
+        # Same gradients: a loss on the legal log-probabilities and the values.
+        def loss_of(lg, v, legal=legal):
+            lp = torch.log_softmax(torch.where(legal, lg, torch.full_like(lg, FLOAT_MIN)), -1)
+            return (lp * legal).sum() + v.sum()
+
+        params = [p for p in mod.parameters() if p.requires_grad]
+        g_new = torch.autograd.grad(loss_of(logits, values), params, allow_unused=True)
+        ref_logits, ref_values = _dense_reference(mod, obs_t)
+        g_ref = torch.autograd.grad(loss_of(ref_logits, ref_values), params, allow_unused=True)
+        for a, b in zip(g_new, g_ref, strict=True):
+            if a is None or b is None:
+                assert a is None or not a.abs().any()
+                assert b is None or not b.abs().any()
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

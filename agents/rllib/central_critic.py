@@ -112,7 +112,7 @@ class CentralCriticScorer(SlotScorerModule):
                 "(train on agents.rllib.central_critic.GlobalStateEnv); acting does not"
             )
         if embeddings is None:
-            _, embeddings = self._embed(obs)
+            _, embeddings, _ = self._embed(obs)
         g = self._critic_embed(obs[STATE_KEY].to(embeddings.dtype))
         return self.value_head(torch.cat([embeddings, g], -1)).squeeze(-1)
 

@@ -55,9 +55,15 @@ def hint_space(mask_space: spaces.Box) -> spaces.Box:
 
 
 def with_hint(observation: Observation, heuristic: Policy) -> dict[str, np.ndarray]:
-    """The observation dict plus the heuristic's one-hot action."""
-    size = len(observation["action_mask"])
-    return {**observation, HINT_KEY: one_hot(heuristic.act(observation), size)}
+    """The observation dict plus the heuristic's one-hot action (END, the last, when it
+    is the only legal one: every role heuristic ENDs then, so it is not asked)."""
+    mask = observation["action_mask"]
+    size = len(mask)
+    forced = mask[-1] and int(mask.sum()) == 1
+    return {
+        **observation,
+        HINT_KEY: one_hot(size - 1 if forced else heuristic.act(observation), size),
+    }
 
 
 class HintedEdEnv(ObsWrapper):

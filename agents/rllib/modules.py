@@ -98,31 +98,42 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
         self.end_head = _mlp([width, width, 1])
         self.value_head = _mlp([width, width, 1])
 
-    def _embed(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _embed(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(embeddings of the computed slots (P, width), context (B, width), where those
+        slots are: (row, slot) index tensors). Only slots with a patient or a legal
+        action are computed: an empty slot's features are zero, it is left out of the
+        pooling and its actions are masked, so its embedding would reach no output (on
+        mass_casualty 86 % of the slots are empty at a decision)."""
         x = obs[OBS_KEY] / self._scale
         n, f = self.n_slots, self.n_feat
         slots = x[:, : n * f].reshape(-1, n, f)
-        present = slots[..., self.present : self.present + 1] > 0
+        present = slots[..., self.present] > 0
+        legal = obs[MASK_KEY][:, : n * self.per_slot].reshape(-1, n, self.per_slot) > 0
+        where = (present | legal.any(-1)).nonzero(as_tuple=True)
         ctx_in = x[:, n * f :]
+        rows = slots[where]
         if self.position:
-            slots = torch.cat([slots, self._rank.expand(slots.shape[0], -1, -1)], -1)
+            rows = torch.cat([rows, self._rank[0, where[1]]], -1)
         if self.hints:
             hint = obs[HINT_KEY].to(x.dtype)
-            slots = torch.cat([slots, hint[:, :-1].reshape(-1, n, self.per_slot)], -1)
+            rows = torch.cat([rows, hint[:, :-1].reshape(-1, n, self.per_slot)[where]], -1)
             ctx_in = torch.cat([ctx_in, hint[:, -1:]], -1)
-        h = torch.relu(self.slot_enc(slots))
-        count = present.sum(1).clamp(min=1)
-        mean = (h * present).sum(1) / count
-        hmax = torch.where(present, h, torch.zeros_like(h)).amax(1)
+        h = torch.relu(self.slot_enc(rows))
+        pooled = h * present[where].unsqueeze(-1).to(h.dtype)  # relu: >= 0, absent rows 0
+        grid = h.new_zeros(slots.shape[0], n, h.shape[-1]).index_put(where, pooled)
+        count = present.sum(1, keepdim=True).clamp(min=1)
+        mean = grid.sum(1) / count
+        hmax = grid.amax(1)
         ctx = torch.relu(self.ctx_enc(ctx_in))
         c = torch.relu(self.pool(torch.cat([mean, hmax, ctx], -1)))
-        return h, c
+        return h, c, where
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
-        h, c = self._embed(obs)
-        per_slot = self.slot_head(torch.cat([h, c[:, None, :].expand_as(h)], -1))
-        logits = torch.cat([per_slot.reshape(h.shape[0], -1), self.end_head(c)], -1)
+        h, c, where = self._embed(obs)
+        scores = self.slot_head(torch.cat([h, c[where[0]]], -1))
+        per_slot = c.new_zeros(c.shape[0], self.n_slots, self.per_slot).index_put(where, scores)
+        logits = torch.cat([per_slot.reshape(c.shape[0], -1), self.end_head(c)], -1)
         if self.hints:
             logits = logits + self.hint_weight * obs[HINT_KEY].to(logits.dtype)
         mask = obs[MASK_KEY].to(logits.dtype)
@@ -131,7 +142,7 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         if embeddings is None:
-            _, embeddings = self._embed(batch[Columns.OBS])
+            _, embeddings, _ = self._embed(batch[Columns.OBS])
         return self.value_head(embeddings).squeeze(-1)
 
 

@@ -27,8 +27,9 @@ class TrainingFlags:
     """Training iterations (each samples train_batch_size env steps)."""
     timesteps: int | None = None
     """Stop at this many sampled env steps instead of --train-iters."""
-    num_env_runners: int = 1
-    """RLlib EnvRunner actors sampling in parallel (0: sample in the driver)."""
+    num_env_runners: int = 2
+    """RLlib EnvRunner actors sampling in parallel (0: sample in the driver). Two, one per
+    core of a 2-core machine: PPO samples and learns in turn, so both cores sample."""
     envs_per_runner: int = 8
     """Environments stepped by each EnvRunner."""
     num_learners: int = 0
@@ -77,7 +78,9 @@ class TrainSettings(TrainingFlags):
     task: str = "mass_casualty"
     ruleset: str = "classic"
     gamma: float = 0.99
-    num_epochs: int = 6
+    num_epochs: int = 3
+    """PPO epochs over each train batch (6 before 2026-12-03; 3 trains ~1.5× more
+    episodes per second at an equal evaluation result: docs/benchmarks/front_door_speed.md)."""
     hints: bool = False
     """``ed``: observations carry each role heuristic's action, which the modules start
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
@@ -93,6 +96,10 @@ class TrainSettings(TrainingFlags):
     """With ``init=bc``: validation seeds on which ``teacher=auto`` picks the teacher and,
     after training, each role keeps its trained module or its clone, the best mix
     (:mod:`agents.rllib.selection`; 0: neither — the trained modules ship as trained)."""
+    decision_steps: bool = True
+    """``ed``: RLlib sees an agent only at the sub-steps where it has a choice (more than
+    END legal; :mod:`agents.rllib.decisions`); False: every agent at every sub-step, as
+    before 2026-12-03 (same episodes, about twice the agent-steps to sample and train)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:

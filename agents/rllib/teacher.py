@@ -86,6 +86,8 @@ class TeacherPPOTorchLearner(PPOTorchLearner):
         if teacher is None:
             return loss
         coeff = self.teacher_schedulers[module_id].get_current_value()
+        if float(coeff) == 0.0:  # decayed: the term adds nothing, skip the teacher's forward
+            return loss
         with torch.no_grad():
             target = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
         kl = teacher_kl(target[Columns.ACTION_DIST_INPUTS], fwd_out[Columns.ACTION_DIST_INPUTS])

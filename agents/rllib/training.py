@@ -57,7 +57,12 @@ def _ed_env_creator(env_config: dict) -> Any:
         env = HintedEdEnv(env)
     from agents.rllib.variants import wrap_training_env
 
-    return ParallelPettingZooEnv(wrap_training_env(env, env_config))
+    env = wrap_training_env(env, env_config)
+    if env_config.get("decision_steps"):
+        from agents.rllib.decisions import DecisionStepsEnv
+
+        return DecisionStepsEnv(env)
+    return ParallelPettingZooEnv(env)
 
 
 SERVE_REWARD_MEAN = "serve_reward_mean"
@@ -183,7 +188,8 @@ def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
 
     module_ids, mapping, specs = team_modules(s, _map_agent_to_module)
     env_config = {"task": s.task, "hints": s.hints, "ed_version": s.ed_version,
-                  "critic": s.critic, "share_params": s.share_params}  # fmt: skip
+                  "critic": s.critic, "share_params": s.share_params,
+                  "decision_steps": s.decision_steps}  # fmt: skip
     return (
         base.environment(ED_ENV_NAME, env_config=env_config, disable_env_checking=True)
         .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
