@@ -173,32 +173,41 @@ def test_empty_slots_skipped_give_the_dense_scorers_legal_logits_and_values(hint
         spec.action_space = env.action_space(agent)
         torch.manual_seed(1)
         mod = spec.build()
-        batch = _batch(seen[agent])
-        obs_t = {k: v.float() if k != "action_mask" else v for k, v in batch[Columns.OBS].items()}
-        present = (obs_t["observation"][:, : mod.n_slots * mod.n_feat]
-                   .reshape(-1, mod.n_slots, mod.n_feat)[..., 0] > 0)  # fmt: skip
-        assert present.float().mean() < 0.5  # the case the skip is for
-        out = mod.forward_train({Columns.OBS: obs_t})
-        logits = out[Columns.ACTION_DIST_INPUTS]
-        values = mod.compute_values({Columns.OBS: obs_t}, out[Columns.EMBEDDINGS])
-        ref_logits, ref_values = _dense_reference(mod, obs_t)
-        legal = obs_t["action_mask"] > 0
-        torch.testing.assert_close(logits[legal], ref_logits[legal], rtol=1e-5, atol=1e-5)
-        assert (logits[~legal] <= FLOAT_MIN / 2).all()
-        torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=1e-5)
+        for rows in (seen[agent], seen[agent][:4]):  # a learner's batch, then an actor's
+            _check_against_dense(mod, rows)
 
-        # Same gradients: a loss on the legal log-probabilities and the values.
-        def loss_of(lg, v, legal=legal):
-            lp = torch.log_softmax(torch.where(legal, lg, torch.full_like(lg, FLOAT_MIN)), -1)
-            return (lp * legal).sum() + v.sum()
 
-        params = [p for p in mod.parameters() if p.requires_grad]
-        g_new = torch.autograd.grad(loss_of(logits, values), params, allow_unused=True)
-        ref_logits, ref_values = _dense_reference(mod, obs_t)
-        g_ref = torch.autograd.grad(loss_of(ref_logits, ref_values), params, allow_unused=True)
-        for a, b in zip(g_new, g_ref, strict=True):
-            if a is None or b is None:
-                assert a is None or not a.abs().any()
-                assert b is None or not b.abs().any()
-            else:
-                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+def _check_against_dense(mod, rows):
+    from agents.rllib.modules import SPARSE_MIN_SLOTS
+
+    batch = _batch(rows)
+    obs_t = {k: v.float() if k != "action_mask" else v for k, v in batch[Columns.OBS].items()}
+    sparse = len(rows) * mod.n_slots >= SPARSE_MIN_SLOTS
+    assert (mod._embed(obs_t)[2] is not None) == sparse
+    present = (obs_t["observation"][:, : mod.n_slots * mod.n_feat]
+               .reshape(-1, mod.n_slots, mod.n_feat)[..., 0] > 0)  # fmt: skip
+    assert present.float().mean() < 0.5  # the case the skip is for
+    out = mod.forward_train({Columns.OBS: obs_t})
+    logits = out[Columns.ACTION_DIST_INPUTS]
+    values = mod.compute_values({Columns.OBS: obs_t}, out[Columns.EMBEDDINGS])
+    ref_logits, ref_values = _dense_reference(mod, obs_t)
+    legal = obs_t["action_mask"] > 0
+    torch.testing.assert_close(logits[legal], ref_logits[legal], rtol=1e-5, atol=1e-5)
+    assert (logits[~legal] <= FLOAT_MIN / 2).all()
+    torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=1e-5)
+
+    # Same gradients: a loss on the legal log-probabilities and the values.
+    def loss_of(lg, v, legal=legal):
+        lp = torch.log_softmax(torch.where(legal, lg, torch.full_like(lg, FLOAT_MIN)), -1)
+        return (lp * legal).sum() + v.sum()
+
+    params = [p for p in mod.parameters() if p.requires_grad]
+    g_new = torch.autograd.grad(loss_of(logits, values), params, allow_unused=True)
+    ref_logits, ref_values = _dense_reference(mod, obs_t)
+    g_ref = torch.autograd.grad(loss_of(ref_logits, ref_values), params, allow_unused=True)
+    for a, b in zip(g_new, g_ref, strict=True):
+        if a is None or b is None:
+            assert a is None or not a.abs().any()
+            assert b is None or not b.abs().any()
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -23,6 +23,9 @@ from torch import nn
 
 OBS_KEY, MASK_KEY, HINT_KEY = "observation", "action_mask", "hint"
 DEFAULT_WIDTH = 64
+SPARSE_MIN_SLOTS = 512
+"""Batches of at least this many slots (rows × N) compute only the occupied or legal
+slots (:meth:`SlotScorerModule._embed`); smaller ones, every slot."""
 
 
 def slot_layout(observation_space: gym.spaces.Dict, model_config: dict) -> tuple[int, int, int]:
@@ -99,30 +102,38 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
         self.value_head = _mlp([width, width, 1])
 
     def _embed(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """(embeddings of the computed slots (P, width), context (B, width), where those
-        slots are: (row, slot) index tensors). Only slots with a patient or a legal
-        action are computed: an empty slot's features are zero, it is left out of the
-        pooling and its actions are masked, so its embedding would reach no output (on
-        mass_casualty 86 % of the slots are empty at a decision)."""
+        """(slot embeddings, context (B, width), where the slots are). On a large batch
+        (a learner's minibatch) only the slots with a patient or a legal action are
+        computed — embeddings (P, width) and ``where`` their (row, slot) indices: an
+        empty slot's features are zero, it is left out of the pooling and its actions
+        are masked, so its embedding reaches no output (on mass_casualty 86 % of the
+        slots are empty at a decision). On a small batch (acting) every slot is
+        computed, (B, N, width) and ``where`` None: fewer, larger ops are faster there."""
         x = obs[OBS_KEY] / self._scale
-        n, f = self.n_slots, self.n_feat
+        n, f, k = self.n_slots, self.n_feat, self.per_slot
         slots = x[:, : n * f].reshape(-1, n, f)
+        batch = slots.shape[0]
         present = slots[..., self.present] > 0
-        legal = obs[MASK_KEY][:, : n * self.per_slot].reshape(-1, n, self.per_slot) > 0
-        where = (present | legal.any(-1)).nonzero(as_tuple=True)
         ctx_in = x[:, n * f :]
-        rows = slots[where]
+        parts = [slots]
         if self.position:
-            rows = torch.cat([rows, self._rank[0, where[1]]], -1)
+            parts.append(self._rank.expand(batch, -1, -1))
         if self.hints:
             hint = obs[HINT_KEY].to(x.dtype)
-            rows = torch.cat([rows, hint[:, :-1].reshape(-1, n, self.per_slot)[where]], -1)
+            parts.append(hint[:, :-1].reshape(-1, n, k))
             ctx_in = torch.cat([ctx_in, hint[:, -1:]], -1)
-        h = torch.relu(self.slot_enc(rows))
-        pooled = h * present[where].unsqueeze(-1).to(h.dtype)  # relu: >= 0, absent rows 0
-        grid = h.new_zeros(slots.shape[0], n, h.shape[-1]).index_put(where, pooled)
-        count = present.sum(1, keepdim=True).clamp(min=1)
-        mean = grid.sum(1) / count
+        where = None
+        if batch * n >= SPARSE_MIN_SLOTS:
+            legal = obs[MASK_KEY][:, : n * k].reshape(-1, n, k) > 0
+            where = (present | legal.any(-1)).nonzero(as_tuple=True)
+            parts = [p[where] for p in parts]
+        h = torch.relu(self.slot_enc(torch.cat(parts, -1)))
+        if where is None:
+            grid = h * present.unsqueeze(-1).to(h.dtype)
+        else:  # relu: h >= 0, so empty rows of 0 leave the max and the sum unchanged
+            pooled = h * present[where].unsqueeze(-1).to(h.dtype)
+            grid = h.new_zeros(batch, n, h.shape[-1]).index_put(where, pooled)
+        mean = grid.sum(1) / present.sum(1, keepdim=True).clamp(min=1)
         hmax = grid.amax(1)
         ctx = torch.relu(self.ctx_enc(ctx_in))
         c = torch.relu(self.pool(torch.cat([mean, hmax, ctx], -1)))
@@ -131,8 +142,12 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
         h, c, where = self._embed(obs)
-        scores = self.slot_head(torch.cat([h, c[where[0]]], -1))
-        per_slot = c.new_zeros(c.shape[0], self.n_slots, self.per_slot).index_put(where, scores)
+        if where is None:
+            per_slot = self.slot_head(torch.cat([h, c[:, None, :].expand_as(h)], -1))
+        else:
+            scores = self.slot_head(torch.cat([h, c[where[0]]], -1))
+            per_slot = c.new_zeros(c.shape[0], self.n_slots, self.per_slot)
+            per_slot = per_slot.index_put(where, scores)
         logits = torch.cat([per_slot.reshape(c.shape[0], -1), self.end_head(c)], -1)
         if self.hints:
             logits = logits + self.hint_weight * obs[HINT_KEY].to(logits.dtype)

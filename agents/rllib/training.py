@@ -349,10 +349,15 @@ def _finite(x: Any) -> float | None:
     return None if x is None or np.isnan(x) else float(x)
 
 
+def _count(n: Any) -> int | None:
+    return None if n is None else int(n)
+
+
 def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
-    """One history row. ``episode_return_mean`` is the team return of an episode, as in
-    the evaluation table's ``return``: RLlib's own multi-agent figure sums every agent's
-    return, and in team-reward mode each agent gets the whole team reward (3×)."""
+    """One history row (``timesteps``, ``episodes``: totals so far). ``episode_return_mean``
+    is the team return of an episode, as in the evaluation table's ``return``: RLlib's
+    own multi-agent figure sums every agent's return, and in team-reward mode each agent
+    gets the whole team reward (3×)."""
     runners = result.get("env_runners", {})
     ret = runners.get("episode_return_mean")
     per_agent = runners.get("agent_episode_returns_mean") or {}
@@ -368,6 +373,7 @@ def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
         "episode_return_mean": _finite(ret),
         SERVE_REWARD_MEAN: _finite(runners.get(SERVE_REWARD_MEAN)),
         "episode_len_mean": runners.get("episode_len_mean"),
+        "episodes": _count(runners.get("num_episodes_lifetime")),
         "time_s": round(elapsed, 2),
         **teacher,  # with the teacher term: its mean KL over roles and its weight
     }
