@@ -48,9 +48,8 @@ class TrainingFlags:
     """PPO clip range."""
     train_batch_size: int = 2000
     """Env steps sampled per training iteration."""
-    minibatch_size: int = 500
-    """SGD minibatch size in env steps (PPO). 250 before 2026-12-03: with decision steps
-    (``ed``) 500 env steps hold about as many agent steps (~820) as 250 did (~750)."""
+    minibatch_size: int = 250
+    """SGD minibatch size (PPO), in env steps."""
     hint_weight: float = HINT_WEIGHT
     """ed with hints: logit prior added to the hinted action (0: the hint is only an input
     feature; > 0 starts the policy at the heuristic's play, residual learning)."""
