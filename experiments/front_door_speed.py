@@ -1,12 +1,18 @@
-"""Training speed of front-door runs: simulated ED episodes per second of training wall
-time, from each run's ``summary.json`` training records, and each run's ratio to the
-first (issue 18's measure: episodes, so that a run whose env steps are fewer sub-steps
-per episode counts fairly).
+"""Training speed of front-door runs — simulated ED episodes per second of training wall
+time, from each run's ``summary.json`` training records — and their trained teams'
+evaluation, paired by seed (issue 18's measure: episodes, so that a run whose env steps
+are fewer sub-steps per episode counts fairly; and an equal or better evaluation).
 
 How to run::
 
     python experiments/front_door_speed.py before=runs/a after=runs/b \\
         --out docs/benchmarks/front_door_speed.json
+    python experiments/front_door_speed.py before=runs/a before=runs/b after=runs/c ...
+
+Runs with the same label are replicates of one version: the ratio is of the groups'
+mean episodes/s (to the first label's), and the evaluation compares the groups' ``ppo``
+score averaged per held-out seed over the replicates, paired by seed (mean difference
+and 95 % t-interval; every run must have played the same seeds).
 
 Episodes: the last record's ``episodes`` (RLlib's count of finished episodes, recorded
 since 2026-12-03), else Σ per iteration ``Δtimesteps / episode_len_mean`` (the env steps
@@ -28,9 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pyarrow.parquet as pq
 import tyro
 
-from agents.report import run_record, save_json
+from agents.report import mean_ci, run_record, save_json
+
+TRAINED = "ppo"
 
 
 @dataclass
@@ -72,6 +81,55 @@ def training_speed(run_dir: Path, estimate: bool = False) -> dict:
     }
 
 
+def seed_scores(run_dir: Path) -> dict[int, float]:
+    """The trained team's score per held-out seed of a run."""
+    path = Path(run_dir) / "results.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: give a front-door run directory")
+    rows = [r for r in pq.read_table(path).to_pylist() if r["policy"] == TRAINED]
+    if not rows:
+        raise ValueError(f"{path} has no {TRAINED!r} rows")
+    return {int(r["seed"]): float(r["score"]) for r in rows}
+
+
+def groups_compared(rows: list[dict]) -> dict:
+    """Per label: mean episodes/s and the per-seed mean score; each later label minus
+    the first, paired by seed."""
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    groups: dict[str, dict] = {}
+    for label in labels:
+        mine = [r for r in rows if r["label"] == label]
+        per_seed: dict[int, list[float]] = {}
+        for r in mine:
+            for seed, score in seed_scores(Path(r["run"])).items():
+                per_seed.setdefault(seed, []).append(score)
+        if len({len(v) for v in per_seed.values()}) != 1:
+            raise ValueError(f"the {label!r} runs did not all play the same seeds")
+        groups[label] = {
+            "runs": len(mine),
+            "episodes_per_s": sum(r["episodes_per_s"] for r in mine) / len(mine),
+            "score": {s: sum(v) / len(v) for s, v in per_seed.items()},
+        }
+    first = groups[labels[0]]
+    out = {}
+    for label in labels:
+        g = groups[label]
+        seeds = sorted(set(g["score"]) & set(first["score"]))
+        diff = [g["score"][s] - first["score"][s] for s in seeds]
+        mean, half = mean_ci(diff) if label != labels[0] else (0.0, 0.0)
+        out[label] = {
+            "runs": g["runs"],
+            "episodes_per_s": g["episodes_per_s"],
+            "ratio_to_first": g["episodes_per_s"] / first["episodes_per_s"],
+            "mean_score": sum(g["score"].values()) / len(g["score"]),
+            "seeds": len(seeds),
+            "score_minus_first": mean,
+            "score_minus_first_ci95": half,
+            "seeds_won_lost": [sum(d > 1e-9 for d in diff), sum(d < -1e-9 for d in diff)],
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(SpeedConfig, args=argv)
     rows = []
@@ -92,8 +150,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['label']:<12} {r['iterations']:>5} {r['env_steps']:>9} "
               f"{r['episodes']:>9.0f} {r['training_s']:>8.1f} {r['episodes_per_s']:>10.2f} "
               f"{r['ratio_to_first']:>6.2f}×")  # fmt: skip
+    try:
+        groups = groups_compared(rows)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    first = next(iter(groups))
+    for label, g in groups.items():
+        print(f"{label}: {g['runs']} run(s), {g['episodes_per_s']:.2f} episodes/s "
+              f"({g['ratio_to_first']:.2f}× {first}); ppo score {g['mean_score']:.4f}, "
+              f"− {first} {g['score_minus_first']:+.4f} ± {g['score_minus_first_ci95']:.4f} "
+              f"over {g['seeds']} paired seeds (won/lost {g['seeds_won_lost']})")  # fmt: skip
     if cfg.out is not None:
-        save_json(cfg.out, {**run_record("front_door_speed.py", argv), "runs": rows})
+        doc = {**run_record("front_door_speed.py", argv), "runs": rows, "groups": groups}
+        save_json(cfg.out, doc)
     return 0
 
 

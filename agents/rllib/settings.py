@@ -78,9 +78,9 @@ class TrainSettings(TrainingFlags):
     task: str = "mass_casualty"
     ruleset: str = "classic"
     gamma: float = 0.99
-    num_epochs: int = 3
-    """PPO epochs over each train batch (6 before 2026-12-03; 3 trains ~1.5× more
-    episodes per second at an equal evaluation result: docs/benchmarks/front_door_speed.md)."""
+    num_epochs: int = 6
+    """PPO epochs over each train batch (3 trains ~1.4× more episodes per second but
+    its trained teams scored lower: docs/benchmarks/front_door_speed.md)."""
     hints: bool = False
     """``ed``: observations carry each role heuristic's action, which the modules start
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
