@@ -199,9 +199,9 @@ class BenchConfig:
     """PPO minibatch size (default: the front door's)."""
     learner_threads: int | None = None
     """torch threads of the driver's learner (default: as train() sets them)."""
-    all_agent_steps: bool = False
-    """ed: step every agent at every sub-step (decision_steps off: the front door before
-    2026-12-03) instead of only the agents with a choice (agents.rllib.decisions)."""
+    decision_steps: bool | None = None
+    """ed: RLlib sees an agent only when it has a choice (agents.rllib.decisions; default:
+    run.py's, off)."""
     out: Path = Path("results/bench_rllib.json")
     """JSON output."""
 
@@ -223,9 +223,10 @@ def settings(cfg: BenchConfig, runners: int):
     if cfg.train_batch_size is not None:
         run = replace(run, minibatch_size=min(run.minibatch_size, cfg.train_batch_size))
     s = run.validate().train_settings()
-    knobs = (("num_epochs", cfg.num_epochs), ("minibatch_size", cfg.minibatch_size))
+    knobs = (("num_epochs", cfg.num_epochs), ("minibatch_size", cfg.minibatch_size),
+             ("decision_steps", cfg.decision_steps))  # fmt: skip
     tuned = {k: v for k, v in knobs if v is not None}
-    return replace(s, train_iters=cfg.iters, decision_steps=not cfg.all_agent_steps, **tuned)
+    return replace(s, train_iters=cfg.iters, **tuned)
 
 
 def _agent_steps(result: dict) -> float:

@@ -65,6 +65,11 @@ class TrainingFlags:
     """ed: the trained team's value function. local: each role's reads its own
     observation; central: MAPPO-style, every role's observation (the actors still act
     on their own: agents.rllib.central_critic)."""
+    decision_steps: bool = False
+    """ed: RLlib sees an agent only at the sub-steps where it has a choice (more than END
+    legal; agents.rllib.decisions): the same episodes with half the agent-steps, ~1.5x
+    the training episodes/s, but its trained teams scored ~0.8 % of the bound lower on
+    mass_casualty (docs/benchmarks/front_door_speed.md), so it is off by default."""
     share_params: bool = False
     """ed: one module plays all three roles (a padded common layout with a role one-hot;
     agents.rllib.sharing says what is shared and what the spaces do not allow)."""
@@ -96,10 +101,6 @@ class TrainSettings(TrainingFlags):
     """With ``init=bc``: validation seeds on which ``teacher=auto`` picks the teacher and,
     after training, each role keeps its trained module or its clone, the best mix
     (:mod:`agents.rllib.selection`; 0: neither — the trained modules ship as trained)."""
-    decision_steps: bool = True
-    """``ed``: RLlib sees an agent only at the sub-steps where it has a choice (more than
-    END legal; :mod:`agents.rllib.decisions`); False: every agent at every sub-step, as
-    before 2026-12-03 (same episodes, about twice the agent-steps to sample and train)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
