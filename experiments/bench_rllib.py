@@ -42,9 +42,12 @@ Figures per runner count (sums over the timed iterations):
   ``general_advantage_estimation`` piece, ``update`` the rest (forward, loss,
   backward, optimiser over all epochs). PPO only, local learner (run.py's defaults).
 
-Results to expect on a 2-core machine: 0 runners (sampling in the driver) and 1
-runner close to each other; 2 runners no faster, since the learner and two runners
-share two cores.
+Results to expect on a 2-core machine (docs/benchmarks/bench_rllib.md): 0 runners
+(sampling in the driver) slowest; 1 runner a few times faster; 2 runners (run.py's
+default since 2026-12-03) ~1.5× 1 runner's episodes/s, sampling then ~half the wall
+time. ``--decision-steps`` (RLlib sees an agent only when it has a choice) and
+``--num-epochs`` / ``--minibatch-size`` measure the settings of
+docs/benchmarks/front_door_speed.md.
 """
 
 from __future__ import annotations
