@@ -121,3 +121,23 @@ def test_sub_steps_without_any_choice_are_played_inside_one_call():
     env = DecisionStepsEnv(_NoChoiceUntil(k=99, length=5))
     with pytest.raises(RuntimeError, match="before any agent had a choice"):
         env.reset()
+
+
+def test_front_door_trains_with_decision_steps(tmp_path):
+    """--decision-steps end to end: PPO trains on the wrapper (tiny budget), the run
+    records it and counts its episodes."""
+    import json
+
+    from experiments.run import main
+
+    out = tmp_path / "run"
+    assert main(["--task", "basic_triage", "--output", str(out), "--train-iters", "1",
+                 "--train-batch-size", "200", "--minibatch-size", "100",
+                 "--num-env-runners", "0", "--envs-per-runner", "2", "--init", "none",
+                 "--decision-steps", "--eval-episodes", "2", "--compare", "ppo"]) == 0  # fmt: skip
+    state = json.loads((out / "checkpoint" / "train_state.json").read_text())
+    assert state["settings"]["decision_steps"] is True
+    row = state["history"][0]
+    assert row["timesteps"] >= 200 and row["episodes"] >= 1
+    # basic_triage: ~14 sub-steps per episode; decision steps can only shorten it.
+    assert row["timesteps"] / row["episodes"] <= 20
