@@ -67,8 +67,8 @@ class TrainingFlags:
     on their own: agents.rllib.central_critic)."""
     decision_steps: bool = False
     """ed: RLlib sees an agent only at the sub-steps where it has a choice (more than END
-    legal; agents.rllib.decisions): the same episodes with half the agent-steps, ~1.5x
-    the training episodes/s, but its trained teams scored ~0.8 % of the bound lower on
+    legal; agents.rllib.decisions): the same episodes with half the agent-steps, ~1.1-1.5x
+    the training episodes/s, but its trained teams scored 0.6-0.9 % of the bound lower on
     mass_casualty (docs/benchmarks/front_door_speed.md), so it is off by default."""
     share_params: bool = False
     """ed: one module plays all three roles (a padded common layout with a role one-hot;
@@ -84,8 +84,8 @@ class TrainSettings(TrainingFlags):
     ruleset: str = "classic"
     gamma: float = 0.99
     num_epochs: int = 6
-    """PPO epochs over each train batch (3 trains ~1.4× more episodes per second but
-    its trained teams scored lower: docs/benchmarks/front_door_speed.md)."""
+    """PPO epochs over each train batch (3: ~1.5× the episodes per second with
+    --decision-steps, but lower-scoring teams: docs/benchmarks/front_door_speed.md)."""
     hints: bool = False
     """``ed``: observations carry each role heuristic's action, which the modules start
     from and learn to improve on (residual learning, :mod:`agents.rllib.hints`)."""
