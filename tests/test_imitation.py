@@ -162,3 +162,18 @@ def test_front_door_init_bc_with_the_planner_teacher(tmp_path):
         assert torch.equal(team["consultant"].state_dict()[name], value)
     for name, value in nurse.state_dict().items():
         assert torch.equal(team["triage_nurse"].state_dict()[name], value)
+
+
+def test_history_row_after_the_teacher_term_decays_is_strict_json():
+    """Once the teacher's coefficient is 0 its forward pass is skipped and RLlib reports
+    its KL as NaN: the history row says null (strict JSON), and keeps the coefficient."""
+    from agents.rllib.training import _summarise
+
+    runners = {"num_env_steps_sampled_lifetime": 4000, "episode_len_mean": 50.0,
+               "num_episodes_lifetime": 80}  # fmt: skip
+    learner = {"teacher_kl": float("nan"), "teacher_coeff": 0.0}
+    result = {"env_runners": runners, "learners": {"consultant": learner}}
+    row = _summarise(result, 2, 10.0)
+    assert row["teacher_kl"] is None and row["teacher_coeff"] == 0.0
+    assert row["episodes"] == 80
+    json.dumps(row, allow_nan=False)

@@ -20,8 +20,10 @@ final infos. The simulated episodes are exactly the env's (same actions, same
 transitions); what changes is what RLlib counts: env steps are the calls to ``step``
 (sub-steps with a decision), agent steps are the decisions.
 
-Training only (``agents.rllib.training``, ``TrainSettings.decision_steps``); the
-evaluators still step every agent at every sub-step so their step logs stay whole.
+Training only, opt-in (``run.py --decision-steps``, ``TrainSettings.decision_steps``):
+it trains ~1.1-1.5x the episodes per second, but in the front door's paired runs its
+trained teams scored lower (docs/benchmarks/front_door_speed.md). The evaluators still
+step every agent at every sub-step so their step logs stay whole.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class DecisionStepsEnv(ParallelPettingZooEnv):
     """``ParallelPettingZooEnv`` over an ``ed`` parallel env (or a wrapper of one) that
     shows each agent only the sub-steps at which it has a choice (module docstring)."""
 
-    _carry: dict[str, float] = {}
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self._carry: dict[str, float] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, infos = self.par_env.reset(seed=seed, options=options)

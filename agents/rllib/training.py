@@ -366,7 +366,10 @@ def _summarise(result: dict, iteration: int, elapsed: float) -> dict:
     learners = [v for k, v in result.get("learners", {}).items() if isinstance(v, dict)]
     kl = [float(v[TEACHER_KL]) for v in learners if TEACHER_KL in v]
     coeff = [float(v[TEACHER_COEFF]) for v in learners if TEACHER_COEFF in v]
-    teacher = {"teacher_kl": float(np.mean(kl)), "teacher_coeff": coeff[0]} if kl and coeff else {}
+    # teacher_kl is NaN (null here) once the coefficient is 0: the teacher no longer runs.
+    teacher = {}
+    if kl and coeff:
+        teacher = {"teacher_kl": _finite(np.mean(kl)), "teacher_coeff": coeff[0]}
     return {
         "iteration": iteration,
         "timesteps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
