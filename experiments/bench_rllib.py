@@ -220,16 +220,16 @@ def settings(cfg: BenchConfig, runners: int):
     from experiments.run import RunConfig
 
     given = {"ed_version": cfg.ed_version, "envs_per_runner": cfg.envs_per_runner,
-             "train_batch_size": cfg.train_batch_size}  # fmt: skip
+             "train_batch_size": cfg.train_batch_size, "minibatch_size": cfg.minibatch_size,
+             "decision_steps": cfg.decision_steps}  # fmt: skip
     run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners,
                     **{k: v for k, v in given.items() if v is not None})  # fmt: skip
-    if cfg.train_batch_size is not None:
+    if cfg.train_batch_size is not None and cfg.minibatch_size is None:
         run = replace(run, minibatch_size=min(run.minibatch_size, cfg.train_batch_size))
-    s = run.validate().train_settings()
-    knobs = (("num_epochs", cfg.num_epochs), ("minibatch_size", cfg.minibatch_size),
-             ("decision_steps", cfg.decision_steps))  # fmt: skip
-    tuned = {k: v for k, v in knobs if v is not None}
-    return replace(s, train_iters=cfg.iters, **tuned)
+    s = run.validate().train_settings()  # checks the run.py flags given here
+    # num_epochs is a TrainSettings field, not a run.py flag.
+    epochs = {} if cfg.num_epochs is None else {"num_epochs": cfg.num_epochs}
+    return replace(s, train_iters=cfg.iters, **epochs)
 
 
 def _agent_steps(result: dict) -> float:

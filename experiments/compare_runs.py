@@ -38,16 +38,22 @@ class CompareConfig:
     """The team every run's trained team is paired with."""
 
 
+def labelled(item: str) -> tuple[str, Path]:
+    """``label=run_dir`` → (label, run directory); ValueError naming the form otherwise."""
+    label, sep, path = item.partition("=")
+    if not sep or not label or not path:
+        raise ValueError(f"{item!r}: give label=run_dir")
+    return label, Path(path)
+
+
 def load(runs: tuple[str, ...], reference: str) -> tuple[list[dict], list[str]]:
     """All runs' trained rows (relabelled with the run's label) and the reference rows."""
     rows: list[dict] = []
     labels: list[str] = []
     ref: dict | None = None
     for item in runs:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not path:
-            raise ValueError(f"{item!r}: give label=run_dir")
-        results = Path(path) / "results.parquet"
+        label, path = labelled(item)
+        results = path / "results.parquet"
         if not results.is_file():
             raise ValueError(f"{results}: no such file (run experiments/run.py there first)")
         table = pq.read_table(results).to_pylist()

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 import tyro
 
 from agents.report import mean_ci, run_record, save_json
+from experiments.compare_runs import labelled
 
 TRAINED = "ppo"
 
@@ -132,13 +133,10 @@ def groups_compared(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(SpeedConfig, args=argv)
-    rows = []
     try:
-        for item in cfg.runs:
-            label, sep, path = item.partition("=")
-            if not sep:
-                raise ValueError(f"{item!r}: give label=run_dir")
-            rows.append({"label": label, **training_speed(Path(path), cfg.estimate)})
+        rows = [{"label": label, **training_speed(path, cfg.estimate)}
+                for label, path in map(labelled, cfg.runs)]  # fmt: skip
+        groups = groups_compared(rows)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -150,11 +148,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['label']:<12} {r['iterations']:>5} {r['env_steps']:>9} "
               f"{r['episodes']:>9.0f} {r['training_s']:>8.1f} {r['episodes_per_s']:>10.2f} "
               f"{r['ratio_to_first']:>6.2f}×")  # fmt: skip
-    try:
-        groups = groups_compared(rows)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     first = next(iter(groups))
     for label, g in groups.items():
         print(f"{label}: {g['runs']} run(s), {g['episodes_per_s']:.2f} episodes/s "

@@ -9,9 +9,10 @@ import pytest
 pytest.importorskip("ray.rllib")
 
 from agents.ed_evaluation import team_context  # noqa: E402
-from agents.rllib.decisions import DecisionStepsEnv, has_choice  # noqa: E402
+from agents.rllib.decisions import DecisionStepsEnv  # noqa: E402
 from agents.rllib.hints import role_heuristic  # noqa: E402
 from agents.rllib.training import _ed_env_creator  # noqa: E402
+from agents.rllib.wrappers import has_choice  # noqa: E402
 from envs.ed_triage_v1 import ED_ENVS  # noqa: E402
 
 

@@ -32,12 +32,9 @@ from typing import Any
 
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
+from agents.rllib.wrappers import has_choice
+
 ALL = "__all__"
-
-
-def has_choice(observation: dict[str, Any]) -> bool:
-    """More than one legal action (END is always legal)."""
-    return int(observation["action_mask"].sum()) > 1
 
 
 class DecisionStepsEnv(ParallelPettingZooEnv):

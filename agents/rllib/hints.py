@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.base import Observation, Policy, PolicyContext, make_policy
-from agents.rllib.wrappers import ObsWrapper
+from agents.rllib.wrappers import ObsWrapper, has_choice
 from envs.ed.config import AGENTS, ROLE_OF
 
 HINT_KEY = "hint"
@@ -57,13 +57,9 @@ def hint_space(mask_space: spaces.Box) -> spaces.Box:
 def with_hint(observation: Observation, heuristic: Policy) -> dict[str, np.ndarray]:
     """The observation dict plus the heuristic's one-hot action (END, the last, when it
     is the only legal one: every role heuristic ENDs then, so it is not asked)."""
-    mask = observation["action_mask"]
-    size = len(mask)
-    forced = mask[-1] and int(mask.sum()) == 1
-    return {
-        **observation,
-        HINT_KEY: one_hot(size - 1 if forced else heuristic.act(observation), size),
-    }
+    size = len(observation["action_mask"])
+    action = heuristic.act(observation) if has_choice(observation) else size - 1
+    return {**observation, HINT_KEY: one_hot(action, size)}
 
 
 class HintedEdEnv(ObsWrapper):

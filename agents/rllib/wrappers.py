@@ -11,6 +11,11 @@ from typing import Any
 from gymnasium import spaces
 
 
+def has_choice(observation: dict[str, Any]) -> bool:
+    """More than one legal action (END is always legal in the ``ed`` env)."""
+    return int(observation["action_mask"].sum()) > 1
+
+
 class ObsWrapper:
     """Delegates everything to ``env``; subclasses set ``self._spaces`` (agent →
     observation space) and override :meth:`observations` and, if the action space
