@@ -39,12 +39,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from agents.base import Policy
 from agents.ed_evaluation import team_context
+from agents.heuristics import RandomLegal
 from agents.report import run_record, save_json
 from agents.roles import make_team
 from envs.ed.scenario import build_ed_scenario
 from envs.ed.v1 import ED_ENVS
+from envs.ed.vector_env import BATCHED_VERSIONS, EdVectorEnv
 from envs.generator import GENERATED_TASK
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty", GENERATED_TASK)
@@ -53,13 +57,16 @@ TEAMS: dict[str, str | None] = {
     "random": "nurse=random,consultant=random,pharmacist=random",
 }
 TARGET_STEPS_PER_S = 20_000
+BATCHED = {f"{v}-batched": v for v in BATCHED_VERSIONS}
+"""Batched cells (:class:`~envs.ed.vector_env.EdVectorEnv`) → the version they batch."""
+VERSIONS = (*ED_ENVS, *BATCHED)
 DEFAULT_OUT = Path("results/bench_ed.json")
 
 
 @dataclass(frozen=True)
 class Run:
     steps: int
-    episodes: int
+    episodes: float  # batched runs: steps ÷ mean episode length
     seconds: float
     reset_seconds: float
     env_seconds: float  # inside env.reset and env.step only (no policy time)
@@ -107,6 +114,48 @@ def run_once(
     return Run(steps, episodes, clock() - t0, reset_s, env_s)
 
 
+def run_batched_once(
+    env: EdVectorEnv, team: list[RandomLegal], episodes: int, seed: int, clock=time.perf_counter
+) -> Run:
+    """Play the batch until ``episodes`` episodes have ended; a step is one episode's
+    sub-step (rows restarting in a step do not count), and the run's ``episodes`` are
+    its steps ÷ the mean length of the episodes that ended (the rows still playing at
+    the end hold partial ones); resets (the first and every autoreset, timed through
+    ``env._load``) are in both ``reset_seconds`` and ``env_seconds``."""
+    load, spent = env._load, [0.0]
+
+    def timed_load(rows: np.ndarray, seeds: list[int | None]) -> None:
+        t = clock()
+        load(rows, seeds)
+        spent[0] += clock() - t
+
+    env._load = timed_load  # type: ignore[method-assign]
+    try:
+        steps = done = ended_steps = 0
+        env_s = 0.0
+        t0 = clock()
+        for i, p in enumerate(team):
+            p.reset(seed + i)
+        obs, _ = env.reset(seed=seed)
+        env_s += clock() - t0
+        live = np.ones(env.num_envs, dtype=bool)
+        agents = env.possible_agents
+        while done < episodes:
+            actions = {a: team[i].choose({"action_mask": obs[a]["action_mask"]})
+                       for i, a in enumerate(agents)}  # fmt: skip
+            e0 = clock()
+            obs, _, term, _, info = env.step(actions)
+            env_s += clock() - e0
+            steps += int(np.count_nonzero(live))
+            if term.any():
+                done += int(np.count_nonzero(term))
+                ended_steps += int(info["substeps"][term].sum())
+            live = ~term
+        return Run(steps, steps * done / ended_steps, clock() - t0, spent[0], env_s)
+    finally:
+        env._load = load  # type: ignore[method-assign]
+
+
 def _cell(version: str, task: str, team_name: str, runs: list[Run], scenario_s: float) -> Cell:
     rates = [r.steps / r.seconds for r in runs]
     med = sorted(runs, key=lambda r: r.steps / r.seconds)[len(runs) // 2]
@@ -133,25 +182,45 @@ def bench_versions(
     seed: int,
     clock: str = "wall",
     versions: tuple[str, ...] = ("v0",),
+    num_envs: int = 256,
+    batch_factor: int = 32,
 ) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     """One cell per version, the versions run in turn within every repeat (so a shared
     machine's load swings hit them alike), and per version after the first the
-    medians over repeats of its steps/s and episodes/s ÷ the first version's."""
+    medians over repeats of its steps/s and episodes/s ÷ the first version's (a
+    batched version also ÷ the version it batches, when that ran). Batched cells
+    (random team only) play ``episodes * batch_factor`` episodes on ``num_envs`` rows."""
     tick = CLOCKS[clock]
-    envs = {v: ED_ENVS[v](task=task, normaliser="static") for v in versions}
-    teams = {v: make_team(TEAMS[team_name], team_context(e), seed=seed) for v, e in envs.items()}
+    if team_name != "random":  # the role heuristics act one observation at a time
+        versions = tuple(v for v in versions if v not in BATCHED)
+    envs: dict = {}
+    teams: dict = {}
     for v in versions:
-        run_once(envs[v], teams[v], 2, seed)  # warm-up: template indexing, banks, imports
+        if v in BATCHED:
+            envs[v] = EdVectorEnv(num_envs, task=task, version=BATCHED[v])
+            teams[v] = [RandomLegal(seed=seed + i) for i in range(3)]
+        else:
+            envs[v] = ED_ENVS[v](task=task, normaliser="static")
+            teams[v] = make_team(TEAMS[team_name], team_context(envs[v]), seed=seed)
+
+    def play(v: str, n: int, clock=time.perf_counter) -> Run:
+        if v in BATCHED:
+            return run_batched_once(envs[v], teams[v], n * batch_factor, seed, clock)
+        return run_once(envs[v], teams[v], n, seed, clock)
+
+    for v in versions:
+        play(v, 2)  # warm-up: template indexing, banks, imports
     runs: dict[str, list[Run]] = {v: [] for v in versions}
     draws: dict[str, list[float]] = {v: [] for v in versions}
     for _ in range(repeats):
         for v in versions:
-            runs[v].append(run_once(envs[v], teams[v], episodes, seed, tick))
+            runs[v].append(play(v, episodes, tick))
             # What drawing each episode's patients alone costs: even a free step, policy
             # and encoder could not run faster than steps_per_episode / this.
             env, t0 = envs[v], tick()
+            single = env.single if v in BATCHED else env
             for i in range(episodes):
-                build_ed_scenario(env.task_for(seed + i), seed + i, env.config)
+                build_ed_scenario(single.task_for(seed + i), seed + i, single.config)
             draws[v].append((tick() - t0) / episodes)
     cells = [_cell(v, task, team_name, runs[v], statistics.median(draws[v])) for v in versions]
     first = runs[versions[0]]
@@ -166,6 +235,16 @@ def bench_versions(
         }
         for v in versions[1:]
     }
+    for v in versions:
+        base = BATCHED.get(v)
+        if base in runs:
+            pairs = list(zip(runs[v], runs[base], strict=True))
+            ratios[v][f"steps_per_s_vs_{base}"] = statistics.median(
+                r.steps / r.seconds / (b.steps / b.seconds) for r, b in pairs
+            )
+            ratios[v][f"env_steps_per_s_vs_{base}"] = statistics.median(
+                r.steps / r.env_seconds / (b.steps / b.env_seconds) for r, b in pairs
+            )
     return cells, ratios
 
 
@@ -174,7 +253,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--episodes", type=int, default=40, help="episodes per run")
     ap.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
     ap.add_argument("--seed", type=int, default=1_000, help="first episode seed")
-    ap.add_argument("--versions", nargs="+", default=list(ED_ENVS), choices=list(ED_ENVS))
+    ap.add_argument(
+        "--versions",
+        nargs="+",
+        default=list(VERSIONS),
+        choices=list(VERSIONS),
+        help="env versions; *-batched: EdVectorEnv (random team only)",
+    )
+    ap.add_argument("--num-envs", type=int, default=256, help="rows of a batched env")
+    ap.add_argument(
+        "--batch-factor",
+        type=int,
+        default=32,
+        help="a batched run plays episodes x this many episodes",
+    )
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--teams", nargs="+", default=list(TEAMS), choices=list(TEAMS))
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -184,25 +276,27 @@ def main(argv: list[str] | None = None) -> dict:
     )  # fmt: skip
     args = ap.parse_args(argv)
     cells = []
-    print(f"{'ver':<5}{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
+    print(f"{'ver':<11}{'task':<15}{'team':<11}{'steps/s':>10}{'eps/s':>9}{'steps/ep':>10}{'reset':>8}"
           f"{'env steps/s':>13}{'in env':>8}{'ceiling':>9}")  # fmt: skip
     ratios = []
     for task in args.tasks:
         for team in args.teams:
             got, vs = bench_versions(task, team, args.episodes, args.repeats, args.seed,
-                                     args.clock, tuple(args.versions))  # fmt: skip
+                                     args.clock, tuple(args.versions), args.num_envs,
+                                     args.batch_factor)  # fmt: skip
             cells.extend(got)
             for c in got:
-                print(f"{c.version:<5}{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}"
+                print(f"{c.version:<11}{c.task:<15}{c.team:<11}{c.steps_per_s:>10.0f}"
                       f"{c.episodes_per_s:>9.1f}{c.steps_per_episode:>10.1f}{c.reset_share:>8.0%}"
                       f"{c.env_steps_per_s:>13.0f}{c.env_share:>8.0%}"
                       f"{c.scenario_ceiling_steps_per_s:>9.0f}", flush=True)  # fmt: skip
             for v, r in vs.items():
                 ratios.append({"task": task, "team": team, "version": v,
                                "vs": args.versions[0], **r})  # fmt: skip
+                extra = "".join(f"  {k} {x:.2f}x" for k, x in r.items() if "_vs_" in k)
                 print(
                     f"     {v} ÷ {args.versions[0]}: steps/s {r['steps_per_s']:.2f}x  "
-                    f"episodes/s {r['episodes_per_s']:.2f}x",
+                    f"episodes/s {r['episodes_per_s']:.2f}x{extra}",
                     flush=True,
                 )
     result = {
@@ -214,6 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
         "seed": args.seed,
         "clock": args.clock,
         "target_steps_per_s": TARGET_STEPS_PER_S,
+        "num_envs": args.num_envs,
+        "batch_factor": args.batch_factor,
         "cells": [asdict(c) for c in cells],
         "ratios": ratios,
     }

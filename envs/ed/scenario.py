@@ -20,7 +20,7 @@ and the schedule's ICU / specialist flags replace the template's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -69,7 +69,7 @@ class EdScenario:
     """One ``ed`` episode: the patients (slot = arrival order) and their charts."""
 
     base: Scenario
-    presentations: tuple[Presentation, ...]
+    presentations: Sequence[Presentation]  # a tuple, or BankedPresentations (v2: lazy)
     charts: np.ndarray  # (n, len(CHART_FEATURES)) float32, numeric nurse view
     allergies: np.ndarray  # (n, N_DRUGS) bool
     indicated: np.ndarray  # (n,) int64 drug index, -1 = none
@@ -146,7 +146,7 @@ def _tables(pres: tuple[Presentation, ...]) -> tuple[np.ndarray, np.ndarray, np.
     return charts, allergies, indicated
 
 
-Drawn = tuple[tuple[Presentation, ...], np.ndarray, np.ndarray, np.ndarray]
+Drawn = tuple[Sequence[Presentation], np.ndarray, np.ndarray, np.ndarray]
 """Presentations, charts, allergies, indicated drugs of one episode's patients."""
 
 
@@ -190,6 +190,49 @@ def presentation_bank() -> PresentationBank:
     return PresentationBank(tuple(pres), *charts, offsets)
 
 
+def _banked_presentation(row: int, patient) -> Presentation:
+    reported = patient.reported_severity
+    make = replace_unchecked if type(reported) is int and 1 <= reported <= 5 else replace
+    return make(
+        presentation_bank().presentations[row],
+        self_reported_urgency=reported,
+        needs_icu=patient.requires_icu,
+        needs_specialist=patient.requires_specialist,
+    )
+
+
+class BankedPresentations(Sequence):
+    """An episode's banked presentations (bank row + the schedule's self-report and
+    flags), each built on first access and kept: training and the batched env read
+    only the numeric tables, so most resets never build one."""
+
+    __slots__ = ("_built", "_patients", "_rows")
+
+    def __init__(self, rows: list[int], patients: tuple) -> None:
+        self._rows, self._patients = rows, patients
+        self._built: list[Presentation | None] = [None] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        p = self._built[i]
+        if p is None:
+            p = self._built[i] = _banked_presentation(self._rows[i], self._patients[i])
+        return p
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"BankedPresentations({len(self)} patients)"
+
+
 def _banked(base: Scenario, rng: np.random.Generator) -> Drawn:
     """One bank row per patient (its category's pool, the drug pool for a patient
     with a countdown, as :func:`draw_presentations` chooses): one draw of ``rng``."""
@@ -199,19 +242,8 @@ def _banked(base: Scenario, rng: np.random.Generator) -> Drawn:
     start = [off.get((p.deterioration_countdown > 0, p.severity)) for p in pats]
     start = [off[False, p.severity] if s is None else s for s, p in zip(start, pats, strict=True)]
     rows = rng.integers(BANK_SIZE, size=len(pats)) + np.array(start, dtype=np.int64)
-    pres = []
-    for r, p in zip(rows.tolist(), pats, strict=True):
-        reported = p.reported_severity
-        make = replace_unchecked if type(reported) is int and 1 <= reported <= 5 else replace
-        pres.append(
-            make(
-                bank.presentations[r],
-                self_reported_urgency=reported,
-                needs_icu=p.requires_icu,
-                needs_specialist=p.requires_specialist,
-            )
-        )
-    return tuple(pres), bank.charts[rows], bank.allergies[rows], bank.indicated[rows]
+    pres = BankedPresentations(rows.tolist(), tuple(pats))
+    return pres, bank.charts[rows], bank.allergies[rows], bank.indicated[rows]
 
 
 PRESENTATION_DRAWS: dict[str, Callable[[Scenario, np.random.Generator], Drawn]] = {
