@@ -116,6 +116,8 @@ class EdVectorEnv:
         self._seeded = False
         # Episode-constant observation columns per role, (B, N, F), refilled per reset.
         self._static = [np.zeros((B, N, f), dtype=np.float32) for f in (_NF, _PF, _CF)]
+        self._obs_sizes = [self.single.observation_space(a)["observation"].shape[0]
+                           for a in AGENTS]  # fmt: skip
         self._legal: be.Legal | None = None
         self._masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -245,72 +247,49 @@ class EdVectorEnv:
 
     # ------------------------------------------------------------------ observations
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
-        s, lg = self.state, self._legal
+        """The three roles' observations (:mod:`envs.ed.observation`'s encoders over
+        the batch): rows = static columns and the dynamic ones, times "waiting"."""
+        s, lg, cfg = self.state, self._legal, self.config
         B, N = s.batch, s.n_slots
         w = s.place == _WAITING
-        wf = w.astype(np.float32)[:, :, None]
+        wf = w.astype(np.float32)
         tri = s.triaged > 0
         wait = s.step[:, None] - s.arrival
         countdown = np.maximum(s.countdown, 0)
         queue = w.sum(1)
         untriaged = queue - (tri & w).sum(1)
         step, left = s.step, s.max_steps - s.step
-        out = []
-        # nurse (envs.ed.observation.encode_nurse)
-        obs = np.empty((B, N * _NF + 6), dtype=np.float32)
-        r = obs[:, : N * _NF].reshape(B, N, _NF)
-        r[:] = self._static[0]
-        r[:, :, 0] = w
-        r[:, :, 1] = tri
-        r[:, :, 2] = s.triaged
-        r[:, :, 3] = lg.nurse & tri
-        r[:, :, 4] = s.condition
-        r[:, :, 5] = wait
-        r[:, :, 6] = s.reported
-        r *= wf
-        ctx = obs[:, N * _NF :]
-        ctx[:, 0], ctx[:, 1], ctx[:, 2] = step, left, s.budget[:, 0]
-        ctx[:, 3], ctx[:, 4], ctx[:, 5] = self.config.triage_capacity, untriaged, queue
-        out.append(obs)
-        # pharmacist (encode_pharmacist)
-        obs = np.empty((B, N * _PF + 4 + N_DRUGS), dtype=np.float32)
-        r = obs[:, : N * _PF].reshape(B, N, _PF)
-        r[:] = self._static[1]
-        r[:, :, 0] = w
-        r[:, :, 1] = tri
-        r[:, :, 2] = s.triaged
-        r[:, :, 4] = s.condition
-        r[:, :, 5] = countdown
-        r[:, :, 6] = wait
-        r[:, :, 7 + N_DRUGS :] = s.given
-        r *= wf
-        ctx = obs[:, N * _PF :]
-        ctx[:, 0], ctx[:, 1], ctx[:, 2] = step, left, s.budget[:, 1]
-        ctx[:, 3] = self.config.dispense_capacity
-        ctx[:, 4:] = s.stock
-        out.append(obs)
-        # consultant (encode_consultant)
-        obs = np.empty((B, N * _CF + 8), dtype=np.float32)
-        r = obs[:, : N * _CF].reshape(B, N, _CF)
-        r[:] = self._static[2]
-        r[:, :, 0] = w
-        seen = s.reported if self.config.consultant_sees_self_report else 0
-        r[:, :, 1] = np.where(tri, s.triaged, seen)
-        r[:, :, 2] = tri
-        r[:, :, 3] = wait
-        r[:, :, 4] = s.condition
-        r[:, :, 5] = countdown
-        r[:, :, 8] = lg.consultant
-        r[:, :, 9] = s.given.any(2)
-        r *= wf
-        ctx = obs[:, N * _CF :]
-        ctx[:, 0], ctx[:, 1], ctx[:, 2], ctx[:, 3] = step, left, s.budget[:, 2], s.doctors
-        ctx[:, 4], ctx[:, 5], ctx[:, 6], ctx[:, 7] = s.icu_available, s.icu_beds, queue, untriaged
-        out.append(obs)
-        return {
-            a: {"observation": out[i], "action_mask": self._masks[i]}
-            for i, a in enumerate(self.possible_agents)
-        }
+        seen = s.reported if cfg.consultant_sees_self_report else 0
+        columns = (
+            ((0, w), (1, tri), (2, s.triaged), (3, lg.nurse & tri), (4, s.condition),
+             (5, wait), (6, s.reported)),
+            ((0, w), (1, tri), (2, s.triaged), (4, s.condition), (5, countdown), (6, wait),
+             (slice(7 + N_DRUGS, None), s.given)),
+            ((0, w), (1, np.where(tri, s.triaged, seen)), (2, tri), (3, wait), (4, s.condition),
+             (5, countdown), (8, lg.consultant), (9, s.given.any(2))),
+        )  # fmt: skip
+        contexts = (
+            (step, left, s.budget[:, 0], cfg.triage_capacity, untriaged, queue),
+            (step, left, s.budget[:, 1], cfg.dispense_capacity),
+            (step, left, s.budget[:, 2], s.doctors, s.icu_available, s.icu_beds, queue,
+             untriaged),
+        )  # fmt: skip
+        out = {}
+        for i, agent in enumerate(self.possible_agents):
+            static = self._static[i]
+            f = static.shape[2]
+            obs = np.empty((B, self._obs_sizes[i]), dtype=np.float32)
+            rows = obs[:, : N * f].reshape(B, N, f)
+            np.multiply(static, wf[:, :, None], out=rows)
+            for k, x in columns[i]:
+                np.multiply(x, wf if x.ndim == 2 else wf[:, :, None], out=rows[:, :, k])
+            ctx = obs[:, N * f :]
+            for j, x in enumerate(contexts[i]):
+                ctx[:, j] = x
+            if i == 1:
+                ctx[:, 4:] = s.stock
+            out[agent] = {"observation": obs, "action_mask": self._masks[i]}
+        return out
 
     def close(self) -> None:
         pass
