@@ -34,6 +34,7 @@ not accept ``generated``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -101,6 +102,11 @@ class GeneratorParams:
             raise ValueError(f"invalid GeneratorParams: {', '.join(bad)}")
 
 
+@lru_cache(maxsize=64)
+def _patient_ids(n: int) -> tuple[str, ...]:
+    return tuple(ID_FORMAT.format(i + 1) for i in range(n))
+
+
 def _probs(mix: tuple[float, ...]) -> np.ndarray:
     p = np.asarray(mix, dtype=float)
     return p / p.sum()
@@ -149,17 +155,18 @@ def generate_task(seed: int, params: GeneratorParams = GeneratorParams()) -> Tas
         reported, countdown = sev, np.full(1, NO_COUNTDOWN)
         icu = spec = np.zeros(1, dtype=bool)
     keep = min(len(steps), params.max_patients)
+    # Whole columns to Python values at once (same ints and bools as int()/bool() each).
     arrivals = tuple(
-        PatientSpec(
-            patient_id=ID_FORMAT.format(i + 1),
-            step=int(steps[i]),
-            severity=int(sev[i]),
-            reported_severity=int(reported[i]),
-            deterioration_countdown=int(countdown[i]),
-            requires_icu=bool(icu[i]),
-            requires_specialist=bool(spec[i]),
+        map(
+            PatientSpec,
+            _patient_ids(keep),
+            steps[:keep].tolist(),
+            sev[:keep].tolist(),
+            reported[:keep].tolist(),
+            countdown[:keep].tolist(),
+            icu[:keep].tolist(),
+            spec[:keep].tolist(),
         )
-        for i in range(keep)
     )
     return TaskSpec(
         name=params.name,

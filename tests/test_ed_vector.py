@@ -159,3 +159,13 @@ def test_bad_input_is_refused_with_the_fix():
     for a in AGENTS:
         assert vec.observation_space(a) == single.observation_space(a)
         assert vec.action_space(a) == single.action_space(a)
+
+
+def test_public_ids_build_the_batched_env():
+    from envs import ed_triage_v1, ed_triage_v2
+
+    vec = ed_triage_v2.vector_env(3, task="dynamic_queue", reward_mode="individual")
+    assert (vec.num_envs, vec.version, vec.reward_mode) == (3, "v2", "individual")
+    assert ed_triage_v1.vector_env(2).version == "v1"
+    obs, _ = vec.reset(seed=1)
+    assert obs["pharmacist"]["action_mask"].shape == (3, vec.action_space("pharmacist").n)

@@ -148,12 +148,18 @@ def test_bench_ed_smoke(tmp_path):
 
     out = tmp_path / "bench.json"
     main(["--episodes", "1", "--repeats", "1", "--tasks", "generated", "basic_triage",
-          "--out", str(out)])  # fmt: skip
-    cells = json.loads(out.read_text())["cells"]
-    assert {(c["version"], c["task"], c["team"]) for c in cells} == {
-        (v, t, team)
-        for v in ("v0", "v1", "v2")
-        for t in ("generated", "basic_triage")
-        for team in ("heuristic", "random")
-    }
+          "--num-envs", "4", "--batch-factor", "3", "--out", str(out)])  # fmt: skip
+    result = json.loads(out.read_text())
+    cells = result["cells"]
+    tasks = ("generated", "basic_triage")
+    scalar = {(v, t, team) for v in ("v0", "v1", "v2") for t in tasks
+              for team in ("heuristic", "random")}  # fmt: skip
+    batched = {(v, t, "random") for v in ("v1-batched", "v2-batched") for t in tasks}
+    assert {(c["version"], c["task"], c["team"]) for c in cells} == scalar | batched
     assert all(c["steps_per_s"] > 0 and 0 < c["reset_share"] < 1 for c in cells)
+    # Batched runs play whole episodes' worth of steps and are compared with their version.
+    by = {(c["version"], c["task"]): c for c in cells if c["team"] == "random"}
+    for t in tasks:
+        assert by["v2-batched", t]["steps_per_episode"] > 0
+    vs = [r for r in result["ratios"] if r["version"] == "v2-batched"]
+    assert len(vs) == 2 and all(r["steps_per_s_vs_v2"] > 0 for r in vs)

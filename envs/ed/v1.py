@@ -114,6 +114,15 @@ def env(**kwargs: Any):
     return parallel_to_aec(parallel_env(**kwargs))
 
 
+def vector_env(num_envs: int, **kwargs: Any):
+    """``num_envs`` v1 episodes stepped together: :class:`envs.ed.vector_env.EdVectorEnv`
+    (same arguments as :func:`parallel_env` but ``normaliser``, ``text_observations``
+    and ``render_mode``)."""
+    from envs.ed.vector_env import EdVectorEnv  # imports this module's registry
+
+    return EdVectorEnv(num_envs, version="v1", **kwargs)
+
+
 # v2 subclasses v1 (above), so it is imported once v1's class exists.
 from envs.ed.v2 import EdTriageV2ParallelEnv  # noqa: E402
 
@@ -128,4 +137,6 @@ ED_TASKS: tuple[str, ...] = ("basic_triage", "dynamic_queue", "mass_casualty", *
 
 raw_env = EdTriageV1ParallelEnv
 EdTriageV1ParallelEnv.__doc__ = __doc__
-__all__ = ["ED_ENVS", "ED_TASKS", "EdTriageV1ParallelEnv", "env", "parallel_env", "raw_env"]
+__all__ = [
+    "ED_ENVS", "ED_TASKS", "EdTriageV1ParallelEnv", "env", "parallel_env", "raw_env", "vector_env",
+]  # fmt: skip

@@ -63,6 +63,15 @@ def env(**kwargs: Any):
     return parallel_to_aec(parallel_env(**kwargs))
 
 
+def vector_env(num_envs: int, **kwargs: Any):
+    """``num_envs`` v2 episodes stepped together: :class:`envs.ed.vector_env.EdVectorEnv`
+    (same arguments as :func:`parallel_env` but ``normaliser``, ``text_observations``
+    and ``render_mode``)."""
+    from envs.ed.vector_env import EdVectorEnv  # imports this module's registry
+
+    return EdVectorEnv(num_envs, version="v2", **kwargs)
+
+
 raw_env = EdTriageV2ParallelEnv
 EdTriageV2ParallelEnv.__doc__ = __doc__
-__all__ = ["EdTriageV2ParallelEnv", "env", "parallel_env", "raw_env"]
+__all__ = ["EdTriageV2ParallelEnv", "env", "parallel_env", "raw_env", "vector_env"]
