@@ -169,3 +169,13 @@ def test_public_ids_build_the_batched_env():
     assert ed_triage_v1.vector_env(2).version == "v1"
     obs, _ = vec.reset(seed=1)
     assert obs["pharmacist"]["action_mask"].shape == (3, vec.action_space("pharmacist").n)
+
+
+def test_each_public_id_imports_first(tmp_path):
+    import subprocess
+    import sys
+
+    # v2 subclasses v1 and the registry imports both: any import order must work.
+    registry = "from envs.ed.v1 import ED_ENVS; assert set(ED_ENVS) == {'v0', 'v1', 'v2'}"
+    for stmt in ("from envs import ed_triage_v2", "import envs.ed.v2", registry):
+        subprocess.run([sys.executable, "-c", stmt], check=True, cwd=tmp_path)

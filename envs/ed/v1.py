@@ -118,25 +118,25 @@ def vector_env(num_envs: int, **kwargs: Any):
     """``num_envs`` v1 episodes stepped together: :class:`envs.ed.vector_env.EdVectorEnv`
     (same arguments as :func:`parallel_env` but ``normaliser``, ``text_observations``
     and ``render_mode``)."""
-    from envs.ed.vector_env import EdVectorEnv  # imports this module's registry
+    from envs.ed.vector_env import EdVectorEnv  # it imports the version registry
 
     return EdVectorEnv(num_envs, version="v1", **kwargs)
 
 
-# v2 subclasses v1 (above), so it is imported once v1's class exists.
-from envs.ed.v2 import EdTriageV2ParallelEnv  # noqa: E402
+def __getattr__(name: str):
+    # The version registry lives in envs.ed.versions: it imports v2, which subclasses
+    # this module's env, so importing it here would make `import envs.ed_triage_v2`
+    # (before v1) circular. Old imports `from envs.ed.v1 import ED_ENVS` resolve here.
+    if name == "ED_ENVS":
+        from envs.ed.versions import ED_ENVS
 
-ED_ENVS: dict[str, type[EdTriageParallelEnv]] = {
-    "v0": EdTriageParallelEnv,
-    "v1": EdTriageV1ParallelEnv,
-    "v2": EdTriageV2ParallelEnv,
-}
-"""``ed`` env version → class (the CLIs' ``--ed-version``; v2: :mod:`envs.ed.v2`)."""
+        return ED_ENVS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 ED_TASKS: tuple[str, ...] = ("basic_triage", "dynamic_queue", "mass_casualty", *SCENARIOS)
 """Every named task of v1: the three fixed ones, then the suite."""
 
 raw_env = EdTriageV1ParallelEnv
 EdTriageV1ParallelEnv.__doc__ = __doc__
-__all__ = [
-    "ED_ENVS", "ED_TASKS", "EdTriageV1ParallelEnv", "env", "parallel_env", "raw_env", "vector_env",
-]  # fmt: skip
+__all__ = ["ED_TASKS", "EdTriageV1ParallelEnv", "env", "parallel_env", "raw_env", "vector_env"]

@@ -67,7 +67,7 @@ def vector_env(num_envs: int, **kwargs: Any):
     """``num_envs`` v2 episodes stepped together: :class:`envs.ed.vector_env.EdVectorEnv`
     (same arguments as :func:`parallel_env` but ``normaliser``, ``text_observations``
     and ``render_mode``)."""
-    from envs.ed.vector_env import EdVectorEnv  # imports this module's registry
+    from envs.ed.vector_env import EdVectorEnv  # it imports the version registry
 
     return EdVectorEnv(num_envs, version="v2", **kwargs)
 
