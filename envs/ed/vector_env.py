@@ -51,8 +51,8 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.ed import batch_engine as be
-from envs.ed.codec import FEATURES
-from envs.ed.config import AGENTS, N_DRUGS, EdConfig, Place
+from envs.ed.codec import COLUMNS, FEATURES
+from envs.ed.config import AGENTS, DRUGS, EdConfig, Place, Role
 from envs.ed.scenario import CHART_FEATURES, build_ed_scenario
 from envs.ed.v1 import ED_ENVS
 from envs.generator import GeneratorParams
@@ -63,6 +63,9 @@ from envs.validation import check_action_array, check_seed
 BATCHED_VERSIONS = ("v1", "v2")
 _WAITING = int(Place.WAITING)
 _FLOWCHART = CHART_FEATURES.index("flowchart")
+_NC, _PC, _CC = (COLUMNS[r] for r in Role)
+_ALLERGIES = slice(_PC[f"allergy_{DRUGS[0].value}"], _PC[f"allergy_{DRUGS[-1].value}"] + 1)
+_GIVEN = slice(_PC[f"given_{DRUGS[0].value}"], _PC[f"given_{DRUGS[-1].value}"] + 1)
 _NF, _PF, _CF = (len(FEATURES[r][0]) for r in range(3))
 _WAIT0 = [0.0] + [round(fast_serve_reward(s, 0), 4) for s in range(1, 6)]
 
@@ -160,11 +163,11 @@ class EdVectorEnv:
         r = np.repeat(rows, counts)
         slot = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
         charts = np.concatenate([sc.charts for sc in scenarios])
-        nurse[r, slot, 7:] = charts
-        pharm[r, slot, 3] = charts[:, _FLOWCHART]
-        pharm[r, slot, 7 : 7 + N_DRUGS] = self.state.allergies[r, slot]
-        cons[r, slot, 6] = self.state.icu[r, slot]
-        cons[r, slot, 7] = self.state.need[r, slot] > 1
+        nurse[r, slot, _NC["age"] :] = charts  # the chart columns close the nurse's rows
+        pharm[r, slot, _PC["flowchart"]] = charts[:, _FLOWCHART]
+        pharm[r, slot, _ALLERGIES] = self.state.allergies[r, slot]
+        cons[r, slot, _CC["requires_icu"]] = self.state.icu[r, slot]
+        cons[r, slot, _CC["requires_specialist"]] = self.state.need[r, slot] > 1
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -266,13 +269,18 @@ class EdVectorEnv:
         untriaged = queue - (tri & w).sum(1)
         step, left = s.step, s.max_steps - s.step
         seen = s.reported if cfg.consultant_sees_self_report else 0
-        columns = (
-            ((0, w), (1, tri), (2, s.triaged), (3, lg.nurse & tri), (4, s.condition),
-             (5, wait), (6, s.reported)),
-            ((0, w), (1, tri), (2, s.triaged), (4, s.condition), (5, countdown), (6, wait),
-             (slice(7 + N_DRUGS, None), s.given)),
-            ((0, w), (1, np.where(tri, s.triaged, seen)), (2, tri), (3, wait), (4, s.condition),
-             (5, countdown), (8, lg.consultant), (9, s.given.any(2))),
+        nc, pc, cc = _NC, _PC, _CC
+        columns = (  # (column, value) of the dynamic columns, by the codec's names
+            ((nc["present"], w), (nc["triaged"], tri), (nc["assigned_category"], s.triaged),
+             (nc["retriage_allowed"], lg.nurse & tri), (nc["condition"], s.condition),
+             (nc["wait"], wait), (nc["self_reported_urgency"], s.reported)),
+            ((pc["present"], w), (pc["triaged"], tri), (pc["category"], s.triaged),
+             (pc["condition"], s.condition), (pc["countdown"], countdown), (pc["wait"], wait),
+             (_GIVEN, s.given)),
+            ((cc["present"], w), (cc["visible_category"], np.where(tri, s.triaged, seen)),
+             (cc["triaged"], tri), (cc["wait"], wait), (cc["condition"], s.condition),
+             (cc["countdown"], countdown), (cc["servable"], lg.consultant),
+             (cc["medicated"], s.given.any(2))),
         )  # fmt: skip
         contexts = (
             (step, left, s.budget[:, 0], cfg.triage_capacity, untriaged, queue),
