@@ -200,6 +200,25 @@ def _run_dir(root: Path, name: str, summary: str = '{"summary": [], "paired": []
     return d
 
 
+def test_a_trained_team_plays_only_the_version_it_was_trained_on(tmp_path, client):
+    d = _run_dir(tmp_path / "runs", "v1-run")
+    (d / "config.json").write_text(json.dumps({"task": "basic_triage", "ruleset": "ed",
+                                               "ed_version": "v1"}))  # fmt: skip
+    (d / "checkpoint").mkdir()
+    assert client.get("/console/api/runs").json()["runs"][0]["ed_version"] == "v1"
+    sid = _start(client)  # basic_triage plays ed v0 unless asked
+    r = _advance(client, sid, {"consultant": "trained"}, run="v1-run")
+    assert r.status_code == 409 and r.json()["code"] == "version_mismatch"
+    assert "version='v1'" in r.json()["error"]
+    _advance(client, sid, until="end")
+    r = client.post("/console/api/compare", json={"session_id": sid, "run": "v1-run"})
+    assert r.status_code == 409 and r.json()["code"] == "version_mismatch"
+    # Started in the run's version, the check passes (then the missing modules are the error).
+    _step(client, sid, "start_task", task_id="basic_triage", seed=3, ruleset="ed", version="v1")
+    r = _advance(client, sid, {"consultant": "trained"}, run="v1-run")
+    assert r.status_code == 400 and "trained team" in r.json()["error"]
+
+
 def test_runs_are_served_only_from_the_results_root(tmp_path, client):
     root = tmp_path / "runs"
     _run_dir(root, "a-run", '{"summary": [{"policy": "x", "score_ci95": NaN}], "paired": []}')
@@ -244,6 +263,8 @@ def test_a_trained_team_plays_its_run_directorys_episodes(tmp_path, make_client)
     c = make_client()
     assert c.get("/console/api/runs").json()["runs"][0]["trained"]
     sid = _start(c, "basic_triage", seed)
+    r = _step(c, sid, "start_task", task_id="basic_triage", seed=seed, ruleset="ed", version="v1")
+    assert r.status_code == 200, r.text  # run.py trains ed v1 (its default)
     r = _advance(c, sid, dict.fromkeys(AGENTS, "trained"), until="end", run="tiny")
     assert r.status_code == 200, r.text
     assert _final(c, sid)["score"] == rows[0]["score"]

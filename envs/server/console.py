@@ -100,6 +100,7 @@ class RunCatalog:
                         "name": d.name,
                         "task": cfg.get("task"),
                         "ruleset": cfg.get("ruleset"),
+                        "ed_version": cfg.get("ed_version"),
                         "trained": (d / "checkpoint").is_dir(),
                         "files": [f for f in RUN_FILES if (d / f).is_file()],
                     }
@@ -149,6 +150,18 @@ class RunCatalog:
             return d.is_dir() and d.resolve().parent == self.root.resolve()
         except OSError:
             return False
+
+    def check_version(self, run_dir: Path, ed: EdToolSession) -> None:
+        """A trained team plays the ``ed`` version it was trained on: a session of another
+        version would give it observations of other rules (and a score run.py never saw)."""
+        trained_on = self._config(run_dir).get("ed_version")
+        if trained_on and ed.version and trained_on != ed.version:
+            raise ApiError(
+                409, "version_mismatch", f"run {run_dir.name!r} trained its team on ed "
+                f"{trained_on}; this episode plays ed {ed.version}: start the episode with "
+                f"the start_task tool and version={trained_on!r} (POST /step, tool "
+                f"start_task, arguments task_id, seed, ruleset 'ed', version {trained_on!r})",
+            )  # fmt: skip
 
     @staticmethod
     def _config(d: Path) -> dict[str, Any]:
@@ -215,6 +228,8 @@ class Console:
                 ed._active()  # no task yet: 409 no_active_task
                 env = ed.env
                 run_dir = self.runs.resolve(req.run) if req.run else None
+                if run_dir is not None and TRAINED in players.values():
+                    self.runs.check_version(run_dir, ed)
                 team = self.teams.get(req.session_id)
                 if team is None or (team.env, team.players, team.run_dir) != (
                     env,
@@ -238,7 +253,11 @@ class Console:
 
     def compare(self, req: CompareRequest) -> dict[str, Any]:
         try:
-            trained = self.factory.trained(self.runs.resolve(req.run)) if req.run else None
+            run_dir = self.runs.resolve(req.run) if req.run else None
+            if run_dir is not None:  # before loading the modules (outside the session lock)
+                with self.service.store.use(req.session_id) as session:
+                    self.runs.check_version(run_dir, self._ed(session))
+            trained = self.factory.trained(run_dir) if run_dir else None
             with self.service.store.use(req.session_id) as session:
                 return reference_teams(self._ed(session), trained)
         except ToolError as e:
