@@ -402,3 +402,32 @@ def test_play_the_other_roles_by_clicks(server, driver, shots, role):
     shown = float(d.find_element("id", "play-score").get_attribute("data-value"))
     assert shown == _replay_score(PLAY_SEED, decisions, role)
     assert any(x is not None for x in decisions)
+
+
+def test_a_run_trained_on_v1_starts_its_episodes_in_v1(server, driver, results_root):
+    """A trained team plays the ed version its run trained on: choosing such a run starts
+    the episode in that version (the server refuses a mismatch, tests/test_console.py)."""
+    if os.environ.get("EDMARL_CONSOLE_RESULTS"):
+        pytest.skip("writes a run directory into the results root")
+    import json
+
+    run = results_root / "trained-v1"
+    run.mkdir()
+    try:
+        (run / "summary.json").write_text('{"summary": [], "paired": []}')
+        (run / "config.json").write_text(
+            json.dumps({"task": TASK, "ruleset": "ed", "ed_version": "v1"})
+        )
+        (run / "checkpoint").mkdir()
+        d = driver
+        _open(d, server, "watch")
+        assert "ed v1" in _option_text(d, "watch-run", "trained-v1")
+        _choose(d, "watch-task", TASK)
+        _choose(d, "watch-run", "trained-v1")
+        before = _updates(d)
+        d.find_element("id", "watch-start").click()
+        _settle(d, before)
+        assert not _error(d), _error(d)
+        assert f"({TASK}, ed v1)" in d.find_element("id", "watch-board").text
+    finally:
+        shutil.rmtree(run)

@@ -8,6 +8,7 @@ const ROLE_LABEL = { triage_nurse: "Triage nurse", pharmacist: "Pharmacist", con
 const CAT_LABEL = { 1: "immediate", 2: "very urgent", 3: "urgent", 4: "standard", 5: "non-urgent" };
 const HUMAN_TOOL = { triage_nurse: "triage_patient", pharmacist: "dispense_drug", consultant: "serve_patient" };
 let OPTIONS = null;
+const RUN_VERSIONS = {}; // run name -> the ed version its team trained on (config.json)
 
 // ---------------------------------------------------------------- plumbing
 class ApiError extends Error {
@@ -108,12 +109,21 @@ class Episode {
     if (this.sid) api("DELETE", `/sessions/${encodeURIComponent(this.sid)}`).catch(() => {});
     this.sid = null;
     const r = await api("POST", "/reset", { task_id: task, seed, ruleset: "ed" });
+    let meta = r.observation;
+    const version = run ? RUN_VERSIONS[run] : null;
+    if (version && meta.version !== version) { // a trained team plays the version it learned
+      const s = await api("POST", "/step", {
+        session_id: r.session_id, tool: "start_task",
+        arguments: { task_id: task, seed, ruleset: "ed", version },
+      });
+      meta = s.result;
+    }
     Object.assign(this, {
-      sid: r.session_id, meta: r.observation, view: r.observation.state, players, run,
+      sid: r.session_id, meta, view: meta.state, players, run,
       seed, events: [], terms: {}, last: {}, teamReturn: 0, done: false, final: null, debrief: null,
     });
     const n = this.view.consultant.patients.length;
-    this.log(`Started ${this.meta.task_name} (${task}), seed ${seed}: ${n} patient(s) waiting`);
+    this.log(`Started ${this.meta.task_name} (${task}, ed ${this.meta.version}), seed ${seed}: ${n} patient(s) waiting`);
   }
 
   log(text) { this.events.push({ step: this.view ? this.view.step : 0, text }); }

@@ -19,9 +19,10 @@ function fillTasks(select) {
 }
 
 function fillRuns(select, runs) {
+  for (const r of runs) RUN_VERSIONS[r.name] = r.ed_version || null;
   const keep = select.value;
   select.replaceChildren(el("option", { value: "" }, "none"),
-    ...runs.filter((r) => r.trained && r.ruleset === "ed").map((r) => el("option", { value: r.name }, `${r.name} (${r.task})`)));
+    ...runs.filter((r) => r.trained && r.ruleset === "ed").map((r) => el("option", { value: r.name }, `${r.name} (${r.task}${r.ed_version ? `, ed ${r.ed_version}` : ""})`)));
   select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
 }
 
