@@ -202,10 +202,12 @@ def make_record(patient: GeneratedPatient, split: str) -> dict[str, Any]:
 
 
 def generate_split(
-    ids: Sequence[str], n: int, seed: int, split: str
+    ids: Sequence[str], n: int, seed: int, split: str, mix: Sequence[float] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """``n`` records from the presentations ``ids``; returns (records, redraws)."""
-    gen = PatientGenerator(seed, presentation_ids=ids, charting=REALISTIC_CHARTING)
+    """``n`` records from the presentations ``ids`` (true categories drawn from ``mix``,
+    default the generator's); returns (records, redraws)."""
+    kw = {} if mix is None else {"category_mix": tuple(mix)}
+    gen = PatientGenerator(seed, presentation_ids=ids, charting=REALISTIC_CHARTING, **kw)
     records: list[dict[str, Any]] = []
     redraws = 0
     while len(records) < n:
@@ -222,18 +224,23 @@ def generate_split(
 
 
 def build_dataset(
-    seed: int = 0, sizes: dict[str, int] | None = None
+    seed: int = 0, sizes: dict[str, int] | None = None, train_mix: Sequence[float] | None = None
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """All three splits and the data card (a dict)."""
+    """All three splits and the data card (a dict). ``train_mix``: the train split's
+    category mix (val and test keep the generator's, so evaluations stay comparable)."""
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     ids = split_presentations(seed)
     data: dict[str, list[dict[str, Any]]] = {}
     redraws: dict[str, int] = {}
     for i, split in enumerate(SPLITS):
+        mix = train_mix if split == "train" else None
         data[split], redraws[split] = generate_split(
-            ids[split], sizes[split], seed * 100 + i, split
+            ids[split], sizes[split], seed * 100 + i, split, mix
         )
-    return data, data_card(data, ids, seed, redraws)
+    card = data_card(data, ids, seed, redraws)
+    if train_mix is not None:
+        card["train_category_mix"] = [float(x) for x in train_mix]
+    return data, card
 
 
 def data_card(
@@ -345,11 +352,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--n-train", type=int, default=DEFAULT_SIZES["train"])
     ap.add_argument("--n-val", type=int, default=DEFAULT_SIZES["val"])
     ap.add_argument("--n-test", type=int, default=DEFAULT_SIZES["test"])
+    ap.add_argument(
+        "--train-category-mix", type=float, nargs=5, default=None, metavar="P",
+        help="the train split's share of true categories 1..5 (normalised; val and test "
+        "keep the generator's 5/15/35/35/10 %%), e.g. 0.15 0.25 0.25 0.25 0.10 to see "
+        "more urgent patients",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    mix = args.train_category_mix
+    if mix is not None and (min(mix) < 0 or sum(mix) <= 0):
+        ap.error("--train-category-mix needs 5 non-negative shares with a positive sum")
     sizes = {"train": args.n_train, "val": args.n_val, "test": args.n_test}
     if min(sizes.values()) < 0:
         ap.error("split sizes must be >= 0")
-    data, card = build_dataset(args.seed, sizes)
+    data, card = build_dataset(args.seed, sizes, mix)
     for path in write_dataset(args.out, data, card):
         print(path)
     for split, s in card["splits"].items():

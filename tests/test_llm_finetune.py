@@ -234,3 +234,42 @@ def test_bench_finetune_times_both_paths(tiny_base, sft_dir, tmp_path):
     assert len(old["steps"]) == len(new["steps"]) == 2
     assert all(r["seconds"] > 0 and r["tokens"] > 0 for r in old["steps"] + new["steps"])
     assert len(doc["speedup_s_per_step"]["per_round"]) == 2
+
+
+def test_urgent_quantile_and_its_tuning_hand_checked():
+    # P = softmax(log p) = (0.1, 0.3, 0.4, 0.2, 0.0): cumulative 0.1, 0.4, 0.8, 1.0, 1.0
+    scores = np.log([0.1, 0.3, 0.4, 0.2, 1e-12])
+    assert [ev.urgent_quantile(scores, t) for t in (0.05, 0.15, 0.3, 0.5, 0.75, 0.95)] == [
+        1, 2, 2, 3, 3, 4,
+    ]  # fmt: skip
+    # two true-2 patients the model ranks 3 first: only a low threshold catches both
+    true = [2, 2, 3, 4]
+    probs = [[0.05, 0.40, 0.45, 0.05, 0.05], [0.02, 0.30, 0.60, 0.04, 0.04],
+             [0.01, 0.09, 0.80, 0.05, 0.05], [0.01, 0.04, 0.15, 0.70, 0.10]]  # fmt: skip
+    scores = [np.log(p) for p in probs]
+    tau, table = ev.tune_threshold(true, scores, max_under=0.0)
+    chosen = next(r for r in table if r["threshold"] == tau)
+    assert chosen["under_triage_true_1_2"] == 0.0 and chosen["accuracy"] == 1.0
+    # all four right iff cum(1) < tau <= cum(2) for both 2s and cum(2) < tau for the 4:
+    # 0.20 < tau <= 0.32; ties go to the highest (the least urgent bias)
+    assert 0.31 <= tau <= 0.32
+
+
+def test_evaluate_applies_and_tunes_the_threshold_on_scores():
+    class Backend:  # scores ranking category 3 first, 2 close behind, for everyone
+        def render(self, messages):
+            return "prompt"
+
+        def score(self, prompts, candidates, complete=False):
+            return [list(np.log([0.05, 0.35, 0.40, 0.15, 0.05])) for _ in prompts]
+
+    records = [{"category": c, "presentation_id": f"X-{i}", "instruction": "triage",
+                "input": "chart"} for i, c in enumerate((2, 3, 3))]  # fmt: skip
+    base = ev.evaluate_model(Backend(), records)
+    assert [e["assigned"] for e in base["examples"]] == [3, 3, 3] and base["threshold"] is None
+    tuned = ev.evaluate_model(Backend(), records, tune_max_under=0.0)
+    assert tuned["under_triage_true_1_2"] == 0.0 and 0.05 < tuned["threshold"] <= 0.40
+    assert [e["assigned"] for e in tuned["examples"]] == [2, 2, 2]
+    assert len(tuned["examples"][0]["scores"]) == 5 and tuned["threshold_grid"]
+    with pytest.raises(ValueError, match="score mode"):
+        ev.evaluate_model(Backend(), records, mode="generate", threshold=0.3)
