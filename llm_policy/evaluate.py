@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from envs.clinical.triage_metrics import CATEGORIES, format_confusion, triage_metrics
+from llm_policy.decision import quantile_index
 from llm_policy.parsing import parse_triage
 from llm_policy.prompts import category_answer, record_messages
 
@@ -59,13 +60,9 @@ def load_split(data: Path | None, split: str, seed: int = 0) -> list[dict]:
 
 
 def urgent_quantile(scores: Sequence[float], threshold: float) -> int:
-    """The most urgent category c with P(category <= c) >= ``threshold``, P = the softmax of
-    the five candidates' scores (score mode: the model's distribution over the digit).
-    A threshold below 0.5 leans urgent: it trades over-triage for less under-triage."""
-    s = np.asarray(scores, dtype=float)
-    p = np.exp(s - s.max())
-    cum = np.cumsum(p / p.sum())
-    return CATEGORIES[min(int(np.searchsorted(cum, threshold)), len(CATEGORIES) - 1)]
+    """The most urgent category c with P(category <= c) >= ``threshold`` (P the softmax of
+    the five candidates' scores): :func:`llm_policy.decision.quantile_index` as a category."""
+    return CATEGORIES[quantile_index(scores, threshold)]
 
 
 def assign(

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Observation, Policy, PolicyContext
+from llm_policy.decision import check_threshold, quantile_index
 from llm_policy.parsing import (
     OK,
     FallbackCounter,
@@ -89,6 +90,11 @@ class LLMConfig:
     """Observations per backend call."""
     threads: int | None = None
     """torch CPU threads for local backends (None: torch's default)."""
+    triage_threshold: float | None = None
+    """Score mode, triage roles (ed_nurse, nursesim; the other roles ignore it): the most
+    urgent category whose cumulative probability reaches this, instead of the most likely
+    one (below 0.5 leans urgent; tune it on the val split with ``llm_policy.evaluate
+    --tune-threshold``)."""
 
     def validate(self) -> None:
         if self.role not in ROLES:
@@ -97,6 +103,7 @@ class LLMConfig:
             raise ValueError(f"unknown LLM mode {self.mode!r}; use one of {', '.join(MODES)}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        check_threshold(self.triage_threshold)  # the other roles ignore it (one ed team config)
 
 
 def build_backend(config: LLMConfig) -> Any:
@@ -276,7 +283,11 @@ class LLMPolicy(Policy):
         scores = backend.score(
             rendered, [[t for _, t in c] for c in cands], complete=self.role.complete
         )
-        best = [int(np.argmax(s)) for s in scores]
+        tau = self.config.triage_threshold
+        if tau is not None and self.role.by_urgency:
+            best = [quantile_index(s, tau) for s in scores]
+        else:
+            best = [int(np.argmax(s)) for s in scores]
         actions = [c[b][0] for c, b in zip(cands, best, strict=True)]
         if self.role.followup is not None:
             follow = [self.role.followup(v, a) for v, a in zip(views, actions, strict=True)]

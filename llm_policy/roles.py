@@ -61,6 +61,9 @@ class RoleAdapter:
     observation itself). The fallback always gets the observation."""
     skip_forced: bool = False
     """Take a decision with a single legal answer without calling the model."""
+    by_urgency: bool = False
+    """The first stage's candidates are triage categories, most urgent first (so
+    ``LLMConfig.triage_threshold`` may pick among them by :func:`quantile_index`)."""
 
 
 def _mask_candidates(
@@ -221,6 +224,7 @@ ROLES: dict[str, RoleAdapter] = {
         max_new_tokens=128,
         complete=False,  # the category line is followed by a rationale, not end of turn
         followup=_nursesim_followup,
+        by_urgency=True,
     ),
     "ed_nurse": RoleAdapter(
         messages=_nurse_messages,
@@ -231,6 +235,7 @@ ROLES: dict[str, RoleAdapter] = {
         complete=False,  # the SFT answer's category line goes on: (Name - COLOUR, target)
         view=_nurse_view,
         skip_forced=True,
+        by_urgency=True,
     ),
     "ed_consultant": RoleAdapter(
         messages=prompts.ed_consultant_messages,

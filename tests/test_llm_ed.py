@@ -377,3 +377,32 @@ def test_run_py_plays_an_llm_nurse_in_an_ed_team(tmp_path, tiny):
         p.bind(team_context(ctx_env))
     backends = {id(p._backend) for p in players.values()}
     assert len(backends) == 1
+
+
+class _LeansThree:
+    """A stand-in model: over CATEGORY 1..5 it gives 5/35/40/15/5 %: most likely 3,
+    but 2 is reached at cumulative 0.40."""
+
+    def render(self, messages):
+        return "prompt"
+
+    def score(self, prompts_, candidates, **kw):
+        probs = {f"CATEGORY {c}": p for c, p in zip(range(1, 6), (0.05, 0.35, 0.40, 0.15, 0.05),
+                                                     strict=True)}  # fmt: skip
+        return [[float(np.log(probs.get(a, 1e-9))) for a in c] for c in candidates]
+
+
+def test_nurse_triage_threshold_leans_urgent_only_for_the_nurse():
+    obs = [o for o, _ in play("mass_casualty", 40, seed=3)]
+    nurse_obs = [o["triage_nurse"] for o in obs if nurse_slot(o["triage_nurse"]) is not None]
+    assert nurse_obs
+    cats = {}
+    for tau in (None, 0.3):
+        pol = LLMPolicy(role="ed_nurse", mode="score", backend=_LeansThree(), triage_threshold=tau)
+        cats[tau] = {int(a) % N_CATEGORIES + 1 for a in pol.decide(nurse_obs)}
+    assert cats == {None: {3}, 0.3: {2}}
+    # one team config for every role: the consultant ignores the nurse's threshold
+    players = ed_players(backend=_LeansThree(), triage_threshold=0.3)
+    assert players["consultant"].config.triage_threshold == 0.3
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        LLMPolicy(role="ed_nurse", backend=_LeansThree(), triage_threshold=1.0).config.validate()

@@ -123,6 +123,10 @@ class RunConfig(TrainingFlags, _Scope):
     """"llm": policy that acts when an answer fails (default: the role's heuristic,
     severity_greedy for the classic consultant, ed_nurse / ed_consultant / ed_pharmacist
     in ed teams; there it replaces all three, so name one every role plays: random)."""
+    llm_triage_threshold: float | None = None
+    """"llm" triage nurse, score mode: the most urgent category whose cumulative
+    probability reaches this (0-1; below 0.5 leans urgent) instead of the most likely
+    (tune it with python -m llm_policy.evaluate --split val --tune-threshold 0.05)."""
 
     def validate(self) -> RunConfig:
         """This config as the run plays it — the task under its canonical name, --compare's
@@ -144,6 +148,9 @@ class RunConfig(TrainingFlags, _Scope):
 
     def _check(self) -> None:
         self.play.check_compare(self.compare)
+        if self.llm_triage_threshold is not None and not 0 < self.llm_triage_threshold < 1:
+            raise ValueError(f"--llm-triage-threshold {self.llm_triage_threshold}: a "
+                             "cumulative probability strictly between 0 and 1")  # fmt: skip
         if self.uses_llm:
             from llm_policy.backends import BACKENDS
 
@@ -201,7 +208,8 @@ class RunConfig(TrainingFlags, _Scope):
         from llm_policy.policy import LLMConfig
 
         return LLMConfig(role=role, mode=self.llm_mode, backend=self.llm_backend,
-                         model=self.llm_model, fallback=self.llm_fallback)  # fmt: skip
+                         model=self.llm_model, fallback=self.llm_fallback,
+                         triage_threshold=self.llm_triage_threshold)  # fmt: skip
 
     @property
     def rules(self) -> Ruleset:

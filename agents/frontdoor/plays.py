@@ -224,7 +224,10 @@ def llm_options(cfg: RunConfig) -> dict:
     """The --llm-* settings as the rllib evaluators' ``llm_options`` (the LLMModule
     builds its player from them in the EnvRunner)."""
     c = cfg.llm_config()
-    return {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
+    out = {"mode": c.mode, "backend": c.backend, "model": c.model, "fallback": c.fallback}
+    if cfg.llm_triage_threshold is not None:  # the triage nurse's; other roles ignore it
+        out["triage_threshold"] = cfg.llm_triage_threshold
+    return out
 
 
 def _rllib_rows(cfg: RunConfig, teams: dict, job: Job, step_log: list[dict]) -> list[dict]:
