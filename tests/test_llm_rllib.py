@@ -47,6 +47,24 @@ def test_llm_module_rejects_bad_config_at_build_time():
         spec.build()
 
 
+def test_llm_module_carries_the_triage_threshold():
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from agents.rllib.llm_module import LLMModule
+    from envs.gym_queue import QueueEnv
+
+    env = QueueEnv(task="basic_triage")
+
+    def spec(**config):
+        return RLModuleSpec(module_class=LLMModule, observation_space=env.observation_space,
+                            action_space=env.action_space, model_config=config)  # fmt: skip
+
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        spec(triage_threshold=1.5).build()
+    module = spec(role="ed_nurse", triage_threshold=0.3, backend_factory=FACTORY).build()
+    assert module.llm.config.triage_threshold == 0.3
+
+
 @pytest.mark.parametrize(
     ("mode", "team"),
     [("score", "nurse=llm,consultant=llm,pharmacist=llm"), ("generate", "pharmacist=llm")],
