@@ -91,7 +91,9 @@ def test_clone_reproduces_the_teacher_on_held_out_teacher_states(tmp_path):
 
 @pytest.mark.slow
 def test_clone_without_hints_learns_the_consultant_from_the_observation(tmp_path):
-    rows = im.teacher_rollouts("night_shift", "v1", "heuristic", range(5000, 5060), False)
+    # Without hints the clone must read the rule off the observation: 60 teacher episodes
+    # gave 0.937 held out (0.981 on train: too few states), 120 give 0.980 (2026-12-03).
+    rows = im.teacher_rollouts("night_shift", "v1", "heuristic", range(5000, 5120), False)
     specs = {"consultant": _specs("night_shift", False)["consultant"]}
     report = im.clone(specs, rows, im.CloneSettings(steps=2000), tmp_path)
     assert report["consultant"]["agreement_held_out"] >= 0.95, report
