@@ -179,3 +179,16 @@ def test_each_public_id_imports_first(tmp_path):
     registry = "from envs.ed.v1 import ED_ENVS; assert set(ED_ENVS) == {'v0', 'v1', 'v2'}"
     for stmt in ("from envs import ed_triage_v2", "import envs.ed.v2", registry):
         subprocess.run([sys.executable, "-c", stmt], check=True, cwd=tmp_path)
+
+
+def test_seed_range_keeps_every_episode_inside_it():
+    vec = EdVectorEnv(3, task="basic_triage", seed_range=(100, 110))
+    _, info = vec.reset(seed=8)
+    seeds = list(info["episode_seed"])
+    assert seeds == [108, 109, 100]  # as the scalar env maps reset(seed=s): lo + s % span
+    for _ in range(80):
+        _, _, _, _, info = vec.step({})
+        if "episode_seed" in info:
+            seeds += [s for s, m in zip(info["episode_seed"], info["_episode_seed"], strict=True)
+                      if m]  # fmt: skip
+    assert len(seeds) > 3 and all(100 <= s < 110 for s in seeds)
