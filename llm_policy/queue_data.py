@@ -11,7 +11,16 @@ Every step of every episode is one record: ``instruction`` (the consultant's sys
 prompt, :data:`llm_policy.prompts.CONSULTANT_SYSTEM`), ``input`` (the user message of
 :func:`~llm_policy.prompts.consultant_messages`: the queue by patient slot and the legal
 answers), ``output`` (the teacher's answer, ``SERVE <slot>`` or ``WAIT``), plus
-``task``, ``seed``, ``step``, ``action``, ``legal_actions``, ``teacher`` and ``split``.
+``task``, ``seed``, ``step``, ``action``, ``legal_actions``, ``decision``, ``teacher`` and
+``split``.
+
+``decision`` says what separates the most urgent servable patients by the prompt's own
+rule (:func:`decision_kind`): ``forced`` (a single legal answer: the LLM policy takes it
+without calling the model, so ``--skip-forced`` leaves it out of every split),
+``severity`` (one patient has the lowest reported severity), ``wait`` (equal severities,
+the longest wait decides) or ``slot`` (equal severities and waits). ``--tie-repeats K``
+writes the train split's ``wait`` and ``slot`` records K times, to weight training
+toward the comparisons a tie needs.
 
 Splits are by episode seed and never touch the front door's evaluation seeds
 (>= 10,000): train seeds 0…, val seeds 5,000…, test seeds 9,000…. The oracle teacher
@@ -36,11 +45,14 @@ import numpy as np
 import envs  # noqa: F401  (registers the gym ids)
 from agents.base import PolicyContext, make_policy
 from envs.gym_queue import GYM_IDS
+from envs.observation import REPORTED, WAIT, F
 from llm_policy.prompts import CONSULTANT_SYSTEM, consultant_messages, queue_answer
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
 SPLIT_SEEDS = {"train": 0, "val": 5_000, "test": 9_000}
 DEFAULT_EPISODES = {"train": 20, "val": 3, "test": 5}
+DECISIONS = ("forced", "severity", "wait", "slot")
+TIES = ("wait", "slot")
 _ENV_ID = {task: env_id for env_id, task in GYM_IDS.items()}
 
 
@@ -65,6 +77,24 @@ def random_legal_observations(
     return out
 
 
+def decision_kind(observation: dict[str, np.ndarray]) -> str:
+    """Which comparison picks among the servable patients (one of :data:`DECISIONS`):
+    ``forced`` when one answer is legal, else ``severity`` / ``wait`` / ``slot`` by
+    whether the lowest reported severity, then the longest wait among those, is unique."""
+    mask = np.asarray(observation["action_mask"])
+    if int(mask.sum()) <= 1:
+        return "forced"
+    n = mask.shape[0] - 1
+    rows = np.asarray(observation["observation"])[: n * F].reshape(n, F)
+    legal = np.flatnonzero(mask[:n])
+    sev = rows[legal, REPORTED]
+    best = legal[sev == sev.min()]
+    if len(best) == 1:
+        return "severity"
+    waits = rows[best, WAIT]
+    return "wait" if int((waits == waits.max()).sum()) == 1 else "slot"
+
+
 def episode_records(task: str, seed: int, teacher: str, split: str) -> list[dict[str, Any]]:
     env = gym.make(_ENV_ID[task]).unwrapped
     ctx = PolicyContext(task=env.task, ruleset="classic", n_slots=env.n_slots)
@@ -82,7 +112,8 @@ def episode_records(task: str, seed: int, teacher: str, split: str) -> list[dict
             "input": consultant_messages(obs)[1]["content"],
             "output": queue_answer(action, env.wait_action),
             "task": task, "seed": seed, "step": step, "action": action,
-            "legal_actions": int(mask.sum()), "teacher": teacher, "split": split,
+            "legal_actions": int(mask.sum()), "decision": decision_kind(obs),
+            "teacher": teacher, "split": split,
         })  # fmt: skip
         obs, _, done, _, _ = env.step(action)
         step += 1
@@ -93,7 +124,11 @@ def build_queue_dataset(
     teacher: str = "oracle",
     episodes: dict[str, int] | None = None,
     tasks: Sequence[str] = TASKS,
+    skip_forced: bool = False,
+    tie_repeats: int = 1,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    if tie_repeats < 1:
+        raise ValueError(f"tie_repeats must be >= 1, got {tie_repeats}")
     episodes = {**DEFAULT_EPISODES, **(episodes or {})}
     data: dict[str, list[dict[str, Any]]] = {}
     for split, first in SPLIT_SEEDS.items():
@@ -102,17 +137,22 @@ def build_queue_dataset(
             for task in tasks
             for seed in range(first, first + episodes[split])
             for r in episode_records(task, seed, teacher, split)
+            if not (skip_forced and r["decision"] == "forced")
+            for _ in range(tie_repeats if split == "train" and r["decision"] in TIES else 1)
         ]
     card = {
         "name": "edmarl queue-consultant SFT data",
         "teacher": teacher,
         "tasks": list(tasks),
+        "skip_forced": skip_forced,
+        "tie_repeats": tie_repeats,
         "split_seeds": {s: [f, f + episodes[s] - 1] for s, f in SPLIT_SEEDS.items()},
         "splits": {
             s: {
                 "examples": len(recs),
                 "waits": sum(r["output"] == "WAIT" for r in recs),
                 "per_task": dict(Counter(r["task"] for r in recs)),
+                "per_decision": {k: sum(r["decision"] == k for r in recs) for k in DECISIONS},
                 "mean_legal_actions": round(float(np.mean([r["legal_actions"] for r in recs])), 2)
                 if recs
                 else 0.0,
@@ -154,11 +194,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--val-episodes", type=int, default=DEFAULT_EPISODES["val"])
     ap.add_argument("--test-episodes", type=int, default=DEFAULT_EPISODES["test"])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    ap.add_argument(
+        "--skip-forced",
+        action="store_true",
+        help="leave out decisions with one legal answer (the policy never asks)",
+    )
+    ap.add_argument(
+        "--tie-repeats",
+        type=int,
+        default=1,
+        help="write train decisions that a wait or slot tie decides K times",
+    )
     args = ap.parse_args(argv)
+    if args.tie_repeats < 1:
+        ap.error("--tie-repeats must be >= 1")
     counts = {"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes}
     if min(counts.values()) < 0 or args.episodes > SPLIT_SEEDS["val"]:
         ap.error(f"episode counts must be in 0..{SPLIT_SEEDS['val']}")
-    data, card = build_queue_dataset(args.teacher, counts, args.tasks)
+    data, card = build_queue_dataset(
+        args.teacher, counts, args.tasks, args.skip_forced, args.tie_repeats
+    )
     for path in write_queue_dataset(args.out, data, card):
         print(path)
     print(json.dumps(card["splits"]))

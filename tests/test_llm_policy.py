@@ -16,7 +16,7 @@ from agents import make_policy
 from agents.evaluation import evaluate
 from envs.clinical import PatientGenerator, format_presentation
 from envs.ed.config import DRUGS, N_DRUGS
-from envs.observation import F
+from envs.observation import REPORTED, WAIT, F
 from llm_policy import prompts
 from llm_policy.parsing import (
     ILLEGAL,
@@ -323,6 +323,79 @@ def test_queue_sft_data_from_oracle_trajectories(tmp_path):
     assert main(argv.split()) == 0
     lines = (tmp_path / "train.jsonl").read_text().splitlines()
     assert len(lines) == 10 and json.loads(lines[0])["teacher"] == "severity_greedy"
+
+
+def test_queue_sft_decision_kinds_skip_forced_and_tie_repeats():
+    from llm_policy.queue_data import DECISIONS, build_queue_dataset, decision_kind
+
+    def obs(rows, legal):  # rows: (reported, wait) per slot; legal: servable slots
+        n = len(rows)
+        flat = np.zeros(n * F + 8, dtype=np.float32)
+        for s, (rep, wait) in enumerate(rows):
+            flat[s * F + REPORTED], flat[s * F + WAIT] = rep, wait
+        mask = np.zeros(n + 1, dtype=np.int8)
+        mask[list(legal)] = 1
+        mask[n] = 1
+        return {"observation": flat, "action_mask": mask}
+
+    rows = [(3, 1), (2, 4), (2, 4), (2, 6)]
+    assert decision_kind(obs(rows, [])) == "forced"  # only WAIT
+    assert decision_kind(obs(rows, [0, 1])) == "severity"
+    assert decision_kind(obs(rows, [1, 3])) == "wait"
+    assert decision_kind(obs(rows, [0, 1, 2])) == "slot"
+    eps = {"train": 2, "val": 1, "test": 1}
+    full, _ = build_queue_dataset("severity_greedy", eps, tasks=("basic_triage",))
+    data, card = build_queue_dataset(
+        "severity_greedy", eps, tasks=("basic_triage",), skip_forced=True, tie_repeats=3
+    )
+    for split, recs in full.items():
+        kinds = {k: sum(r["decision"] == k for r in recs) for k in DECISIONS}
+        assert all(r["decision"] != "forced" for r in data[split])
+        reps = 3 if split == "train" else 1
+        want = kinds["severity"] + reps * (kinds["wait"] + kinds["slot"])
+        assert card["splits"][split]["examples"] == len(data[split]) == want
+        for r in recs:  # forced: exactly the records with one legal answer
+            assert (r["decision"] == "forced") == (r["legal_actions"] == 1)
+    assert card["skip_forced"] and card["tie_repeats"] == 3
+    with pytest.raises(ValueError):
+        build_queue_dataset("severity_greedy", eps, tasks=("basic_triage",), tie_repeats=0)
+
+
+def test_queue_imitation_scores_the_legal_answers_against_the_teacher():
+    from experiments.queue_imitation import imitation_report, legal_answers
+    from llm_policy.queue_data import build_queue_dataset
+
+    data, _ = build_queue_dataset("severity_greedy", {"train": 0, "val": 0, "test": 2},
+                                  tasks=("basic_triage",))  # fmt: skip
+    recs = data["test"]
+
+    class Backend:  # ranks the teacher's answer first, except on the first scored record
+        def __init__(self):
+            self.seen = 0
+
+        def render(self, messages):
+            assert messages[0]["content"] == prompts.CONSULTANT_SYSTEM
+            return messages[1]["content"]
+
+        def score(self, prompts_, candidates, complete=True):
+            assert complete
+            out = []
+            for p, cands in zip(prompts_, candidates, strict=True):
+                rec = next(r for r in recs if r["input"] == p)
+                assert cands == legal_answers(rec) and len(cands) > 1
+                best = rec["output"] if self.seen else next(c for c in cands
+                                                            if c != rec["output"])  # fmt: skip
+                out.append(np.array([1.0 if c == best else 0.0 for c in cands]))
+                self.seen += 1
+            return out
+
+    rep = imitation_report(Backend(), recs, batch_size=3)
+    forced = sum(r["legal_actions"] == 1 for r in recs)
+    assert rep["n"] == len(recs) - forced and rep["skipped_forced"] == forced
+    assert rep["accuracy"] == pytest.approx(1 - 1 / rep["n"])
+    assert (
+        len(rep["mistakes"]) == 1 and sum(v["n"] for v in rep["by_decision"].values()) == rep["n"]
+    )
 
 
 def test_nursesim_generate_parses_or_falls_back_to_the_rule_based_nurse():
