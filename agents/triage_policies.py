@@ -48,7 +48,7 @@ def llm_policy(
 
     def triage(ps: Sequence[Presentation]) -> list[int | None]:
         records = [{"instruction": INSTRUCTION, "input": format_presentation(p)} for p in ps]
-        assigned, _ = assign(backend, records, "score", LLM_BATCH_SIZE, 0)
+        assigned, *_ = assign(backend, records, "score", LLM_BATCH_SIZE, 0)
         return assigned
 
     return triage
