@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 IMMEDIATE_CLIFF = (1.00, 0.60, 0.20)
 """Severity 1: reward at wait 0, 1, 2; 0.0 from wait 3 on."""
 LINEAR_DECAY = {2: (1.00, 0.125), 3: (0.85, 0.071), 4: (0.60, 0.040), 5: (0.40, 0.020)}
@@ -71,3 +73,12 @@ def wait_penalty(servable_reported: Sequence[int]) -> float:
     if emergencies:
         return WAIT_PENALTY_PER_IMMEDIATE * emergencies
     return WAIT_PENALTY_URGENT if urgent else WAIT_PENALTY_ANY
+
+
+def serve_reward_arrays(max_wait: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`serve_reward` and its value rounded as the served records round it
+    (Python's ``round``) as ``(6, max_wait + 1)`` arrays indexed [severity, wait] (row 0
+    unused, zeros): the lookup of the batched engines."""
+    raw = np.array([[serve_reward(s, w) if s else 0.0 for w in range(max_wait + 1)]
+                    for s in range(6)])  # fmt: skip
+    return raw, np.array([[round(float(r), REWARD_DECIMALS) for r in row] for row in raw])

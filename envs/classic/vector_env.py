@@ -50,12 +50,11 @@ from envs.classic.observation import (
 )
 from envs.classic.scenario import perturb_schedule
 from envs.reward import (
-    REWARD_DECIMALS,
     UNKNOWN_PATIENT_PENALTY,
     WAIT_PENALTY_ANY,
     WAIT_PENALTY_PER_IMMEDIATE,
     WAIT_PENALTY_URGENT,
-    serve_reward,
+    serve_reward_arrays,
 )
 from envs.rulesets import single_agent_ruleset
 from envs.seeding import EPISODE_SEED_BOUND
@@ -64,12 +63,7 @@ from envs.types import Condition
 from envs.validation import check_action_array, check_seed
 
 _MAX_TABLE_WAIT = 63  # every serve reward is 0 from wait 20 on, so clipping is exact
-_REWARD = np.array(
-    [[serve_reward(s, w) if s else 0.0 for w in range(_MAX_TABLE_WAIT + 1)] for s in range(6)]
-)
-_REWARD_ROUNDED = np.array(
-    [[round(float(r), REWARD_DECIMALS) for r in row] for row in _REWARD]
-)  # Python's round, as the scalar engine records it
+_REWARD, _REWARD_ROUNDED = serve_reward_arrays(_MAX_TABLE_WAIT)
 
 
 class QueueVectorEnv(VectorEnv):

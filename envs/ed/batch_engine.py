@@ -23,25 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.ed.config import DRUGS, HIGH_ALERT_DRUGS, N_CATEGORIES, N_DRUGS, EdConfig, Place
+from envs.ed.config import N_CATEGORIES, N_DRUGS, EdConfig, Place
+from envs.ed.engine import _HIGH_ALERT, UNDER_TRIAGE_LEVELS  # the scalar rule's constants
 from envs.ed.scenario import EdScenario
-from envs.reward import REWARD_DECIMALS, serve_reward
 from envs.types import NO_COUNTDOWN, Condition
 
 _WAITING, _SERVED, _LEFT = int(Place.WAITING), int(Place.SERVED), int(Place.LEFT)
 _PENDING, _LWBS, _DIED = int(Place.PENDING), int(Place.LWBS), int(Place.DIED)
 _CRITICAL, _AT_RISK = int(Condition.CRITICAL), int(Condition.AT_RISK)
-_HIGH_ALERT = np.array([d in HIGH_ALERT_DRUGS for d in DRUGS])
-UNDER_TRIAGE_LEVELS = 2  # as envs.ed.engine
-
-
-def reward_tables(max_wait: int) -> tuple[np.ndarray, np.ndarray]:
-    """Serve reward and its rounded value (Python's ``round``, as the served records)
-    for severity 0..5 (0 unused) and wait 0..max_wait."""
-    raw = np.array([[serve_reward(s, w) if s else 0.0 for w in range(max_wait + 1)]
-                    for s in range(N_CATEGORIES + 1)])  # fmt: skip
-    rounded = np.array([[round(float(r), REWARD_DECIMALS) for r in row] for row in raw])
-    return raw, rounded
 
 
 @dataclass
@@ -238,8 +227,8 @@ def substep(
 ) -> BatchResult:
     """One sub-step of the ``live`` episodes: ``actions`` (B, 3) int64 in Role order,
     judged on ``m0`` / ``lg0`` (the masks and legality the agents saw); ``rows`` =
-    ``arange(B)``; ``tables`` = :func:`reward_tables`. Rows not live are left as they
-    are (zero rewards)."""
+    ``arange(B)``; ``tables`` = :func:`envs.reward.serve_reward_arrays` up to the
+    horizon. Rows not live are left as they are (zero rewards)."""
     cfg, r = s.config, s.config.rewards
     B, N = s.batch, s.n_slots
     shared_serve = np.zeros(B)

@@ -56,7 +56,7 @@ from envs.ed.config import AGENTS, DRUGS, EdConfig, Place, Role
 from envs.ed.scenario import CHART_FEATURES, build_ed_scenario
 from envs.ed.v1 import ED_ENVS
 from envs.generator import GeneratorParams
-from envs.reward import fast_serve_reward
+from envs.reward import fast_serve_reward, serve_reward_arrays
 from envs.seeding import EPISODE_SEED_BOUND
 from envs.validation import check_action_array, check_seed
 
@@ -109,7 +109,7 @@ class EdVectorEnv:
         t = self.single.task
         self.max_steps = t.max_steps
         self.state = be.empty_state(cfg, B, N, t.max_steps)
-        self._tables = be.reward_tables(t.max_steps + 1)
+        self._tables = serve_reward_arrays(t.max_steps + 1)  # every wait an episode can reach
         self._rows = np.arange(B)
         self._bound = np.zeros(B)
         self._returns = np.zeros((B, 3))
