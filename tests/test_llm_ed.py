@@ -5,7 +5,9 @@ Llama with SmolLM2's tokenizer), generate-mode fallbacks counted into
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import re
 
 import numpy as np
@@ -406,3 +408,28 @@ def test_nurse_triage_threshold_leans_urgent_only_for_the_nurse():
     assert players["consultant"].config.triage_threshold == 0.3
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         LLMPolicy(role="ed_nurse", backend=_LeansThree(), triage_threshold=1.0).config.validate()
+
+
+def test_llm_nurse_script_plays_the_fine_tuned_nurse_with_its_threshold(tmp_path, tiny):
+    from experiments import llm_nurse
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    out = tmp_path / "nurse.json"
+    argv = ["--tasks", "basic_triage", "--teams", "heuristic", "llm ft", "--episodes", "1",
+            "--ft-model", str(tmp_path / "tiny"), "--ft-threshold", "0.3",
+            "--out", str(out)]  # fmt: skip
+    assert llm_nurse.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["setup"]["ft_threshold"] == 0.3
+    row = doc["results"]["basic_triage"]["llm ft"]
+    assert row["episodes"] == 1 and row["nurse_fallbacks"] == 0 and row["illegal_actions"] == 0
+    assert row["nurse_model_decisions"] > 0
+    tiny_dir = str(tmp_path / "tiny")
+    args = argparse.Namespace(ft_model=tiny_dir, base_model=tiny_dir, threads=None,
+                              mode="score", ft_threshold=0.3)  # fmt: skip
+    nurse = llm_nurse.players("llm ft", "basic_triage", args)["llm"]["triage_nurse"]
+    assert nurse.config.triage_threshold == 0.3
+    base = llm_nurse.players("llm base", "basic_triage", args)["llm"]["triage_nurse"]
+    assert base.config.triage_threshold is None  # the base model keeps its most likely category
