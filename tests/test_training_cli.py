@@ -67,6 +67,7 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--algo", "dqn"], "invalid choice 'dqn' for argument '--algo'"),
         (["--eval-seed-start", "5"], "training seeds"),
         (["--hint-weight", "-1"], "--hint-weight must be a finite number >= 0"),
+        (["--num-learners", "3"], "divisible by 3"),
     ],
 )
 def test_training_flags_fail_clearly(args, message, tmp_path, capsys, monkeypatch):
@@ -74,6 +75,17 @@ def test_training_flags_fail_clearly(args, message, tmp_path, capsys, monkeypatc
     extra = [] if "--resume" in args else ["--output", str(tmp_path / "o")]
     assert main(["--task", "basic_triage", "--ruleset", "classic", *extra, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_learners_share_the_iterations_batch_and_minibatch():
+    """RLlib's sizes are per learner: with 2 learners each gets half, so an iteration
+    still samples train_batch_size env steps in minibatches of minibatch_size."""
+    from agents.rllib.training import TrainSettings, build_config
+
+    for n, per_batch, per_mini in ((0, 2000, 250), (1, 2000, 250), (2, 1000, 125)):
+        cfg = build_config(TrainSettings(task="basic_triage", num_learners=n))
+        assert cfg.total_train_batch_size == 2000, n
+        assert (cfg.train_batch_size_per_learner, cfg.minibatch_size) == (per_batch, per_mini)
 
 
 def test_multi_agent_ed_training_and_mixed_teams(tmp_path):

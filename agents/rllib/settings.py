@@ -33,7 +33,9 @@ class TrainingFlags:
     envs_per_runner: int = 8
     """Environments stepped by each EnvRunner."""
     num_learners: int = 0
-    """Learner actors (0: learn in the driver)."""
+    """Learner actors (0: learn in the driver). With several, each learns on its share of
+    the train batch and minibatch (RLlib's sizes are per learner), so the iteration's
+    batch and minibatch stay the sizes given here."""
     address: str | None = None
     """Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)."""
     seed: int = 0
@@ -112,6 +114,13 @@ class TrainSettings(TrainingFlags):
             raise ValueError("--num-env-runners >= 0, --envs-per-runner >= 1, --num-learners >= 0")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError("minibatch_size must not exceed train_batch_size")
+        n = self.num_learners
+        if n > 1 and (self.train_batch_size % n or self.minibatch_size % n):
+            raise ValueError(
+                f"--num-learners {n} splits each batch and minibatch among the "
+                f"learners: give a --train-batch-size ({self.train_batch_size}) "
+                f"and --minibatch-size ({self.minibatch_size}) divisible by {n}"
+            )
         if not 0.0 <= self.hint_weight < float("inf"):
             raise ValueError(f"--hint-weight must be a finite number >= 0, got {self.hint_weight}")
         from agents.rllib.imitation import INITS, TEACHER_CHOICES

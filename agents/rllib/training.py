@@ -138,15 +138,17 @@ def build_config(s: TrainSettings) -> Any:
     from envs.rulesets import get_ruleset
 
     cls = {"ppo": PPOConfig, "appo": APPOConfig}[s.algo]
+    # RLlib's batch and minibatch sizes are per learner; ours are the iteration's.
+    learners = max(1, s.num_learners)
     training: dict[str, Any] = {
         "lr": s.lr,
         "gamma": s.gamma,
         "entropy_coeff": s.entropy_coeff,
-        "train_batch_size_per_learner": s.train_batch_size,
+        "train_batch_size_per_learner": s.train_batch_size // learners,
         "clip_param": s.clip_param,
     }
     if s.algo == "ppo":
-        training.update(minibatch_size=s.minibatch_size, num_epochs=s.num_epochs)
+        training.update(minibatch_size=s.minibatch_size // learners, num_epochs=s.num_epochs)
     training.update(s.extra)
     # The ruleset's builder (its registry entry's rllib_config): classic_config or team_config.
     return get_ruleset(s.ruleset).load("rllib_config")(cls(), s, training)
