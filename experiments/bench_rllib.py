@@ -205,6 +205,9 @@ class BenchConfig:
     decision_steps: bool | None = None
     """ed: RLlib sees an agent only when it has a choice (agents.rllib.decisions; default:
     run.py's, off)."""
+    num_learners: int | None = None
+    """Learner actors (default: run.py's, 0 = the driver learns); with several, the
+    learner-connector share is not measured (it runs inside the actors)."""
     out: Path = Path("results/bench_rllib.json")
     """JSON output."""
 
@@ -221,7 +224,7 @@ def settings(cfg: BenchConfig, runners: int):
 
     given = {"ed_version": cfg.ed_version, "envs_per_runner": cfg.envs_per_runner,
              "train_batch_size": cfg.train_batch_size, "minibatch_size": cfg.minibatch_size,
-             "decision_steps": cfg.decision_steps}  # fmt: skip
+             "decision_steps": cfg.decision_steps, "num_learners": cfg.num_learners}  # fmt: skip
     run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners,
                     **{k: v for k, v in given.items() if v is not None})  # fmt: skip
     if cfg.train_batch_size is not None and cfg.minibatch_size is None:
@@ -273,8 +276,10 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         GeneralAdvantageEstimation.__call__ = _timed(saved[1], driver, "gae")
         group = algo.learner_group
         group.update = _timed(group.update, driver, "learner")
-        learner = group._learner  # the local learner (run.py's default num_learners=0)
-        learner._learner_connector = _timed(learner._learner_connector, driver, "learner_connector")
+        learner = group._learner  # the local learner (None with learner actors)
+        if learner is not None:
+            connector = _timed(learner._learner_connector, driver, "learner_connector")
+            learner._learner_connector = connector
         r = algo.train()  # warm-up: actor start, first weight sync, first forward passes
         steps0, eps0 = _get(r, ("env_runners", ENV_STEPS)), _get(r, ("env_runners", EPISODES))
         agent_steps0 = _agent_steps(r)
@@ -314,7 +319,9 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         "sampling_share_of_wall": driver["sampling"] / wall,
         "learner_share_of_wall": learn / wall,
         "sampling_profile": sampling,
-        "learner_profile": {
+        "learner_profile": None  # runs inside the learner actors: not timed here
+        if s.num_learners > 0
+        else {
             "learner_connector": driver["learner_connector"] / learn,
             "gae": driver["gae"] / learn,
             "update": 1.0 - driver["learner_connector"] / learn,
@@ -334,10 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(cfg, n)
         rows.append(row)
         prof = "  ".join(f"{k} {v:.0%}" for k, v in row["sampling_profile"].items())
+        lp = row["learner_profile"]
+        conn = f", connector {lp['learner_connector']:.0%}" if lp else ""
         print(f"runners {n}: sampled {row['sampled_steps_per_s']:,.0f}/s  trained "
               f"{row['trained_steps_per_s']:,.0f}/s  episodes {row['episodes_per_s']:.2f}/s  "
-              f"sampling: {prof}  learner connector "
-              f"{row['learner_profile']['learner_connector']:.0%}", flush=True)  # fmt: skip
+              f"sampling: {prof}  learner {row['learner_s']:.1f} s"
+              f"{conn}", flush=True)  # fmt: skip
     base = rows[0]["sampled_steps_per_s"]
     for row in rows:
         row["sampled_vs_first"] = row["sampled_steps_per_s"] / base
@@ -351,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "envs_per_runner": s.envs_per_runner,
         "rollout_fragment_length": cfg.rollout_fragment_length or "auto",
         "decision_steps": s.decision_steps,
+        "num_learners": s.num_learners,
         "train_batch_size": s.train_batch_size,
         "minibatch_size": s.minibatch_size,
         "num_epochs": s.num_epochs,
