@@ -259,6 +259,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
     from agents.rllib.training import _local_learner_threads, build_config
 
     s = settings(cfg, runners)
+    s.validate()  # e.g. more Ray actors than this machine's CPUs
     threads = _local_learner_threads(s)  # as train() does for a local learner
     if cfg.learner_threads is not None:
         torch.set_num_threads(cfg.learner_threads)

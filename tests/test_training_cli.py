@@ -67,7 +67,12 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--algo", "dqn"], "invalid choice 'dqn' for argument '--algo'"),
         (["--eval-seed-start", "5"], "training seeds"),
         (["--hint-weight", "-1"], "--hint-weight must be a finite number >= 0"),
-        (["--num-learners", "3"], "divisible by 3"),
+        (
+            ["--num-env-runners", "0", "--num-learners", "2", "--train-batch-size", "2001"],
+            "divisible by 2",
+        ),
+        # one CPU per actor: more actors than CPUs would wait forever for the missing ones
+        (["--num-env-runners", str(os.cpu_count() or 2), "--num-learners", "2"], "CPUs (one per"),
     ],
 )
 def test_training_flags_fail_clearly(args, message, tmp_path, capsys, monkeypatch):

@@ -5,6 +5,7 @@ the ruleset and the library defaults that the front door overrides)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,6 +106,23 @@ class TrainSettings(TrainingFlags):
     (:mod:`agents.rllib.selection`; 0: neither — the trained modules ship as trained)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def _check_local_cpus(self) -> None:
+        """On a local Ray instance (``init_ray``: one CPU per core), refuse settings whose
+        actors cannot all start: each EnvRunner and learner actor asks Ray for one CPU,
+        and an actor without one waits forever (the run would hang before its first
+        iteration). A cluster may add nodes, so it is not checked there."""
+        if self.address or os.environ.get("RAY_ADDRESS"):
+            return
+        have = os.cpu_count() or 2
+        need = self.num_env_runners + self.num_learners
+        if need > have:
+            raise ValueError(
+                f"--num-env-runners {self.num_env_runners} and --num-learners "
+                f"{self.num_learners} need {need} CPUs (one per Ray actor); this machine "
+                f"has {have}: lower them (--num-learners 0 learns in the driver), or run on "
+                "a Ray cluster (--address)"
+            )
+
     def validate(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"--algo must be one of {ALGOS}, got {self.algo!r}")
@@ -114,6 +132,7 @@ class TrainSettings(TrainingFlags):
             raise ValueError("--num-env-runners >= 0, --envs-per-runner >= 1, --num-learners >= 0")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError("minibatch_size must not exceed train_batch_size")
+        self._check_local_cpus()
         n = self.num_learners
         if n > 1 and (self.train_batch_size % n or self.minibatch_size % n):
             raise ValueError(
