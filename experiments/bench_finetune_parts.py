@@ -54,6 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--vocab",
+        type=int,
+        default=49152,
+        help="vocabulary (LM head) size; SmolLM2's by default (smoke runs: less)",
+    )
+    ap.add_argument("--rows", type=int, default=ROWS, help="batch rows (smoke runs: fewer)")
+    ap.add_argument(
+        "--card-tokens",
+        type=int,
+        default=CARD,
+        help="tokens of the first row's patient card (smoke runs: fewer)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import torch
@@ -62,18 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536,
+    cfg = LlamaConfig(vocab_size=args.vocab, hidden_size=576, intermediate_size=1536,
                       num_hidden_layers=args.layers, num_attention_heads=9,
                       num_key_value_heads=3, tie_word_embeddings=True)  # fmt: skip
     lora = LoraConfig(r=16, lora_alpha=16, target_modules=list(LORA_TARGETS))
     models = {False: get_peft_model(LlamaForCausalLM(cfg), lora)}
     models[True] = copy.deepcopy(models[False])
     ts.hold_frozen_in_bf16(models[True])
-    head = torch.randint(0, 49000, (PREFIX,)).tolist()
+    head = torch.randint(0, args.vocab - 100, (PREFIX,)).tolist()
     rows = []
-    for i in range(ROWS):
-        card = torch.randint(0, 49000, (CARD + 3 * i,)).tolist()
-        answer = torch.randint(0, 49000, (ANSWER,)).tolist()
+    for i in range(args.rows):
+        card = torch.randint(0, args.vocab - 100, (args.card_tokens + 3 * i,)).tolist()
+        answer = torch.randint(0, args.vocab - 100, (ANSWER,)).tolist()
         rows.append((head + card + answer, [ts.IGNORE_INDEX] * (PREFIX + len(card)) + answer))
     batch = ts.collate(rows, 0, torch)
     cpu: dict[str, list[float]] = {k: [] for k in VARIANTS}
@@ -94,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"round {r + 1} {name}: {cpu[name][-1]:.2f} CPU s", flush=True)
     base = np.array(cpu["fp32_full_logits"])
     doc = {
-        "what": "CPU s of one forward+backward, 8 rows, SmolLM2 layer shapes, random weights",
+        "what": "CPU s of one forward+backward, SmolLM2 layer shapes, random weights",
+        "rows": args.rows,
+        "vocab": args.vocab,
         "layers": args.layers,
         "threads": args.threads,
         "batch_tokens": int(batch["attention_mask"].sum()),
