@@ -47,6 +47,7 @@ import agents  # noqa: F401  (registers the policies)
 from agents.ed_evaluation import evaluate_teams
 from agents.report import mean_ci, write_json
 from agents.roles import team_spec
+from llm_policy.decision import check_threshold
 
 TASKS = ("basic_triage", "dynamic_queue", "mass_casualty")
 TEAMS = ("heuristic", "llm base", "llm ft", "random", "ppo")
@@ -124,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/llm_nurse_ed.json"))
     ap.add_argument("--redo", action="store_true", help="replace entries already in --out")
     args = ap.parse_args(argv)
+    if args.ft_threshold is not None and args.mode != "score":
+        ap.error("--ft-threshold needs --mode score (it reads the five categories' scores)")
+    try:
+        check_threshold(args.ft_threshold, "--ft-threshold")
+    except ValueError as e:
+        ap.error(str(e))
     doc = json.loads(args.out.read_text()) if args.out.exists() else {}
     doc.setdefault("results", {})
     doc["setup"] = {

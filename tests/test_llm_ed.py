@@ -433,3 +433,17 @@ def test_llm_nurse_script_plays_the_fine_tuned_nurse_with_its_threshold(tmp_path
     assert nurse.config.triage_threshold == 0.3
     base = llm_nurse.players("llm base", "basic_triage", args)["llm"]["triage_nurse"]
     assert base.config.triage_threshold is None  # the base model keeps its most likely category
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--mode", "generate", "--ft-threshold", "0.2"], "needs --mode score"),
+     (["--ft-threshold", "1.5"], "strictly between 0 and 1")],
+)  # fmt: skip
+def test_llm_nurse_script_refuses_a_bad_threshold(argv, message, tmp_path, capsys):
+    from experiments import llm_nurse
+
+    with pytest.raises(SystemExit) as e:
+        llm_nurse.main([*argv, "--out", str(tmp_path / "x.json")])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
