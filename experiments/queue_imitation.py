@@ -88,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None, help="JSON file (written atomically)")
     args = ap.parse_args(argv)
+    from agents.report import save_json
     from llm_policy.backends import make_backend
-    from llm_policy.finetune import atomic_write_text, read_records
+    from llm_policy.finetune import read_records
 
     records = read_records(args.data, args.split, args.limit)
     backend = make_backend("transformers", model=args.model, threads=args.threads)
@@ -99,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            + " ".join(sys.argv[1:] if argv is None else argv)}  # fmt: skip
     print(json.dumps({k: v for k, v in doc.items() if k != "mistakes"}, indent=2))
     if args.out:
-        atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        save_json(args.out, doc)
     return 0
 
 

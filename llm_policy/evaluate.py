@@ -31,7 +31,6 @@ decisions per second. ``--data`` defaults to the data set built in memory with
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -199,8 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--threshold / --tune-threshold need --mode score")
     if args.threshold is not None and not 0 < args.threshold < 1:
         ap.error("--threshold must lie strictly between 0 and 1")
+    from agents.report import save_json
     from llm_policy.backends import BackendUnavailableError, make_backend
-    from llm_policy.finetune import atomic_write_text
 
     try:
         records = load_split(args.data, args.split)[: args.limit or None]
@@ -227,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }  # fmt: skip
     print(format_report(doc))
     if args.out:
-        atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        save_json(args.out, doc)
     return 0
 
 

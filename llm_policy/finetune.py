@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agents.report import write_text
 from llm_policy.model_source import BASE_MODEL_KEY
 from llm_policy.prompts import record_messages
 from llm_policy.train_step import (
@@ -254,15 +255,6 @@ def step_loss(recipe: Recipe) -> Callable[[Any, dict], Any]:
 
 
 # -- atomic output -----------------------------------------------------------------------------
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600
-    os.replace(tmp, path)
-
-
 def atomic_dir(path: Path, write: Callable[[Path], None]) -> None:
     """Fill a temporary sibling directory, then swap it in place of ``path``."""
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
@@ -280,7 +272,7 @@ def write_loss_csv(path: Path, rows: list[dict]) -> None:
     w = csv.DictWriter(buf, fieldnames=LOSS_COLUMNS, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue())
 
 
 def plot_loss(path: Path, rows: list[dict], title: str) -> None:
@@ -422,7 +414,7 @@ def finetune(
         **{k: round(v, 3) for k, v in _peak_memory(torch).items()},
         "command": "python -m llm_policy.finetune " + " ".join(sys.argv[1:]),
     }
-    atomic_write_text(output / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(output / "train_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 

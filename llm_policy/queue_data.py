@@ -164,15 +164,15 @@ def build_queue_dataset(
 
 
 def write_queue_dataset(out: Path, data: dict[str, list[dict]], card: dict) -> list[Path]:
-    from llm_policy.finetune import atomic_write_text
+    from agents.report import write_text
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for split, recs in data.items():
         path = out / f"{split}.jsonl"
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in recs))
+        write_text(path, "".join(json.dumps(r) + "\n" for r in recs))
         written.append(path)
-    atomic_write_text(out / "data_card.json", json.dumps(card, indent=2) + "\n")
+    write_text(out / "data_card.json", json.dumps(card, indent=2) + "\n")
     return [*written, out / "data_card.json"]
 
 
