@@ -37,6 +37,9 @@ Figures per runner count (sums over the timed iterations):
   EMA-smoothed per-call means (coefficient 0.01) that the first, slow calls dominate
   for hundreds of calls, so they are not used; ``sampling_s`` (the driver's whole
   sampling call, Ray transfer included) is measured the same way;
+* with ``--sample-ahead`` (run.py's default) ``sampling_s`` is the driver's wait for
+  the batch in flight (the runners sample while the learner trains), so sampling and
+  learner shares of the wall time no longer add up to one;
 * ``learner_profile``: shares of ``learner_s`` (``LearnerGroup.update``):
   ``learner_connector`` the learner connector pipeline, ``gae`` its
   ``general_advantage_estimation`` piece, ``update`` the rest (forward, loss,
@@ -205,6 +208,9 @@ class BenchConfig:
     decision_steps: bool | None = None
     """ed: RLlib sees an agent only when it has a choice (agents.rllib.decisions; default:
     run.py's, off)."""
+    sample_ahead: bool | None = None
+    """ppo: the runners sample the next batch while the learner trains (default: run.py's;
+    agents.rllib.sample_ahead). The driver's sampling time is then its wait for them."""
     num_learners: int | None = None
     """Learner actors (default: run.py's, 0 = the driver learns); with several, the
     learner-connector share is not measured (it runs inside the actors)."""
@@ -224,7 +230,8 @@ def settings(cfg: BenchConfig, runners: int):
 
     given = {"ed_version": cfg.ed_version, "envs_per_runner": cfg.envs_per_runner,
              "train_batch_size": cfg.train_batch_size, "minibatch_size": cfg.minibatch_size,
-             "decision_steps": cfg.decision_steps, "num_learners": cfg.num_learners}  # fmt: skip
+             "decision_steps": cfg.decision_steps, "num_learners": cfg.num_learners,
+             "sample_ahead": cfg.sample_ahead}  # fmt: skip
     run = RunConfig(task=cfg.task, ruleset=cfg.ruleset, num_env_runners=runners,
                     **{k: v for k, v in given.items() if v is not None})  # fmt: skip
     if cfg.train_batch_size is not None and cfg.minibatch_size is None:
@@ -256,6 +263,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
     import torch
     from ray.rllib.connectors.learner import GeneralAdvantageEstimation
 
+    from agents.rllib.sample_ahead import SampleAheadPPO
     from agents.rllib.training import _local_learner_threads, build_config
 
     s = settings(cfg, runners)
@@ -269,7 +277,9 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
     algo = config.build_algo()
     driver = dict.fromkeys(("sampling", "learner", "learner_connector", "gae"), 0.0)
     saved = ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__
+    collect = SampleAheadPPO._collect  # with --sample-ahead: the wait for the batch
     try:
+        SampleAheadPPO._collect = _timed(collect, driver, "sampling")
         algo.env_runner_group.foreach_env_runner(
             install_runner_timers, local_env_runner=runners == 0
         )
@@ -297,6 +307,7 @@ def measure(cfg: BenchConfig, runners: int) -> dict:
         ep_len = _get(r, ("env_runners", "episode_len_mean"))
     finally:
         ppo_mod.synchronous_parallel_sample, GeneralAdvantageEstimation.__call__ = saved
+        SampleAheadPPO._collect = collect
         algo.stop()
         if threads is not None:
             torch.set_num_threads(threads)
@@ -361,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "envs_per_runner": s.envs_per_runner,
         "rollout_fragment_length": cfg.rollout_fragment_length or "auto",
         "decision_steps": s.decision_steps,
+        "sample_ahead": s.sample_ahead,
         "num_learners": s.num_learners,
         "train_batch_size": s.train_batch_size,
         "minibatch_size": s.minibatch_size,

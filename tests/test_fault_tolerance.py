@@ -26,14 +26,17 @@ TINY = dict(train_batch_size=200, minibatch_size=100, envs_per_runner=2)
 RULESETS = ["classic", "ed"]
 
 
-@pytest.mark.parametrize("ruleset", RULESETS)
-def test_env_runner_killed_mid_training_is_restarted(ruleset):
+@pytest.mark.parametrize(("ruleset", "sample_ahead"),
+                         [("classic", False), ("ed", False), ("ed", True)])  # fmt: skip
+def test_env_runner_killed_mid_training_is_restarted(ruleset, sample_ahead):
+    """With --sample-ahead the runner dies with a sample in flight: the batch is topped
+    up with a synchronous sample once it is back."""
     import ray
 
     init_ray(None)
     register_envs()
     s = TrainSettings(task="basic_triage", ruleset=ruleset, num_env_runners=1,
-                      hints=ruleset == "ed", **TINY)  # fmt: skip
+                      hints=ruleset == "ed", sample_ahead=sample_ahead, **TINY)  # fmt: skip
     algo = build_config(s).build_algo()
     try:
         first = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]

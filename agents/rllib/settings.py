@@ -30,7 +30,8 @@ class TrainingFlags:
     """Stop at this many sampled env steps instead of --train-iters."""
     num_env_runners: int = 2
     """RLlib EnvRunner actors sampling in parallel (0: sample in the driver). Two, one per
-    core of a 2-core machine: PPO samples and learns in turn, so both cores sample."""
+    core of a 2-core machine: both cores sample, and with --sample-ahead they sample
+    the next batch while the learner trains."""
     envs_per_runner: int = 8
     """Environments stepped by each EnvRunner."""
     num_learners: int = 0
@@ -73,6 +74,11 @@ class TrainingFlags:
     legal; agents.rllib.decisions): the same episodes with half the agent-steps, ~1.1-1.5x
     the training episodes/s, but its trained teams scored 0.6-0.9 % of the bound lower on
     mass_casualty (docs/benchmarks/front_door_speed.md), so it is off by default."""
+    sample_ahead: bool = True
+    """ppo with EnvRunners: the runners sample the next batch while the learner trains on
+    this one (:mod:`agents.rllib.sample_ahead`; each batch is then one update older than
+    the policy that trains on it). --no-sample-ahead: RLlib's PPO, sampling and learning
+    in turn."""
     share_params: bool = False
     """ed: one module plays all three roles (a padded common layout with a role one-hot;
     agents.rllib.sharing says what is shared and what the spaces do not allow)."""

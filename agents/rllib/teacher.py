@@ -14,14 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.schedules.scheduler import Scheduler
 
+from agents.rllib.learner import LeanPPOTorchLearner
 from agents.rllib.training import TEACHER_COEFF, TEACHER_KL
 
 TEACHER_KEY = "teacher"
+TEACHER_LOGITS = "teacher_logits"
+"""Train-batch column of the teacher's logits (:class:`TeacherLogits`)."""
 
 
 def teacher_schedule(coeff: float, decay_steps: int) -> list[list[float]]:
@@ -50,8 +53,31 @@ def teacher_kl(teacher_logits: Any, logits: Any) -> Any:
     return torch.where(p > 0, p * (p_log - q_log), torch.zeros_like(p)).sum(-1)
 
 
-class TeacherPPOTorchLearner(PPOTorchLearner):
-    """RLlib's PPO torch learner plus the decaying teacher KL term."""
+class TeacherLogits(ConnectorV2):
+    """Learner connector piece: the frozen teachers' logits on each module's whole train
+    batch, once per update, as a column that the minibatches slice like the others. The
+    teacher does not change, so its forward pass per minibatch and epoch (6 epochs) gave
+    the same logits each time. Skipped for a module whose coefficient is 0."""
+
+    def __init__(self, teachers: dict[str, Any], schedulers: dict[str, Scheduler]) -> None:
+        super().__init__()
+        self.teachers, self.schedulers = teachers, schedulers
+
+    def __call__(self, *, rl_module: Any, batch: dict, episodes: Any, **kwargs: Any) -> Any:
+        import torch
+
+        for module_id, teacher in self.teachers.items():
+            coeff = float(self.schedulers[module_id].get_current_value())
+            if module_id in batch and coeff != 0.0:
+                with torch.no_grad():
+                    out = teacher.forward_train({Columns.OBS: batch[module_id][Columns.OBS]})
+                batch[module_id][TEACHER_LOGITS] = out[Columns.ACTION_DIST_INPUTS]
+        return batch
+
+
+class TeacherPPOTorchLearner(LeanPPOTorchLearner):
+    """The PPO torch learner (:mod:`agents.rllib.learner`) plus the decaying teacher KL
+    term."""
 
     def build(self) -> None:
         super().build()
@@ -75,6 +101,8 @@ class TeacherPPOTorchLearner(PPOTorchLearner):
             self.teacher_schedulers[module_id] = Scheduler(
                 cfg["schedule"], framework="torch", device=self._device
             )
+        if self._learner_connector is not None:
+            self._learner_connector.append(TeacherLogits(self.teachers, self.teacher_schedulers))
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         import torch
@@ -88,9 +116,12 @@ class TeacherPPOTorchLearner(PPOTorchLearner):
         coeff = self.teacher_schedulers[module_id].get_current_value()
         if float(coeff) == 0.0:  # decayed: the term adds nothing, skip the teacher's forward
             return loss
-        with torch.no_grad():
-            target = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
-        kl = teacher_kl(target[Columns.ACTION_DIST_INPUTS], fwd_out[Columns.ACTION_DIST_INPUTS])
+        target = batch.get(TEACHER_LOGITS)  # TeacherLogits' column, else computed here
+        if target is None:
+            with torch.no_grad():
+                target = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
+            target = target[Columns.ACTION_DIST_INPUTS]
+        kl = teacher_kl(target, fwd_out[Columns.ACTION_DIST_INPUTS])
         kl = kl.mean()
         self.metrics.log_value((module_id, TEACHER_KL), kl.detach(), window=1)
         return loss + coeff * kl

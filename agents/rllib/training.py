@@ -135,9 +135,10 @@ def build_config(s: TrainSettings) -> Any:
     from ray.rllib.algorithms.appo import APPOConfig
     from ray.rllib.algorithms.ppo import PPOConfig
 
+    from agents.rllib.sample_ahead import SampleAheadPPOConfig
     from envs.rulesets import get_ruleset
 
-    cls = {"ppo": PPOConfig, "appo": APPOConfig}[s.algo]
+    cls = {"ppo": SampleAheadPPOConfig if s.sample_ahead else PPOConfig, "appo": APPOConfig}[s.algo]
     # RLlib's batch and minibatch sizes are per learner; ours are the iteration's.
     learners = max(1, s.num_learners)
     training: dict[str, Any] = {
@@ -151,7 +152,12 @@ def build_config(s: TrainSettings) -> Any:
         training.update(minibatch_size=s.minibatch_size // learners, num_epochs=s.num_epochs)
     training.update(s.extra)
     # The ruleset's builder (its registry entry's rllib_config): classic_config or team_config.
-    return get_ruleset(s.ruleset).load("rllib_config")(cls(), s, training)
+    config = get_ruleset(s.ruleset).load("rllib_config")(cls(), s, training)
+    if s.algo == "ppo":
+        from agents.rllib.learner import LeanPPOTorchLearner
+
+        config = config.learners(learner_class=LeanPPOTorchLearner)
+    return config
 
 
 def classic_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
@@ -186,6 +192,7 @@ def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
     modules, :func:`agents.rllib.variants.team_modules`), the PettingZoo env."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
+    from agents.rllib.runner import LeanMultiAgentEnvRunner
     from agents.rllib.variants import team_modules
 
     module_ids, mapping, specs = team_modules(s, _map_agent_to_module)
@@ -194,7 +201,11 @@ def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
                   "decision_steps": s.decision_steps}  # fmt: skip
     return (
         base.environment(ED_ENV_NAME, env_config=env_config, disable_env_checking=True)
-        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
+        .env_runners(
+            num_env_runners=s.num_env_runners,
+            num_envs_per_env_runner=s.envs_per_runner,
+            env_runner_cls=LeanMultiAgentEnvRunner,
+        )
         .learners(num_learners=s.num_learners)
         .multi_agent(
             policies=set(module_ids), policy_mapping_fn=mapping, policies_to_train=module_ids

@@ -1,0 +1,230 @@
+"""The training speed-ups of issue 18 change nothing they claim to keep:
+
+* :class:`agents.rllib.modules.MaskedCategorical` is RLlib's categorical distribution
+  (log-probabilities, entropy, KL, legal samples);
+* :class:`agents.rllib.learner.LeanPPOTorchLearner` applies the same updates as RLlib's
+  PPO learner, non-finite gradients included;
+* :class:`agents.rllib.runner.LeanMultiAgentEnvRunner` samples the same episodes and
+  reports the same step counts as RLlib's ``MultiAgentEnvRunner``;
+* :class:`agents.rllib.teacher.TeacherLogits` gives the loss the teacher's own logits;
+* :class:`agents.rllib.sample_ahead.SampleAheadPPO` trains each batch exactly one update
+  after the weights that sampled it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ray.rllib")
+
+from ray.rllib.core.columns import Columns  # noqa: E402
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical  # noqa: E402
+from ray.rllib.utils.torch_utils import FLOAT_MIN  # noqa: E402
+
+from agents.rllib.modules import MaskedCategorical  # noqa: E402
+from agents.rllib.training import TrainSettings, build_config, init_ray, register_envs  # noqa: E402
+
+TINY = dict(task="basic_triage", ruleset="ed", hints=True, ed_version="v1",
+            train_batch_size=200, minibatch_size=100, envs_per_runner=2, num_epochs=2)  # fmt: skip
+COUNTS = ("num_env_steps_sampled", "num_env_steps_sampled_lifetime", "num_episodes",
+          "num_episodes_lifetime", "num_agent_steps_sampled", "num_agent_steps_sampled_lifetime",
+          "num_module_steps_sampled", "num_module_steps_sampled_lifetime")  # fmt: skip
+
+
+def test_masked_categorical_is_rllibs_categorical():
+    gen = torch.Generator().manual_seed(0)
+    legal = torch.rand(64, 41, generator=gen) > 0.7
+    legal[:, -1] = True
+    logits = torch.randn(64, 41, generator=gen) + torch.where(legal, 0.0, FLOAT_MIN)
+    ours, ref = MaskedCategorical.from_logits(logits), TorchCategorical.from_logits(logits)
+    actions = ref.sample()
+    torch.testing.assert_close(ours.logp(actions), ref.logp(actions), rtol=0, atol=2e-6)
+    torch.testing.assert_close(ours.entropy(), ref.entropy(), rtol=0, atol=2e-6)
+    other = TorchCategorical.from_logits(logits + torch.randn(64, 41, generator=gen))
+    torch.testing.assert_close(ours.kl(other), ref.kl(other), rtol=0, atol=2e-6)
+    for _ in range(20):  # never an illegal action
+        assert legal.gather(1, ours.sample()[:, None]).all()
+
+
+def _learner(s: TrainSettings, learner_class=None):
+    config = build_config(s)
+    if learner_class is not None:
+        config = config.learners(learner_class=learner_class)
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    runner = MultiAgentEnvRunner(config=config)
+    env = runner.env.envs[0].unwrapped
+    spaces = {a: (env.get_observation_space(a), env.get_action_space(a)) for a in env.agents}
+    runner.stop()
+    return config.build_learner(spaces=spaces)
+
+
+def test_lean_learner_applies_rllibs_updates_nonfinite_gradients_included():
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    from agents.rllib.learner import LeanPPOTorchLearner
+
+    register_envs()
+    s = TrainSettings(num_env_runners=0, **TINY)
+    lean, ref = _learner(s), _learner(s, PPOTorchLearner)
+    assert isinstance(lean, LeanPPOTorchLearner) and not isinstance(ref, LeanPPOTorchLearner)
+    ref.module.set_state(lean.module.get_state())
+    gen = torch.Generator().manual_seed(1)
+    for step in range(3):  # finite, then a nan and an inf in one module's gradients
+        grads = {pid: torch.randn(p.shape, generator=gen) for pid, p in lean._params.items()}
+        if step > 0:
+            first, second = list(grads)[:2]
+            grads[first].view(-1)[0] = float("nan")
+            grads[second].view(-1)[-1] = float("inf")
+        pairs = zip(lean._params, ref._params, strict=True)
+        lean.apply_gradients({k: v.clone() for k, v in grads.items()})
+        ref.apply_gradients({ref_pid: grads[pid].clone() for pid, ref_pid in pairs})
+        for (_, a), (_, b) in zip(lean._params.items(), ref._params.items(), strict=True):
+            assert torch.isfinite(a).all()
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def _counts(metrics: dict) -> dict:
+    return {k: metrics[k] for k in COUNTS if k in metrics}
+
+
+def test_lean_runner_samples_rllibs_episodes_and_counts():
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    from agents.rllib.runner import LeanMultiAgentEnvRunner
+
+    register_envs()
+    config = build_config(TrainSettings(num_env_runners=0, **TINY))
+    played = {}
+    for cls in (MultiAgentEnvRunner, LeanMultiAgentEnvRunner):
+        runner = cls(config=config)
+        episodes = runner.sample(num_timesteps=150) + runner.sample(num_timesteps=60)
+        played[cls] = episodes, _counts(runner.get_metrics())
+        runner.stop()
+    (ref_eps, ref_counts), (eps, counts) = played.values()
+    assert counts == ref_counts and counts["num_episodes"] >= 1
+    assert counts["num_env_steps_sampled"] >= 210
+    assert len(eps) == len(ref_eps)
+    for ep, ref in zip(eps, ref_eps, strict=True):
+        assert ep.is_done == ref.is_done and set(ep.agent_episodes) == set(ref.agent_episodes)
+        for agent, sa in ep.agent_episodes.items():
+            other = ref.agent_episodes[agent]
+            np.testing.assert_array_equal(sa.get_actions(), other.get_actions())
+            np.testing.assert_array_equal(sa.get_rewards(), other.get_rewards())
+            for key, obs in sa.get_observations().items():
+                np.testing.assert_array_equal(obs, other.get_observations()[key])
+
+
+def test_numpy_once_leaves_converted_episodes_alone():
+    from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+
+    from agents.rllib.runner import numpy_once
+
+    numpy_once()
+    ep = MultiAgentEpisode()
+    ep.add_env_reset(observations={"a": 0}, infos={"a": {}})
+    ep.add_env_step(observations={"a": 1}, actions={"a": 0}, rewards={"a": 1.0})
+    assert not ep.is_numpy
+    assert ep.to_numpy() is ep and ep.is_numpy
+    before = ep.agent_episodes["a"].observations.data
+    assert ep.to_numpy() is ep and ep.agent_episodes["a"].observations.data is before
+
+
+def test_teacher_logits_column_is_the_teachers_forward_pass(tmp_path):
+    from agents.rllib.teacher import TEACHER_LOGITS, TeacherLogits, teacher_training
+
+    register_envs()
+    s = TrainSettings(num_env_runners=0, teacher_coeff=1.0, **TINY)
+    config = build_config(s).learners(**teacher_training(s, None))
+    # The clone the teacher reads: this run's initial modules, saved as the clone is.
+    learner = _learner(s)
+    for mid in learner.module.keys():
+        learner.module[mid].save_to_path(str(tmp_path / mid))
+    config.learner_config_dict["teacher"]["path"] = str(tmp_path)
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    runner = MultiAgentEnvRunner(config=config)
+    env = runner.env.envs[0].unwrapped
+    spaces = {a: (env.get_observation_space(a), env.get_action_space(a)) for a in env.agents}
+    episodes = runner.sample(num_timesteps=120)
+    runner.stop()
+    teacher_learner = config.build_learner(spaces=spaces)
+    assert any(isinstance(c, TeacherLogits) for c in teacher_learner._learner_connector.connectors)
+    batch = teacher_learner._learner_connector(
+        rl_module=teacher_learner.module, batch={}, episodes=episodes,
+        shared_data={}, metrics=teacher_learner.metrics,
+    )  # fmt: skip
+    for mid, teacher in teacher_learner.teachers.items():
+        with torch.no_grad():
+            ref = teacher.forward_train({Columns.OBS: batch[mid][Columns.OBS]})
+        torch.testing.assert_close(batch[mid][TEACHER_LOGITS], ref[Columns.ACTION_DIST_INPUTS])
+    # A decayed coefficient: no column, no teacher pass.
+    for sched in teacher_learner.teacher_schedulers.values():
+        sched.update(timestep=10**9)
+    batch = teacher_learner._learner_connector(
+        rl_module=teacher_learner.module, batch={}, episodes=episodes,
+        shared_data={}, metrics=teacher_learner.metrics,
+    )  # fmt: skip
+    assert all(TEACHER_LOGITS not in b for b in batch.values())
+
+
+def _logp(module, state: dict, sa_episode) -> np.ndarray:
+    """Log-probabilities of an agent's sampled actions under module weights ``state``."""
+    module = copy.deepcopy(module)
+    module.set_state(state)
+    obs = {k: torch.as_tensor(np.asarray(v)[:-1]) for k, v in sa_episode.get_observations().items()}
+    with torch.no_grad():
+        logits = module.forward_train({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+    dist = MaskedCategorical.from_logits(logits)
+    return dist.logp(torch.as_tensor(sa_episode.get_actions())).numpy()
+
+
+def test_sample_ahead_trains_each_batch_one_update_after_its_sampling_weights():
+    import ray
+
+    from agents.rllib.sample_ahead import SampleAheadPPO
+
+    init_ray(None)
+    register_envs()
+    s = TrainSettings(num_env_runners=1, sample_ahead=True, **TINY)
+    algo = build_config(s).build_algo()
+    assert isinstance(algo, SampleAheadPPO)
+    learner = algo.learner_group._learner
+    seen: list[tuple[list, dict]] = []  # (episodes, the learner's weights) per update
+    update = algo.learner_group.update
+
+    def recording_update(*args, **kwargs):
+        weights = {m: copy.deepcopy(learner.module[m].get_state()) for m in learner.module.keys()}
+        # A copy: PPO's learner connector appends a bootstrap step to each episode.
+        seen.append((copy.deepcopy(kwargs["episodes"]), weights))
+        return update(*args, **kwargs)
+
+    algo.learner_group.update = recording_update
+    try:
+        steps = [algo.train()["env_runners"]["num_env_steps_sampled_lifetime"] for _ in range(3)]
+    finally:
+        algo.stop()
+        ray.shutdown()
+    assert steps[0] >= 200 and steps[1] - steps[0] >= 200 and steps[2] - steps[1] >= 200
+    # Batch 1 (sampled before any update) and batch 2 (sampled while update 1 ran) come
+    # from the initial weights; batch 3 from the weights after update 1 — its logps
+    # match those, not the ones it is trained from (after update 2).
+    expect = {0: 0, 1: 0, 2: 1}
+    for k, (episodes, _) in enumerate(seen):
+        sampler, trainer = seen[expect[k]][1], seen[k][1]
+        gaps, lags = [], []
+        for ep in episodes:
+            for agent, sa in ep.agent_episodes.items():
+                if len(sa) == 0:
+                    continue
+                mid = ep.module_for(agent)
+                stored = np.asarray(sa.get_extra_model_outputs(Columns.ACTION_LOGP))
+                gaps.append(np.abs(_logp(learner.module[mid], sampler[mid], sa) - stored).max())
+                lags.append(np.abs(_logp(learner.module[mid], trainer[mid], sa) - stored).max())
+        assert max(gaps) < 1e-4, (k, max(gaps))
+        if k == 2:
+            assert max(lags) > 1e-3  # trained one update after the weights that sampled it
