@@ -12,7 +12,9 @@ How to run::
 Runs with the same label are replicates of one version: the ratio is of the groups'
 mean episodes/s (to the first label's), and the evaluation compares the groups' ``ppo``
 score averaged per held-out seed over the replicates, paired by seed (mean difference
-and 95 % t-interval; every run must have played the same seeds).
+and 95 % t-interval; every run must have played the same seeds), and the groups' mean
+run scores with Welch's interval over runs (training is not reproducible here, and runs
+of one version differ by more than the seed-paired interval).
 
 Episodes: the last record's ``episodes`` (RLlib's count of finished episodes, recorded
 since 2026-12-03), else Σ per iteration ``Δtimesteps / episode_len_mean`` (the env steps
@@ -106,10 +108,15 @@ def groups_compared(rows: list[dict]) -> dict:
                 per_seed.setdefault(seed, []).append(score)
         if len({len(v) for v in per_seed.values()}) != 1:
             raise ValueError(f"the {label!r} runs did not all play the same seeds")
+        run_means = []
+        for r in mine:
+            scores = seed_scores(Path(r["run"]))
+            run_means.append(sum(scores.values()) / len(scores))
         groups[label] = {
             "runs": len(mine),
             "episodes_per_s": sum(r["episodes_per_s"] for r in mine) / len(mine),
             "score": {s: sum(v) / len(v) for s, v in per_seed.items()},
+            "run_scores": run_means,
         }
     first = groups[labels[0]]
     out = {}
@@ -127,8 +134,24 @@ def groups_compared(rows: list[dict]) -> dict:
             "score_minus_first": mean,
             "score_minus_first_ci95": half,
             "seeds_won_lost": [sum(d > 1e-9 for d in diff), sum(d < -1e-9 for d in diff)],
+            "run_scores": g["run_scores"],
+            **between_runs(g["run_scores"], first["run_scores"]),
         }
     return out
+
+
+def between_runs(scores: list[float], first: list[float]) -> dict:
+    """Mean run score minus the first group's, with Welch's 95 % interval over runs
+    (None with fewer than two runs in a group). The seed-paired interval above treats the
+    runs as fixed; training is not reproducible here and runs of one version differ by
+    more than that interval, so this is the comparison of versions."""
+    from scipy import stats
+
+    diff = sum(scores) / len(scores) - sum(first) / len(first)
+    if len(scores) < 2 or len(first) < 2 or scores is first:
+        return {"runs_minus_first": diff, "runs_minus_first_ci95": None}
+    ci = stats.ttest_ind(scores, first, equal_var=False).confidence_interval(0.95)
+    return {"runs_minus_first": diff, "runs_minus_first_ci95": [ci.low, ci.high]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({g['ratio_to_first']:.2f}× {first}); ppo score {g['mean_score']:.4f}, "
               f"− {first} {g['score_minus_first']:+.4f} ± {g['score_minus_first_ci95']:.4f} "
               f"over {g['seeds']} paired seeds (won/lost {g['seeds_won_lost']})")  # fmt: skip
+        ci = g["runs_minus_first_ci95"]
+        runs = ", ".join(f"{x:.3f}" for x in g["run_scores"])
+        span = f" (Welch 95 % CI {ci[0]:+.4f} to {ci[1]:+.4f})" if ci else ""
+        print(f"  run scores {runs}; mean − {first} over runs {g['runs_minus_first']:+.4f}{span}")
     if cfg.out is not None:
         doc = {**run_record("front_door_speed.py", argv), "runs": rows, "groups": groups}
         save_json(cfg.out, doc)
