@@ -228,3 +228,62 @@ def test_sample_ahead_trains_each_batch_one_update_after_its_sampling_weights():
         assert max(gaps) < 1e-4, (k, max(gaps))
         if k == 2:
             assert max(lags) > 1e-3  # trained one update after the weights that sampled it
+
+
+def test_proximal_policy_reweights_advantages_and_takes_the_current_logps():
+    """With sample-ahead the learner's connector puts the current module's log-probs in
+    the batch and weights each advantage by π_current / π_sampling (truncated)."""
+    from ray.rllib.core import COMPONENT_RL_MODULE
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    from agents.rllib.learner import IS_CAP, PROXIMAL_KEY, ProximalPolicy
+
+    register_envs()
+    config = build_config(TrainSettings(num_env_runners=0, **TINY))
+    runner = MultiAgentEnvRunner(config=config)
+    env = runner.env.envs[0].unwrapped
+    spaces = {a: (env.get_observation_space(a), env.get_action_space(a)) for a in env.agents}
+    episodes = runner.sample(num_timesteps=120)
+    sampling = runner.get_state(components=COMPONENT_RL_MODULE)[COMPONENT_RL_MODULE]
+    runner.stop()
+    plain = config.build_learner(spaces=spaces)
+    proximal = config.copy(copy_frozen=False).learners(learner_config_dict={PROXIMAL_KEY: True})
+    proximal = proximal.build_learner(spaces=spaces)
+    assert any(isinstance(c, ProximalPolicy) for c in proximal._learner_connector.connectors)
+    assert not any(isinstance(c, ProximalPolicy) for c in plain._learner_connector.connectors)
+
+    def batches(perturb: float) -> tuple[dict, dict]:
+        out = []
+        for learner in (plain, proximal):
+            learner.module.set_state(sampling)  # the weights that sampled the episodes
+            gen = torch.Generator().manual_seed(5)
+            with torch.no_grad():
+                for mid in sorted(learner.module.keys()):
+                    for p in learner.module[mid].parameters():
+                        p.add_(perturb * torch.randn(p.shape, generator=gen))
+            out.append(learner._learner_connector(
+                rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes),
+                shared_data={}, metrics=learner.metrics))  # fmt: skip
+        return out[0], out[1]
+
+    for perturb in (0.0, 0.05):
+        ref, got = batches(perturb)
+        for mid, b in got.items():
+            live = b[Columns.LOSS_MASK].bool()
+            module = proximal.module[mid]
+            with torch.no_grad():
+                logits = module.forward_train({Columns.OBS: b[Columns.OBS]})
+            logp = MaskedCategorical.from_logits(logits[Columns.ACTION_DIST_INPUTS]).logp(
+                b[Columns.ACTIONS]
+            )
+            torch.testing.assert_close(b[Columns.ACTION_LOGP][live], logp[live])
+            weight = torch.exp(logp - ref[mid][Columns.ACTION_LOGP]).clamp(max=IS_CAP)
+            if perturb == 0.0:  # the weights that sampled: weight 1, advantages unchanged
+                torch.testing.assert_close(weight[live], torch.ones_like(weight[live]))
+            else:
+                assert (weight[live] - 1).abs().max() > 1e-3
+            torch.testing.assert_close(
+                b[Postprocessing.ADVANTAGES][live],
+                ref[mid][Postprocessing.ADVANTAGES][live] * weight[live],
+            )

@@ -6,9 +6,11 @@ the runners start sampling the next one with the weights they have, and the lear
 trains meanwhile; the new weights reach the runners when that sample is done (Ray runs
 an actor's calls in the order they were sent). So each batch is sampled by the policy
 one update older than the one that trains on it — the lag of asynchronous PPO
-(Sample Factory, APPO without a target network): PPO's ratio and clip are taken
-against the batch's own sampling log-probabilities, so the update stays a trust-region
-step from the policy that acted, which is what makes one update of lag safe.
+(Sample Factory, APPO). The learner corrects for it
+(:class:`agents.rllib.learner.ProximalPolicy`, set up by ``build_config``): PPO's ratio
+and clip are taken against the policy at the start of the update, and each advantage
+is weighted by that policy's probability of the action over the sampling policy's
+(decoupled PPO), so the update is, in expectation, the on-policy step.
 
 On a 2-core machine the learner and the sampling then share the cores instead of
 leaving one idle for half of every iteration (docs/benchmarks/front_door_speed.md).

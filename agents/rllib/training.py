@@ -154,9 +154,11 @@ def build_config(s: TrainSettings) -> Any:
     # The ruleset's builder (its registry entry's rllib_config): classic_config or team_config.
     config = get_ruleset(s.ruleset).load("rllib_config")(cls(), s, training)
     if s.algo == "ppo":
-        from agents.rllib.learner import LeanPPOTorchLearner
+        from agents.rllib.learner import PROXIMAL_KEY, LeanPPOTorchLearner
 
         config = config.learners(learner_class=LeanPPOTorchLearner)
+        if s.sample_ahead and s.num_env_runners > 0:  # batches one update behind
+            config = config.learners(learner_config_dict={PROXIMAL_KEY: True})
     return config
 
 
