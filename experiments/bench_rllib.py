@@ -46,9 +46,10 @@ Figures per runner count (sums over the timed iterations):
   backward, optimiser over all epochs). PPO only, local learner (run.py's defaults).
 
 Results to expect on a 2-core machine (docs/benchmarks/bench_rllib.md): 0 runners
-(sampling in the driver) slowest; 1 runner a few times faster; 2 runners (run.py's
-default since 2026-12-03) ~1.5× 1 runner's episodes/s, sampling then ~half the wall
-time. ``--decision-steps`` (RLlib sees an agent only when it has a choice) and
+(sampling in the driver) slowest; 1 and 2 runners (run.py's default) about twice its
+episodes/s with sampling ahead (the default since 2026-12-03), the learner then ~3/4 of
+the wall time; ``--sample-ahead False`` gives RLlib's PPO, sampling and learning in
+turn. ``--decision-steps`` (RLlib sees an agent only when it has a choice) and
 ``--num-epochs`` / ``--minibatch-size`` measure the settings of
 docs/benchmarks/front_door_speed.md.
 """
