@@ -135,6 +135,13 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
     def forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return RLModule.forward_exploration(self, batch, **kwargs)
 
+    def forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return RLModule.forward_inference(self, batch, **kwargs)
+
+    def forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return RLModule.forward_train(self, batch, **kwargs)
+
+    # One distribution class for acting, training and evaluation (MaskedCategorical).
     def get_exploration_action_dist_cls(self) -> type[TorchCategorical]:
         return MaskedCategorical
 
@@ -143,12 +150,6 @@ class SlotScorerModule(TorchRLModule, ValueFunctionAPI):
 
     def get_inference_action_dist_cls(self) -> type[TorchCategorical]:
         return MaskedCategorical
-
-    def forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return RLModule.forward_inference(self, batch, **kwargs)
-
-    def forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return RLModule.forward_train(self, batch, **kwargs)
 
     def _embed(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """(slot embeddings, context (B, width), where the slots are). On a large batch
