@@ -138,7 +138,10 @@ def build_config(s: TrainSettings) -> Any:
     from agents.rllib.sample_ahead import SampleAheadPPOConfig
     from envs.rulesets import get_ruleset
 
-    cls = {"ppo": SampleAheadPPOConfig if s.sample_ahead else PPOConfig, "appo": APPOConfig}[s.algo]
+    # Sampling ahead needs remote EnvRunners; without them the run is RLlib's PPO as is
+    # (its per-iteration connector-state sync included).
+    ahead = s.sample_ahead and s.num_env_runners > 0
+    cls = {"ppo": SampleAheadPPOConfig if ahead else PPOConfig, "appo": APPOConfig}[s.algo]
     # RLlib's batch and minibatch sizes are per learner; ours are the iteration's.
     learners = max(1, s.num_learners)
     training: dict[str, Any] = {
@@ -157,7 +160,7 @@ def build_config(s: TrainSettings) -> Any:
         from agents.rllib.learner import PROXIMAL_KEY, LeanPPOTorchLearner
 
         config = config.learners(learner_class=LeanPPOTorchLearner)
-        if s.sample_ahead and s.num_env_runners > 0:  # batches one update behind
+        if ahead:  # batches one update behind
             config = config.learners(learner_config_dict={PROXIMAL_KEY: True})
     return config
 
