@@ -8,7 +8,9 @@
   reports the same step counts as RLlib's ``MultiAgentEnvRunner``;
 * :class:`agents.rllib.teacher.TeacherLogits` gives the loss the teacher's own logits;
 * :class:`agents.rllib.sample_ahead.SampleAheadPPO` trains each batch exactly one update
-  after the weights that sampled it.
+  after the weights that sampled it;
+* turning off RLlib's action normalising and clipping (``DISCRETE_ACTIONS``) is safe:
+  every env RLlib trains on has Discrete action spaces.
 """
 
 from __future__ import annotations
@@ -48,6 +50,23 @@ def test_masked_categorical_is_rllibs_categorical():
     torch.testing.assert_close(ours.kl(other), ref.kl(other), rtol=0, atol=2e-6)
     for _ in range(20):  # never an illegal action
         assert legal.gather(1, ours.sample()[:, None]).all()
+
+
+@pytest.mark.parametrize("ruleset", ["classic", "ed"])
+def test_every_training_env_has_discrete_actions(ruleset):
+    import gymnasium as gym
+
+    from agents.rllib.training import DISCRETE_ACTIONS, _ed_env_creator, _env_creator
+    from envs.tasks import TASKS
+
+    assert DISCRETE_ACTIONS == {"normalize_actions": False, "clip_actions": False}
+    for task in TASKS:
+        if ruleset == "classic":
+            spaces = [_env_creator({"task": task, "ruleset": "classic"}).action_space]
+        else:
+            env = _ed_env_creator({"task": task, "hints": True, "ed_version": "v1"})
+            spaces = [env.get_action_space(a) for a in env.get_agent_ids()]
+        assert spaces and all(isinstance(sp, gym.spaces.Discrete) for sp in spaces), task
 
 
 def _learner(s: TrainSettings, learner_class=None):

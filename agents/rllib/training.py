@@ -31,6 +31,10 @@ ED_ENV_NAME = "edmarl_ed"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.json"
 MODULE_ID = "default_policy"
+DISCRETE_ACTIONS = {"normalize_actions": False, "clip_actions": False}
+"""Every env here has Discrete action spaces, which RLlib's unsquash and clip leave as
+they are; turned off, its NormalizeAndClipActions connector no longer deep-copies every
+action at every env step (~4 % of an ``ed`` runner's sampling time)."""
 
 
 def _env_creator(env_config: dict) -> Any:
@@ -176,9 +180,15 @@ def classic_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any
         # RLlib's env pre-check steps unmasked random actions; our envs handle them as
         # Queue Doctor does, so the check would only add start-up time.
         .environment(
-            ENV_NAME, env_config={"task": s.task, "ruleset": s.ruleset}, disable_env_checking=True
+            ENV_NAME,
+            env_config={"task": s.task, "ruleset": s.ruleset},
+            disable_env_checking=True,
+            **DISCRETE_ACTIONS,
         )
-        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
+        .env_runners(
+            num_env_runners=s.num_env_runners,
+            num_envs_per_env_runner=s.envs_per_runner,
+        )
         .learners(num_learners=s.num_learners)
         # The width goes in the algorithm's model_config (not the spec's), so that a
         # Tune sweep can set it: a spec's own model_config would take precedence.
@@ -205,7 +215,9 @@ def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
                   "critic": s.critic, "share_params": s.share_params,
                   "decision_steps": s.decision_steps}  # fmt: skip
     return (
-        base.environment(ED_ENV_NAME, env_config=env_config, disable_env_checking=True)
+        base.environment(
+            ED_ENV_NAME, env_config=env_config, disable_env_checking=True, **DISCRETE_ACTIONS
+        )
         .env_runners(
             num_env_runners=s.num_env_runners,
             num_envs_per_env_runner=s.envs_per_runner,
