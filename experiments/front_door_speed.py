@@ -10,7 +10,11 @@ How to run::
     python experiments/front_door_speed.py before=runs/a before=runs/b after=runs/c ...
 
 Runs with the same label are replicates of one version: the ratio is of the groups'
-mean episodes/s (to the first label's), and the evaluation compares the groups' ``ppo``
+mean episodes/s (to the first label's), with a 95 % interval for the ratio of geometric
+means (Welch's interval on log episodes/s); ``--paired`` also pairs the k-th run of each
+label with the k-th run of the first (runs alternated in time: a machine whose speed
+drifts during the session slows both runs of a pair alike) and gives the geometric mean
+of the pairs' ratios with a t-interval over pairs. The evaluation compares the groups' ``ppo``
 score averaged per held-out seed over the replicates, paired by seed (mean difference
 and 95 % t-interval; every run must have played the same seeds), and the groups' mean
 run scores with Welch's interval over runs (training is not reproducible here, and runs
@@ -53,6 +57,9 @@ class SpeedConfig:
     """Write the figures here as JSON."""
     estimate: bool = False
     """Estimate the episodes from timesteps / episode_len_mean even where counted."""
+    paired: bool = False
+    """Pair the k-th run of each label with the k-th run of the first label (give the
+    runs in the order they ran, alternated) and report the ratio per pair."""
 
 
 def training_speed(run_dir: Path, estimate: bool = False) -> dict:
@@ -95,9 +102,9 @@ def seed_scores(run_dir: Path) -> dict[int, float]:
     return {int(r["seed"]): float(r["score"]) for r in rows}
 
 
-def groups_compared(rows: list[dict]) -> dict:
+def groups_compared(rows: list[dict], paired: bool = False) -> dict:
     """Per label: mean episodes/s and the per-seed mean score; each later label minus
-    the first, paired by seed."""
+    the first, paired by seed; speed ratios (:func:`speed_ratio`)."""
     labels = list(dict.fromkeys(r["label"] for r in rows))
     groups: dict[str, dict] = {}
     for label in labels:
@@ -117,6 +124,7 @@ def groups_compared(rows: list[dict]) -> dict:
             "episodes_per_s": sum(r["episodes_per_s"] for r in mine) / len(mine),
             "score": {s: sum(v) / len(v) for s, v in per_seed.items()},
             "run_scores": run_means,
+            "rates": [r["episodes_per_s"] for r in mine],
         }
     first = groups[labels[0]]
     out = {}
@@ -136,7 +144,51 @@ def groups_compared(rows: list[dict]) -> dict:
             "seeds_won_lost": [sum(d > 1e-9 for d in diff), sum(d < -1e-9 for d in diff)],
             "run_scores": g["run_scores"],
             **between_runs(g["run_scores"], first["run_scores"]),
+            **speed_ratio(g["rates"], first["rates"], paired),
         }
+    return out
+
+
+def _log_interval(sample: list[float], other: list[float] | None = None) -> list[float] | None:
+    """exp of the 95 % t-interval of mean(log sample) (− mean(log other), Welch)."""
+    import numpy as np
+    from scipy import stats
+
+    logs = np.log(sample)
+    if other is None:
+        if len(logs) < 2:
+            return None
+        ci = stats.ttest_1samp(logs, 0.0).confidence_interval(0.95)
+    else:
+        if len(logs) < 2 or len(other) < 2:
+            return None
+        ci = stats.ttest_ind(logs, np.log(other), equal_var=False).confidence_interval(0.95)
+    return [float(np.exp(ci.low)), float(np.exp(ci.high))]
+
+
+def speed_ratio(rates: list[float], first: list[float], paired: bool) -> dict:
+    """Ratio of geometric mean episodes/s to the first group's with Welch's 95 % interval
+    on the logs; with ``paired``, the k-th runs' ratios, their geometric mean and its
+    t-interval over pairs (None where fewer than two runs or pairs)."""
+    import math
+
+    def gmean(x: list[float]) -> float:
+        return math.exp(sum(map(math.log, x)) / len(x))
+
+    same = rates is first
+    out: dict = {
+        "speed_ratio_geometric": gmean(rates) / gmean(first),
+        "speed_ratio_ci95": None if same else _log_interval(rates, first),
+    }
+    if paired and not same:
+        if len(rates) != len(first):
+            raise ValueError(
+                f"--paired needs as many runs of each label as of the first "
+                f"({len(rates)} against {len(first)})"
+            )
+        pairs = [a / b for a, b in zip(rates, first, strict=True)]
+        out |= {"pair_ratios": pairs, "pair_ratio_geometric": gmean(pairs),
+                "pair_ratio_ci95": _log_interval(pairs)}  # fmt: skip
     return out
 
 
@@ -159,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = [{"label": label, **training_speed(path, cfg.estimate)}
                 for label, path in map(labelled, cfg.runs)]  # fmt: skip
-        groups = groups_compared(rows)
+        groups = groups_compared(rows, cfg.paired)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -181,6 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         runs = ", ".join(f"{x:.3f}" for x in g["run_scores"])
         span = f" (Welch 95 % CI {ci[0]:+.4f} to {ci[1]:+.4f})" if ci else ""
         print(f"  run scores {runs}; mean − {first} over runs {g['runs_minus_first']:+.4f}{span}")
+        if g["speed_ratio_ci95"]:
+            lo, hi = g["speed_ratio_ci95"]
+            print(f"  speed: geometric means {g['speed_ratio_geometric']:.2f}× {first} "
+                  f"(Welch 95 % CI {lo:.2f}–{hi:.2f}×)")  # fmt: skip
+        if g.get("pair_ratios"):
+            pairs = ", ".join(f"{x:.2f}" for x in g["pair_ratios"])
+            ci = g["pair_ratio_ci95"]
+            span = f" (95 % CI {ci[0]:.2f}–{ci[1]:.2f}×)" if ci else ""
+            print(
+                f"  speed by pair: {pairs}; geometric mean {g['pair_ratio_geometric']:.2f}×{span}"
+            )
     if cfg.out is not None:
         doc = {**run_record("front_door_speed.py", argv), "runs": rows, "groups": groups}
         save_json(cfg.out, doc)

@@ -50,6 +50,32 @@ def test_speed_ratio_and_score_differences_by_seed_and_by_run(tmp_path, capsys):
     assert "Welch 95 % CI" in capsys.readouterr().out
 
 
+def test_speed_ratio_intervals_by_group_and_by_pair(tmp_path, capsys):
+    import math
+
+    # a: 2.0, 1.0 episodes/s (the machine slowed down); b: 6.0, 3.3 (same 20 episodes).
+    a1, a2 = _run(tmp_path / "a1", 10.0, [0.5]), _run(tmp_path / "a2", 20.0, [0.5])
+    b1, b2 = _run(tmp_path / "b1", 20 / 6, [0.5]), _run(tmp_path / "b2", 6.0, [0.5])
+    out = tmp_path / "speed.json"
+    argv = [f"a={a1}", f"b={b1}", f"a={a2}", f"b={b2}", "--paired", "--out", str(out)]
+    assert main(argv) == 0
+    b = json.loads(out.read_text())["groups"]["b"]
+    # Geometric means: b sqrt(6 · 10/3), a sqrt(2 · 1).
+    assert b["speed_ratio_geometric"] == pytest.approx(math.sqrt(20) / math.sqrt(2))
+    low, high = b["speed_ratio_ci95"]
+    assert low < b["speed_ratio_geometric"] < high
+    # Pairs in order: 6 / 2 = 3 and (10/3) / 1; the drift cancels within each pair, so
+    # the pairs' interval is far narrower than the groups'.
+    assert b["pair_ratios"] == pytest.approx([3.0, 10 / 3])
+    assert b["pair_ratio_geometric"] == pytest.approx(math.sqrt(10))
+    p_low, p_high = b["pair_ratio_ci95"]
+    assert low < p_low < math.sqrt(10) < p_high < high
+    assert "speed by pair: 3.00, 3.33" in capsys.readouterr().out
+    # Unequal counts cannot be paired.
+    assert main([f"a={a1}", f"b={b1}", f"b={b2}", "--paired"]) == 2
+    assert "--paired needs as many runs" in capsys.readouterr().err
+
+
 def test_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main([f"a={tmp_path / 'nope'}"]) == 2
     assert "summary.json not found" in capsys.readouterr().err
