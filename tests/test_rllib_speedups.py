@@ -4,6 +4,7 @@
   (log-probabilities, entropy, KL, legal samples);
 * :class:`agents.rllib.learner.LeanPPOTorchLearner` applies the same updates as RLlib's
   PPO learner, non-finite gradients included;
+* :class:`agents.rllib.learner.IndexMiniBatches` yields RLlib's minibatches, row for row;
 * :class:`agents.rllib.runner.LeanMultiAgentEnvRunner` samples the same episodes and
   reports the same step counts as RLlib's ``MultiAgentEnvRunner``;
 * :class:`agents.rllib.teacher.TeacherLogits` gives the loss the teacher's own logits;
@@ -20,6 +21,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+import tree
 
 pytest.importorskip("ray.rllib")
 
@@ -107,6 +109,37 @@ def test_lean_learner_applies_rllibs_updates_nonfinite_gradients_included():
             torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("total", [0, 7])
+def test_index_minibatches_are_rllibs_minibatches(total):
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+    from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator
+
+    from agents.rllib.learner import IndexMiniBatches
+
+    def module_batch(n: int, rng: np.random.Generator) -> SampleBatch:
+        obs = {"observation": torch.from_numpy(rng.normal(size=(n, 5))), "mask": np.arange(n) % 3}
+        adv = torch.from_numpy(rng.normal(size=n).astype(np.float32))
+        return SampleBatch({"obs": obs, "actions": torch.arange(n), "adv": adv})
+
+    sizes = {"nurse": 23, "consultant": 61, "pharmacist": 40}  # not multiples of 16
+    seen = []
+    for cls in (MiniBatchCyclicIterator, IndexMiniBatches):
+        rng = np.random.default_rng(3)
+        batch = MultiAgentBatch({m: module_batch(n, rng) for m, n in sizes.items()}, 100)
+        np.random.seed(11)
+        it = cls(batch, num_epochs=3, minibatch_size=16, num_total_minibatches=total)
+        seen.append([{m: dict(b) for m, b in mb.policy_batches.items()} for mb in it])
+    ref, ours = seen
+    assert len(ours) == len(ref) == (total or 12)  # 61 rows × 3 epochs / 16
+    for a, b in zip(ours, ref, strict=True):
+        assert a.keys() == b.keys()
+        for m in a:
+            flat_a, flat_b = (tree.flatten(x[m]) for x in (a, b))
+            assert len(flat_a) == len(flat_b) == 4 and len(a[m]["actions"]) == 16
+            for x, y in zip(flat_a, flat_b, strict=True):
+                np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def _counts(metrics: dict) -> dict:
     return {k: metrics[k] for k in COUNTS if k in metrics}
 
@@ -154,7 +187,13 @@ def test_numpy_once_leaves_converted_episodes_alone():
 
 
 def test_teacher_logits_column_is_the_teachers_forward_pass(tmp_path):
-    from agents.rllib.teacher import TEACHER_LOGITS, TeacherLogits, teacher_training
+    from agents.rllib.teacher import (
+        TEACHER_NEG_ENTROPY,
+        TEACHER_PROBS,
+        TeacherLogits,
+        teacher_target,
+        teacher_training,
+    )
 
     register_envs()
     s = TrainSettings(num_env_runners=0, teacher_coeff=1.0, **TINY)
@@ -180,7 +219,9 @@ def test_teacher_logits_column_is_the_teachers_forward_pass(tmp_path):
     for mid, teacher in teacher_learner.teachers.items():
         with torch.no_grad():
             ref = teacher.forward_train({Columns.OBS: batch[mid][Columns.OBS]})
-        torch.testing.assert_close(batch[mid][TEACHER_LOGITS], ref[Columns.ACTION_DIST_INPUTS])
+        p, neg_entropy = teacher_target(ref[Columns.ACTION_DIST_INPUTS])
+        torch.testing.assert_close(batch[mid][TEACHER_PROBS], p, rtol=0, atol=0)
+        torch.testing.assert_close(batch[mid][TEACHER_NEG_ENTROPY], neg_entropy, rtol=0, atol=0)
     # A decayed coefficient: no column, no teacher pass.
     for sched in teacher_learner.teacher_schedulers.values():
         sched.update(timestep=10**9)
@@ -188,7 +229,7 @@ def test_teacher_logits_column_is_the_teachers_forward_pass(tmp_path):
         rl_module=teacher_learner.module, batch={}, episodes=episodes,
         shared_data={}, metrics=teacher_learner.metrics,
     )  # fmt: skip
-    assert all(TEACHER_LOGITS not in b for b in batch.values())
+    assert all(TEACHER_PROBS not in b and TEACHER_NEG_ENTROPY not in b for b in batch.values())
 
 
 def _logp(module, state: dict, sa_episode) -> np.ndarray:

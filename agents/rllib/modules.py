@@ -60,6 +60,17 @@ class _LogSoftmaxCategorical(torch.distributions.Categorical):
         torch.distributions.Distribution.__init__(self, batch, validate_args=False)
 
 
+@torch.distributions.kl.register_kl(_LogSoftmaxCategorical, _LogSoftmaxCategorical)
+def _kl_log_softmax(p: _LogSoftmaxCategorical, q: _LogSoftmaxCategorical) -> torch.Tensor:
+    """torch's categorical KL (``inf`` where q has no mass and p has, 0 where p has none)
+    with ``where`` in place of its two boolean-mask assignments, which went through
+    ``nonzero`` and were ~3/4 of PPO's KL term on a learner's minibatch."""
+    p_probs, q_probs = p.probs, q.probs
+    t = p_probs * (p.logits - q.logits)
+    t = torch.where(q_probs == 0, torch.inf, t)
+    return torch.where(p_probs == 0, 0.0, t).sum(-1)
+
+
 class MaskedCategorical(TorchCategorical):
     """RLlib's ``TorchCategorical`` built on :class:`_LogSoftmaxCategorical` (logits
     only; probabilities as RLlib's)."""

@@ -23,8 +23,9 @@ from agents.rllib.learner import LeanPPOTorchLearner
 from agents.rllib.training import TEACHER_COEFF, TEACHER_KL
 
 TEACHER_KEY = "teacher"
-TEACHER_LOGITS = "teacher_logits"
-"""Train-batch column of the teacher's logits (:class:`TeacherLogits`)."""
+TEACHER_PROBS, TEACHER_NEG_ENTROPY = "teacher_probs", "teacher_neg_entropy"
+"""Train-batch columns of the teacher's action probabilities and Σ p log p per state
+(:class:`TeacherLogits`)."""
 
 
 def teacher_schedule(coeff: float, decay_steps: int) -> list[list[float]]:
@@ -42,22 +43,33 @@ def schedule_value(schedule: list[list[float]], timestep: int) -> float:
     return float(Scheduler(schedule, framework="torch").update(timestep))
 
 
-def teacher_kl(teacher_logits: Any, logits: Any) -> Any:
-    """Per-state KL(teacher ‖ student) of two masked logit rows (illegal actions carry
-    RLlib's ``FLOAT_MIN`` in both, so they have zero teacher mass and add nothing)."""
+def teacher_target(teacher_logits: Any) -> tuple[Any, Any]:
+    """The teacher's side of :func:`teacher_kl`, which does not change during an update:
+    its probabilities p and Σ p log p per state (illegal actions, at RLlib's
+    ``FLOAT_MIN``, have p = 0 and add nothing)."""
     import torch
 
     p_log = torch.log_softmax(teacher_logits, -1)
-    q_log = torch.log_softmax(logits, -1)
     p = p_log.exp()
-    return torch.where(p > 0, p * (p_log - q_log), torch.zeros_like(p)).sum(-1)
+    return p, torch.where(p > 0, p * p_log, torch.zeros_like(p)).sum(-1)
+
+
+def teacher_kl(teacher_logits: Any, logits: Any, target: tuple[Any, Any] | None = None) -> Any:
+    """Per-state KL(teacher ‖ student) = Σ p log p − Σ p log q of two masked logit rows
+    (the same masks: the student's illegal actions have p = 0). ``target``: the teacher's
+    :func:`teacher_target`, when computed already (then ``teacher_logits`` is unused)."""
+    import torch
+
+    p, neg_entropy = target if target is not None else teacher_target(teacher_logits)
+    return neg_entropy - (p * torch.log_softmax(logits, -1)).sum(-1)
 
 
 class TeacherLogits(ConnectorV2):
-    """Learner connector piece: the frozen teachers' logits on each module's whole train
-    batch, once per update, as a column that the minibatches slice like the others. The
-    teacher does not change, so its forward pass per minibatch and epoch (6 epochs) gave
-    the same logits each time. Skipped for a module whose coefficient is 0."""
+    """Learner connector piece: the frozen teachers' side of the KL term
+    (:func:`teacher_target` of its logits) on each module's whole train batch, once per
+    update, as columns that the minibatches slice like the others. The teacher does not
+    change, so its forward pass per minibatch and epoch (6 epochs) gave the same values
+    each time. Skipped for a module whose coefficient is 0."""
 
     def __init__(self, teachers: dict[str, Any], schedulers: dict[str, Scheduler]) -> None:
         super().__init__()
@@ -69,9 +81,11 @@ class TeacherLogits(ConnectorV2):
         for module_id, teacher in self.teachers.items():
             coeff = float(self.schedulers[module_id].get_current_value())
             if module_id in batch and coeff != 0.0:
+                b = batch[module_id]
                 with torch.no_grad():
-                    out = teacher.forward_train({Columns.OBS: batch[module_id][Columns.OBS]})
-                batch[module_id][TEACHER_LOGITS] = out[Columns.ACTION_DIST_INPUTS]
+                    out = teacher.forward_train({Columns.OBS: b[Columns.OBS]})
+                    p, neg_entropy = teacher_target(out[Columns.ACTION_DIST_INPUTS])
+                b[TEACHER_PROBS], b[TEACHER_NEG_ENTROPY] = p, neg_entropy
         return batch
 
 
@@ -116,13 +130,13 @@ class TeacherPPOTorchLearner(LeanPPOTorchLearner):
         coeff = self.teacher_schedulers[module_id].get_current_value()
         if float(coeff) == 0.0:  # decayed: the term adds nothing, skip the teacher's forward
             return loss
-        target = batch.get(TEACHER_LOGITS)  # TeacherLogits' column, else computed here
-        if target is None:
+        if TEACHER_PROBS in batch:  # TeacherLogits' columns, else computed here
+            target = batch[TEACHER_PROBS], batch[TEACHER_NEG_ENTROPY]
+        else:
             with torch.no_grad():
-                target = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
-            target = target[Columns.ACTION_DIST_INPUTS]
-        kl = teacher_kl(target, fwd_out[Columns.ACTION_DIST_INPUTS])
-        kl = kl.mean()
+                out = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
+                target = teacher_target(out[Columns.ACTION_DIST_INPUTS])
+        kl = teacher_kl(None, fwd_out[Columns.ACTION_DIST_INPUTS], target).mean()
         self.metrics.log_value((module_id, TEACHER_KL), kl.detach(), window=1)
         return loss + coeff * kl
 
