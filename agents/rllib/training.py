@@ -185,7 +185,7 @@ def classic_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any
             disable_env_checking=True,
             **DISCRETE_ACTIONS,
         )
-        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.envs_per_runner)
+        .env_runners(num_env_runners=s.num_env_runners, num_envs_per_env_runner=s.runner_envs)
         .learners(num_learners=s.num_learners)
         # The width goes in the algorithm's model_config (not the spec's), so that a
         # Tune sweep can set it: a spec's own model_config would take precedence.
@@ -217,7 +217,7 @@ def team_config(base: Any, s: TrainSettings, training: dict[str, Any]) -> Any:
         )
         .env_runners(
             num_env_runners=s.num_env_runners,
-            num_envs_per_env_runner=s.envs_per_runner,
+            num_envs_per_env_runner=s.runner_envs,
             env_runner_cls=LeanMultiAgentEnvRunner,
         )
         .learners(num_learners=s.num_learners)
