@@ -80,13 +80,35 @@ def test_bench_rllib_smoke(tmp_path):
     assert doc["ruleset"] == "ed" and doc["hints"] is True
     assert [r["num_env_runners"] for r in doc["results"]] == [0, 1]
     for r in doc["results"]:
-        assert r["env_steps"] >= 800 and r["episodes"] > 0  # 8 envs per runner: 100 steps each
+        assert r["env_steps"] >= 800 and r["episodes"] > 0  # 16 envs per runner: 50 steps each
         assert r["sampled_steps_per_s"] > 0 and r["episodes_per_s"] > 0
         parts = r["sampling_profile"]
         assert all(parts[k] > 0 for k in ("env_step", "module_forward", "env_to_module",
                                           "module_to_env", "episode_bookkeeping"))  # fmt: skip
         assert abs(sum(parts.values()) - 1.0) < 1e-9 and parts["other"] > -0.05
         assert 0 < r["learner_profile"]["gae"] <= r["learner_profile"]["learner_connector"] < 1
+
+
+def test_bench_sampling_smoke(tmp_path):
+    """The in-process sampling benchmark: every variant timed every repetition, ratios
+    to the first, the modules' own action draw restored afterwards; bad sizes refused."""
+    from agents.rllib import modules
+    from experiments.bench_sampling import main as bench_sampling
+
+    ours = modules._LogSoftmaxCategorical.sample
+    out = tmp_path / "bench_sampling.json"
+    assert bench_sampling(["--envs", "2", "3", "--draws", "--steps", "30", "--reps", "2",
+                           "--out", str(out)]) == 0  # fmt: skip
+    assert modules._LogSoftmaxCategorical.sample is ours
+    doc = json.loads(out.read_text())
+    rows = doc["results"]
+    assert [(r["envs_per_runner"], r["draw"]) for r in rows] == [
+        (2, "gumbel"), (3, "gumbel"), (2, "multinomial")]  # fmt: skip
+    for r in rows:
+        assert len(r["s_per_1000_steps"]) == 2 and r["median"] > 0
+        assert r["vs_first"] == pytest.approx(r["median"] / rows[0]["median"])
+    with pytest.raises(SystemExit, match="must be positive"):
+        bench_sampling(["--envs", "0", "--out", str(out)])
 
 
 def test_bench_evaluators_smoke(capsys):
