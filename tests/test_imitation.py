@@ -19,6 +19,7 @@ from ray.rllib.utils.torch_utils import FLOAT_MIN  # noqa: E402
 
 from agents.rllib import imitation as im  # noqa: E402
 from agents.rllib.teacher import (  # noqa: E402
+    kl_to_target,
     schedule_value,
     teacher_kl,
     teacher_schedule,
@@ -60,7 +61,7 @@ def test_teacher_kl_is_zero_on_agreement_and_ignores_masked_actions():
     q = np.exp([1.0, 2.0]) / np.exp([1.0, 2.0]).sum()
     assert kl[0].item() == pytest.approx(float((p * np.log(p / q)).sum()), rel=1e-5)
     # The teacher's side computed once (as the learner connector does) gives the same KL.
-    torch.testing.assert_close(teacher_kl(None, student, teacher_target(teacher)), kl)
+    torch.testing.assert_close(kl_to_target(teacher_target(teacher), student), kl)
 
 
 def test_role_dataset_discounts_returns_within_each_episode():

@@ -54,14 +54,19 @@ def teacher_target(teacher_logits: Any) -> tuple[Any, Any]:
     return p, torch.where(p > 0, p * p_log, torch.zeros_like(p)).sum(-1)
 
 
-def teacher_kl(teacher_logits: Any, logits: Any, target: tuple[Any, Any] | None = None) -> Any:
-    """Per-state KL(teacher ‖ student) = Σ p log p − Σ p log q of two masked logit rows
-    (the same masks: the student's illegal actions have p = 0). ``target``: the teacher's
-    :func:`teacher_target`, when computed already (then ``teacher_logits`` is unused)."""
+def kl_to_target(target: tuple[Any, Any], logits: Any) -> Any:
+    """Per-state KL(teacher ‖ student) = Σ p log p − Σ p log q from the teacher's
+    :func:`teacher_target` and the student's masked logits (the same masks: the
+    student's illegal actions have p = 0)."""
     import torch
 
-    p, neg_entropy = target if target is not None else teacher_target(teacher_logits)
+    p, neg_entropy = target
     return neg_entropy - (p * torch.log_softmax(logits, -1)).sum(-1)
+
+
+def teacher_kl(teacher_logits: Any, logits: Any) -> Any:
+    """Per-state KL(teacher ‖ student) of two masked logit rows."""
+    return kl_to_target(teacher_target(teacher_logits), logits)
 
 
 class TeacherLogits(ConnectorV2):
@@ -136,7 +141,7 @@ class TeacherPPOTorchLearner(LeanPPOTorchLearner):
             with torch.no_grad():
                 out = teacher.forward_train({Columns.OBS: batch[Columns.OBS]})
                 target = teacher_target(out[Columns.ACTION_DIST_INPUTS])
-        kl = teacher_kl(None, fwd_out[Columns.ACTION_DIST_INPUTS], target).mean()
+        kl = kl_to_target(target, fwd_out[Columns.ACTION_DIST_INPUTS]).mean()
         self.metrics.log_value((module_id, TEACHER_KL), kl.detach(), window=1)
         return loss + coeff * kl
 
