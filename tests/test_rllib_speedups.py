@@ -130,6 +130,43 @@ def test_lean_learner_applies_rllibs_updates_nonfinite_gradients_included():
             torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+def test_lean_learner_builds_rllibs_train_batch_without_autograd():
+    """The learner connectors (GAE's value forward included) run under no_grad and
+    produce RLlib's batch, value for value."""
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.connectors.connector_v2 import ConnectorV2
+    from ray.rllib.core.learner.training_data import TrainingData
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+    register_envs()
+    s = TrainSettings(num_env_runners=0, **TINY)
+    lean, ref = _learner(s), _learner(s, PPOTorchLearner)
+    ref.module.set_state(lean.module.get_state())
+    runner = MultiAgentEnvRunner(config=build_config(s))
+    episodes = runner.sample(num_timesteps=120)
+    runner.stop()
+    seen = []
+
+    class Probe(ConnectorV2):
+        def __call__(self, *, batch, **kwargs):
+            seen.append(torch.is_grad_enabled())
+            return batch
+
+    lean._learner_connector.append(Probe())
+    batches = [
+        learner._make_batch_if_necessary(TrainingData(episodes=copy.deepcopy(episodes)))
+        for learner in (lean, ref)
+    ]
+    assert seen == [False]
+    (mine, theirs) = (b.policy_batches for b in batches)
+    assert set(mine) == set(theirs) and mine
+    for mid, b in mine.items():
+        assert set(b.keys()) == set(theirs[mid].keys())
+        for key in ("advantages", "value_targets", Columns.ACTIONS):
+            torch.testing.assert_close(b[key], theirs[mid][key], rtol=0, atol=1e-6)
+            assert not b[key].requires_grad
+
+
 @pytest.mark.parametrize("total", [0, 7])
 def test_index_minibatches_are_rllibs_minibatches(total):
     from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch

@@ -1,4 +1,4 @@
-"""PPO's torch learner with two exact speed-ups for small modules on a CPU.
+"""PPO's torch learner with exact speed-ups for small modules on a CPU.
 
 A learner update of the ``ed`` team (three slot scorers, ~130 parameter tensors) spent
 ~15 % of its time outside the forward and backward passes (``experiments/
@@ -10,6 +10,8 @@ bench_rllib.py``, cProfile of ``LearnerGroup.update``):
   skipping, as configured), so the outcome is the same.
 * RLlib builds ``torch.optim.Adam(params)``, which on a CPU takes torch's per-tensor
   loop; ``foreach=True`` runs the same update as a few batched ops.
+* RLlib's learner connectors run with autograd on, so GAE's value forward on the whole
+  train batch records a graph that is never used; here they run under ``no_grad``.
 * RLlib's minibatch iterator reorders every column of a module's whole train batch
   when it starts an epoch (``SampleBatch.shuffle``) and cuts each minibatch out of it
   with slices and a concatenation (~9 % of an update, py-spy). :class:`IndexMiniBatches`
@@ -157,6 +159,13 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             shuffle_batch_per_epoch=it._shuffle_batch_per_epoch,
             num_total_minibatches=it._num_total_minibatches,
         )
+
+    def _make_batch_if_necessary(self, training_data: Any) -> Any:
+        # The learner connectors only prepare data (GAE's value predictions, the
+        # proximal policy's logits): without autograd, RLlib's GAE forward on the whole
+        # batch stops recording a graph that nothing differentiates. Same values.
+        with torch.no_grad():
+            return super()._make_batch_if_necessary(training_data)
 
     def configure_optimizers_for_module(self, module_id: Any, config: Any = None) -> None:
         params = self.get_parameters(self._module[module_id])
